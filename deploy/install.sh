@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# Install or upgrade postpilot on a systemd host.
+#
+# Lays out:  $PREFIX/venv (default /opt/postpilot/venv) with postpilot pip-installed into it,
+#            /etc/postpilot/postpilot.env        settings, from .env.example; never overwritten,
+#            /etc/postpilot/credentials/         secrets, one file per setting, mode 0600,
+#            /etc/systemd/system/postpilot*.{service,timer},
+# then runs the database migration and enables the daemon (or, with --timer, the run-once timer).
+#
+# Safe to run again: existing settings and secrets are kept, unchanged files are not rewritten, and an
+# upgrade re-installs the package, migrates, and restarts the running service.
+#
+# DESTDIR=/some/root writes everything under that root and never touches the live system (no systemctl,
+# no migration unless --migrate). Note that a virtualenv records its own path: a venv built under
+# DESTDIR only runs from there, so image builds usually pass --skip-venv and create the venv in place.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: deploy/install.sh [options]
+
+  --src DIR        install postpilot from this source tree (default: the tree holding this script)
+  --wheel FILE     install postpilot from this wheel instead of a source tree
+  --skip-venv      lay out files only: no virtualenv, no pip, no migration (fast; for tests and images)
+  --timer          enable postpilot-once.timer (run-once every minute) instead of the daemon
+  --no-systemctl   do not call systemctl (units are still installed)
+  --migrate        run the migration even with DESTDIR set
+  --no-migrate     skip `postpilot db upgrade`
+  -h, --help       show this help
+
+Environment:
+  DESTDIR              install under this root instead of / (implies --no-systemctl)
+  PREFIX               where the venv lives (default /opt/postpilot)
+  PYTHON               interpreter for the venv, 3.11 or newer (default python3)
+  POSTPILOT_PIP_ARGS   extra arguments for pip install, e.g. "--no-index --find-links /srv/wheels"
+EOF
+}
+
+say() { printf '%-10s %s\n' "$1" "$2"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SRC_DIR=$REPO_DIR
+WHEEL=""
+SKIP_VENV=0
+USE_TIMER=0
+USE_SYSTEMCTL=1
+MIGRATE=auto
+DESTDIR=${DESTDIR:-}
+PREFIX=${PREFIX:-/opt/postpilot}
+PYTHON=${PYTHON:-python3}
+POSTPILOT_PIP_ARGS=${POSTPILOT_PIP_ARGS:-}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --src) [ $# -ge 2 ] || die "--src needs a directory"; SRC_DIR=$2; shift ;;
+        --wheel) [ $# -ge 2 ] || die "--wheel needs a file"; WHEEL=$2; shift ;;
+        --skip-venv) SKIP_VENV=1 ;;
+        --timer) USE_TIMER=1 ;;
+        --no-systemctl) USE_SYSTEMCTL=0 ;;
+        --migrate) MIGRATE=yes ;;
+        --no-migrate) MIGRATE=no ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage >&2; die "unknown option: $1" ;;
+    esac
+    shift
+done
+
+# Paths end up inside unit files (ExecStart=) and sed expressions: keep them to plain characters.
+case $PREFIX in
+    /*) ;;
+    *) die "PREFIX must be an absolute path (got '$PREFIX')" ;;
+esac
+[[ $PREFIX =~ ^[A-Za-z0-9._/+-]+$ ]] || die "PREFIX may only contain letters, digits and . _ / + -"
+PREFIX=${PREFIX%/}
+if [ -n "$DESTDIR" ]; then
+    mkdir -p "$DESTDIR"
+    DESTDIR=$(cd "$DESTDIR" && pwd)
+    [ "$DESTDIR" != / ] || DESTDIR=""
+fi
+if [ -n "$DESTDIR" ]; then
+    USE_SYSTEMCTL=0
+elif [ "$(id -u)" -ne 0 ]; then
+    die "run as root (or set DESTDIR=/some/root to stage the files elsewhere)"
+fi
+[ -z "$WHEEL" ] || [ -f "$WHEEL" ] || die "no such wheel: $WHEEL"
+[ -n "$WHEEL" ] || [ "$SKIP_VENV" -eq 1 ] || [ -f "$SRC_DIR/pyproject.toml" ] \
+    || die "no pyproject.toml in $SRC_DIR (use --src or --wheel)"
+
+ETC=/etc/postpilot
+CRED_DIR=$ETC/credentials
+ENV_FILE=$ETC/postpilot.env
+UNIT_DIR=/etc/systemd/system
+STATE_DIR=/var/lib/postpilot
+VENV=$PREFIX/venv
+UNITS=(postpilot.service postpilot-once.service postpilot-once.timer)
+
+# $(root PATH) is PATH inside DESTDIR.
+root() { printf '%s%s' "$DESTDIR" "$1"; }
+mode_of() { stat -c %a "$1"; }
+
+# Create a directory with MODE, or bring an existing one to MODE.
+ensure_dir() {
+    local path mode
+    path=$(root "$1")
+    mode=$2
+    if [ ! -d "$path" ]; then
+        install -d -m "$mode" "$path"
+        say created "$1/ ($mode)"
+    elif [ "$(mode_of "$path")" != "$mode" ]; then
+        chmod "$mode" "$path"
+        say fixed "$1/ (mode $mode)"
+    fi
+}
+
+# Write SOURCE to DEST with MODE only when the content differs, so a re-run leaves files untouched.
+put_file() {
+    local source dest mode
+    source=$1
+    dest=$(root "$2")
+    mode=$3
+    if [ -f "$dest" ] && cmp -s "$source" "$dest"; then
+        if [ "$(mode_of "$dest")" != "$mode" ]; then
+            chmod "$mode" "$dest"
+            say fixed "$2 (mode $mode)"
+        fi
+        return 1
+    fi
+    local verb=updated
+    [ -e "$dest" ] || verb=installed
+    install -m "$mode" "$source" "$dest"
+    say "$verb" "$2"
+    return 0
+}
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# --- the virtualenv --------------------------------------------------------------------------------
+RUNTIME_CHANGED=0
+if [ "$SKIP_VENV" -eq 1 ]; then
+    say skipped "virtualenv and pip install (--skip-venv)"
+else
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$PYTHON is older than Python 3.11 (set PYTHON=/path/to/python3.11)"
+    ensure_dir "$PREFIX" 0755
+    if [ -x "$(root "$VENV")/bin/python" ]; then
+        say kept "$VENV (existing virtualenv)"
+    else
+        "$PYTHON" -m venv "$(root "$VENV")"
+        say created "$VENV"
+    fi
+    target=${WHEEL:-$SRC_DIR}
+    # Word splitting of POSTPILOT_PIP_ARGS is intended: it carries several pip options.
+    read -r -a pip_args <<<"$POSTPILOT_PIP_ARGS"
+    "$(root "$VENV")/bin/python" -m pip install --quiet --upgrade "${pip_args[@]}" "$target"
+    version=$("$(root "$VENV")/bin/python" -c 'from importlib.metadata import version; print(version("postpilot"))')
+    say installed "postpilot $version from $target"
+    RUNTIME_CHANGED=1
+    if [ -f "$REPO_DIR/README.md" ]; then
+        put_file "$REPO_DIR/README.md" "$PREFIX/README.md" 0644 || true
+    fi
+fi
+
+# --- settings and secrets --------------------------------------------------------------------------
+# Only root (and systemd, which reads both on the service's behalf) may read the configuration.
+ensure_dir /etc 0755
+ensure_dir "$ETC" 0700
+ensure_dir "$CRED_DIR" 0700
+
+if [ -e "$(root "$ENV_FILE")" ]; then
+    say kept "$ENV_FILE (existing settings are never overwritten)"
+    if [ "$(mode_of "$(root "$ENV_FILE")")" != 600 ]; then
+        chmod 0600 "$(root "$ENV_FILE")"
+        say fixed "$ENV_FILE (mode 600)"
+    fi
+else
+    if [ -f "$REPO_DIR/.env.example" ]; then
+        cp "$REPO_DIR/.env.example" "$TMP/postpilot.env"
+    else
+        cat >"$TMP/postpilot.env" <<'EOF'
+# postpilot settings: POSTPILOT_* variables, one per line (see .env.example in the source tree).
+# Secrets belong in /etc/postpilot/credentials/, not here.
+EOF
+    fi
+    install -m 0600 "$TMP/postpilot.env" "$(root "$ENV_FILE")"
+    say created "$ENV_FILE (edit it, then restart postpilot)"
+fi
+
+# The secret key encrypts account tokens in the database: generate it once, never replace it.
+if [ -e "$(root "$CRED_DIR/secret_key")" ]; then
+    say kept "$CRED_DIR/secret_key"
+else
+    # 32 random bytes, urlsafe base64: the format of cryptography's Fernet.generate_key().
+    (umask 077 && "$PYTHON" -c \
+        'import base64, secrets, sys; sys.stdout.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())' \
+        >"$TMP/secret_key")
+    install -m 0600 "$TMP/secret_key" "$(root "$CRED_DIR/secret_key")"
+    say generated "$CRED_DIR/secret_key (back it up: without it stored tokens cannot be decrypted)"
+fi
+for cred in "$(root "$CRED_DIR")"/*; do
+    [ -f "$cred" ] || continue
+    if [ "$(mode_of "$cred")" != 600 ]; then
+        chmod 0600 "$cred"
+        say fixed "$CRED_DIR/${cred##*/} (mode 600)"
+    fi
+done
+
+# --- systemd units ---------------------------------------------------------------------------------
+ensure_dir /etc/systemd 0755
+ensure_dir "$UNIT_DIR" 0755
+for unit in "${UNITS[@]}"; do
+    sed "s#/opt/postpilot#$PREFIX#g" "$REPO_DIR/systemd/$unit" >"$TMP/$unit"
+    if put_file "$TMP/$unit" "$UNIT_DIR/$unit" 0644; then
+        RUNTIME_CHANGED=1
+    else
+        say unchanged "$UNIT_DIR/$unit"
+    fi
+done
+if [ "$USE_SYSTEMCTL" -eq 1 ]; then
+    systemctl daemon-reload
+    say ran "systemctl daemon-reload"
+fi
+
+# --- database migration ----------------------------------------------------------------------------
+migrate_with_systemd() {
+    # A transient unit with the service's own identity, settings and credentials, so the SQLite file
+    # and anything else the migration creates belong to the dynamic user that will run the daemon.
+    systemd-run --quiet --wait --pipe --collect --service-type=exec \
+        --unit="postpilot-migrate-$$" \
+        --property=DynamicUser=yes --property=User=postpilot --property=Group=postpilot \
+        --property=StateDirectory=postpilot --property=StateDirectoryMode=0700 --property=UMask=0077 \
+        --property=EnvironmentFile=-$ENV_FILE \
+        --property=LoadCredential=postpilot:$CRED_DIR \
+        --setenv=PYTHONUNBUFFERED=1 \
+        "$VENV/bin/postpilot" db upgrade
+}
+
+migrate_directly() {
+    # Without a running systemd, present settings and secrets the way the units do: the env file as
+    # .env in the working directory and each credential as postpilot_<name> in CREDENTIALS_DIRECTORY.
+    local work=$TMP/migrate
+    install -d -m 0700 "$work" "$work/credentials"
+    cp "$(root "$ENV_FILE")" "$work/.env"
+    for cred in "$(root "$CRED_DIR")"/*; do
+        [ -f "$cred" ] && cp "$cred" "$work/credentials/postpilot_${cred##*/}"
+    done
+    ensure_dir "$STATE_DIR" 0700
+    (cd "$work" && STATE_DIRECTORY=$(root "$STATE_DIR") CREDENTIALS_DIRECTORY=$work/credentials \
+        "$(root "$VENV")/bin/postpilot" db upgrade)
+}
+
+if [ "$SKIP_VENV" -eq 1 ]; then
+    say skipped "database migration (--skip-venv)"
+elif [ "$MIGRATE" = no ]; then
+    say skipped "database migration (--no-migrate)"
+elif [ -n "$DESTDIR" ] && [ "$MIGRATE" != yes ]; then
+    say skipped "database migration (DESTDIR set; pass --migrate to run it)"
+elif [ -z "$DESTDIR" ] && [ "$USE_SYSTEMCTL" -eq 1 ] && [ -d /run/systemd/system ]; then
+    migrate_with_systemd
+    say ran "postpilot db upgrade (as the service's dynamic user)"
+else
+    migrate_directly
+    say ran "postpilot db upgrade"
+fi
+
+# --- enable and start ------------------------------------------------------------------------------
+if [ "$USE_SYSTEMCTL" -eq 0 ]; then
+    say skipped "systemctl enable/start (DESTDIR or --no-systemctl)"
+else
+    # The daemon and the timer are alternatives: one owner of the work, never both.
+    if [ "$USE_TIMER" -eq 1 ]; then
+        wanted=postpilot-once.timer
+        other=postpilot.service
+    else
+        wanted=postpilot.service
+        other=postpilot-once.timer
+    fi
+    if systemctl is-enabled --quiet "$other" 2>/dev/null || systemctl is-active --quiet "$other"; then
+        systemctl disable --now --quiet "$other"
+        say disabled "$other"
+    fi
+    was_active=0
+    if systemctl is-active --quiet "$wanted"; then
+        was_active=1
+    fi
+    systemctl enable --now --quiet "$wanted"
+    say enabled "$wanted"
+    if [ "$was_active" -eq 1 ] && [ "$RUNTIME_CHANGED" -eq 1 ] && [ "$wanted" = postpilot.service ]; then
+        # Restarting drains in-flight posts first (SIGTERM, up to POSTPILOT_DRAIN_TIMEOUT_S).
+        systemctl restart "$wanted"
+        say restarted "$wanted (new code or unit)"
+    fi
+fi
+
+cat <<EOF
+
+postpilot is installed.
+  settings:  $ENV_FILE
+  secrets:   $CRED_DIR/<setting name>, mode 0600 (e.g. database_url, facebook_app_secret)
+  state:     $STATE_DIR
+After changing settings or secrets: systemctl restart postpilot.service
+EOF

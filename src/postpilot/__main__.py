@@ -1,0 +1,3 @@
+from postpilot.cli import main
+
+main()

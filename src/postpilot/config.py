@@ -1,0 +1,135 @@
+"""The one Settings object. Built once at the entry point (``Settings()``), never at import time.
+
+Sources, highest first: environment variables (prefix ``POSTPILOT_``), a ``.env`` file in the working
+directory, systemd credentials in ``$CREDENTIALS_DIRECTORY`` (file names = lower-case setting names without
+the prefix, e.g. ``secret_key``), then defaults. The SDKs' own variables (``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``, ``CLOUDINARY_URL``) are honoured under those names, as their SDKs document.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_state_dir() -> Path:
+    """``$STATE_DIRECTORY`` under systemd (its first entry), else ``./var``."""
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0])
+    return Path("var")
+
+
+def _credentials_dir() -> str | None:
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    return creds if creds and Path(creds).is_dir() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="POSTPILOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        secrets_dir=_credentials_dir(),
+        populate_by_name=True,
+    )
+
+    # --- storage -------------------------------------------------------------------------------------
+    state_dir: Path = Field(default_factory=default_state_dir)
+    database_url: str | None = None
+    media_dir: Path | None = None
+    public_media_url: str | None = None
+
+    # --- secrets -------------------------------------------------------------------------------------
+    secret_key: SecretStr | None = None
+
+    # --- scheduling ----------------------------------------------------------------------------------
+    poll_interval_s: float = Field(default=5.0, gt=0)
+    prepare_ahead_s: float = Field(default=3600.0, ge=0)
+    stage_ahead_s: float = Field(default=900.0, ge=0)
+    max_lateness_s: float = Field(default=86400.0, gt=0)
+    lease_s: float = Field(default=300.0, gt=10)
+    workers: int = Field(default=8, ge=1, le=256)
+    generation_workers: int = Field(default=2, ge=1, le=64)
+    claim_batch: int = Field(default=50, ge=1, le=1000)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    drain_timeout_s: float = Field(default=60.0, ge=0)
+    worker_id: str | None = None
+
+    # --- images --------------------------------------------------------------------------------------
+    image_provider: Literal["auto", "openai", "card"] = "auto"
+    openai_model: str = "gpt-image-1.5"
+    openai_quality: Literal["low", "medium", "high", "auto"] = "medium"
+    openai_output_format: Literal["jpeg", "png", "webp"] = "jpeg"
+    openai_timeout_s: float = Field(default=180.0, ge=1)
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
+    daily_image_budget_usd: float | None = Field(default=None, ge=0)
+    media_store: Literal["auto", "cloudinary", "local"] = "auto"
+    cloudinary_timeout_s: float = Field(default=60.0, gt=0)
+    cloudinary_folder: str = "postpilot"
+    fetch_timeout_s: float = Field(default=30.0, gt=0)
+    fetch_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+
+    # The SDKs' own variables, read under their documented names.
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    cloudinary_url: SecretStr | None = Field(default=None, validation_alias=AliasChoices("CLOUDINARY_URL"))
+
+    # --- Instagram -----------------------------------------------------------------------------------
+    graph_url: str = "https://graph.facebook.com"
+    instagram_graph_url: str = "https://graph.instagram.com"
+    graph_version: str = "v25.0"
+    graph_timeout_s: float = Field(default=30.0, gt=0)
+    publish_timeout_s: float = Field(default=60.0, gt=0)
+    container_poll_s: float = Field(default=2.0, gt=0)
+    reel_max_wait_s: float = Field(default=600.0, gt=0)
+    facebook_app_id: str | None = None
+    facebook_app_secret: SecretStr | None = None
+    instagram_app_id: str | None = None
+    instagram_app_secret: SecretStr | None = None
+    oauth_redirect_uri: str = "https://localhost/postpilot/callback"
+    facebook_dialog_url: str = "https://www.facebook.com"
+    instagram_oauth_url: str = "https://www.instagram.com"
+    instagram_api_url: str = "https://api.instagram.com"
+
+    # --- operations ----------------------------------------------------------------------------------
+    health_listen: str = "127.0.0.1:8765"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError(
+                "must start with sqlite:/// (a file) or postgresql:// (e.g. postgresql://user@host:5432/db)"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: PostgreSQL mapped to psycopg 3; SQLite defaults into the state directory."""
+        url = self.database_url
+        if url is None:
+            return f"sqlite:///{(self.state_dir / 'postpilot.db').as_posix()}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or (self.state_dir / "media")
+
+    @property
+    def health_host_port(self) -> tuple[str, int]:
+        host, _, port = self.health_listen.rpartition(":")
+        return (host.strip("[]") or "127.0.0.1", int(port))

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, engine setup and the repository (the only code that changes post state)."""

@@ -1,0 +1,172 @@
+"""The tables. ``scheduled_posts`` is a public contract: marketers INSERT into it with plain SQL, so its
+user-facing names and defaults are stable, and the database checks what a database can check.
+
+These ORM classes stay inside ``postpilot.db``; the rest of the code sees ``domain.model`` records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from postpilot.db.types import LenientJSON, Money, UTCDateTime, db_now
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+POST_TYPES = ("photo", "carousel", "reel")
+ASPECTS = ("square", "portrait", "landscape")
+STATUSES = (
+    "scheduled",
+    "preparing",
+    "ready",
+    "publishing",
+    "published",
+    "failed",
+    "unconfirmed",
+    "cancelled",
+    "simulated",
+)
+ACTIVE_STATUS_SQL = "status IN ('scheduled', 'preparing', 'ready', 'publishing')"
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint("login_kind IN ('facebook', 'instagram')", name="login_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    ig_user_id: Mapped[str] = mapped_column(String(64))
+    login_kind: Mapped[str] = mapped_column(String(16), server_default="facebook")
+    # Fernet ciphertext of the access token (POSTPILOT_SECRET_KEY); never plaintext.
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    token_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dry_run: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    needs_reconnect: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+
+
+class PostRow(Base):
+    __tablename__ = "scheduled_posts"
+    __table_args__ = (
+        CheckConstraint(_in("post_type", POST_TYPES), name="post_type"),
+        CheckConstraint(_in("aspect", ASPECTS), name="aspect"),
+        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint("length(caption) <= 2200", name="caption_length"),
+        CheckConstraint("image_count IS NULL OR (image_count BETWEEN 2 AND 10)", name="image_count"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        # "What is due" stays cheap however many finished rows pile up: only active rows are indexed.
+        Index(
+            "ix_scheduled_posts_due",
+            "scheduled_at",
+            postgresql_where=text(ACTIVE_STATUS_SQL),
+            sqlite_where=text(ACTIVE_STATUS_SQL),
+        ),
+        Index("ix_scheduled_posts_account_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    post_type: Mapped[str] = mapped_column(String(16), server_default="photo")
+    caption: Mapped[str] = mapped_column(Text, server_default="")
+    prompt: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    media_urls: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
+    video_url: Mapped[str | None] = mapped_column(Text)
+    cover_url: Mapped[str | None] = mapped_column(Text)
+    image_count: Mapped[int | None] = mapped_column(Integer)
+    aspect: Mapped[str] = mapped_column(String(16), server_default="square")
+    alt_text: Mapped[str | None] = mapped_column(Text)
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), server_default="scheduled")
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    ig_media_id: Mapped[str | None] = mapped_column(String(64))
+    permalink: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    # --- internal bookkeeping (not part of the marketer's contract) ---
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    container_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    publish_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PostMediaRow(Base):
+    __tablename__ = "post_media"
+    __table_args__ = (
+        UniqueConstraint("post_id", "position", name="uq_post_media_post_position"),
+        CheckConstraint("source IN ('provided', 'generated')", name="source"),
+        CheckConstraint("kind IN ('image', 'video')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("scheduled_posts.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8), server_default="image")
+    source: Mapped[str] = mapped_column(String(16))
+    source_url: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(64))
+    cost_usd: Mapped[float] = mapped_column(Money(), server_default="0")
+    stored_url: Mapped[str | None] = mapped_column(Text)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    bytes: Mapped[int | None] = mapped_column(Integer)
+    checksum: Mapped[str | None] = mapped_column(String(80))
+    alt_text: Mapped[str | None] = mapped_column(Text)
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+
+
+class PostEventRow(Base):
+    """Append-only history: what happened to each post, when, and why."""
+
+    __tablename__ = "post_events"
+    __table_args__ = (Index("ix_post_events_post_id", "post_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("scheduled_posts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    kind: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(128))

@@ -1,0 +1,151 @@
+"""The vocabulary of postpilot: post types, statuses, aspects, and the frozen records the pipeline sees.
+
+The repository turns database rows into these records; nothing outside ``db/`` sees an ORM object.
+Every datetime here is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utcnow() -> datetime:
+    """The one clock of the application code (database time is used for leases)."""
+    return datetime.now(UTC)
+
+
+class PostType(enum.StrEnum):
+    PHOTO = "photo"
+    CAROUSEL = "carousel"
+    REEL = "reel"
+
+
+class Aspect(enum.StrEnum):
+    SQUARE = "square"
+    PORTRAIT = "portrait"
+    LANDSCAPE = "landscape"
+
+
+# Instagram's common feed sizes, one per aspect (width, height).
+TARGET_SIZES: dict[Aspect, tuple[int, int]] = {
+    Aspect.SQUARE: (1080, 1080),
+    Aspect.PORTRAIT: (1080, 1350),
+    Aspect.LANDSCAPE: (1080, 566),
+}
+
+
+class PostStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    PREPARING = "preparing"
+    READY = "ready"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+    CANCELLED = "cancelled"
+    SIMULATED = "simulated"
+
+
+ACTIVE_STATUSES = (PostStatus.SCHEDULED, PostStatus.PREPARING, PostStatus.READY, PostStatus.PUBLISHING)
+FINAL_STATUSES = (
+    PostStatus.PUBLISHED,
+    PostStatus.FAILED,
+    PostStatus.UNCONFIRMED,
+    PostStatus.CANCELLED,
+    PostStatus.SIMULATED,
+)
+
+
+class LoginKind(enum.StrEnum):
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+
+
+class MediaSource(enum.StrEnum):
+    PROVIDED = "provided"
+    GENERATED = "generated"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    name: str
+    ig_user_id: str
+    login_kind: LoginKind
+    dry_run: bool
+    is_active: bool
+    has_token: bool
+    token_expires_at: datetime | None
+    needs_reconnect: bool
+    last_error: str | None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A scheduled post as read from the table. Fields are raw where a marketer may have written nonsense
+    (post_type, aspect, media_urls): validation turns them into errors with messages, never crashes."""
+
+    id: int
+    account_id: int
+    post_type: str
+    caption: str
+    prompt: str | None
+    image_url: str | None
+    media_urls: Any
+    video_url: str | None
+    cover_url: str | None
+    image_count: int | None
+    aspect: str
+    alt_text: str | None
+    scheduled_at: datetime
+    status: PostStatus
+    is_active: bool
+    last_error: str | None
+    attempts: int
+    ig_media_id: str | None = None
+    permalink: str | None = None
+    published_at: datetime | None = None
+    container_id: str | None = None
+    publish_attempted_at: datetime | None = None
+    container_attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostMedia:
+    id: int
+    post_id: int
+    position: int
+    kind: str  # "image" | "video"
+    source: MediaSource
+    source_url: str | None
+    prompt: str | None
+    model: str | None
+    cost_usd: float
+    stored_url: str | None
+    width: int | None
+    height: int | None
+    bytes: int | None
+    checksum: str | None
+    container_id: str | None
+    alt_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostEvent:
+    id: int
+    post_id: int
+    at: datetime
+    kind: str
+    from_status: str | None
+    to_status: str | None
+    message: str | None
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,46 @@
+"""Reading the instant a marketer means. Naive datetimes never get past this module."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from postpilot.domain.errors import InvalidInput
+
+EXAMPLE = "2026-12-01T09:00:00+01:00"
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Paris or America/New_York"
+        ) from exc
+
+
+def parse_when(text: str, tz: str | None = None) -> datetime:
+    """ISO 8601 with an offset or ``Z`` is an instant as written. A time without an offset
+    (``2026-12-01 09:00``) is read in ``tz``; with no ``tz`` it is refused rather than guessed."""
+    raw = text.strip()
+    if not raw:
+        raise InvalidInput(f"scheduled_at is empty: give a time such as {EXAMPLE}")
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"scheduled_at {raw!r} is not a date and time: use ISO 8601 such as {EXAMPLE} or '2026-12-01 09:00'"
+        ) from exc
+    if value.tzinfo is None:
+        if tz is None:
+            raise InvalidInput(
+                f"scheduled_at {raw!r} has no UTC offset: add one (e.g. {EXAMPLE}) or give a time zone"
+            )
+        value = value.replace(tzinfo=zone(tz))
+    return value.astimezone(UTC)
+
+
+def require_aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput("scheduled_at has no time zone: postpilot schedules instants, give an offset")
+    return value.astimezone(UTC)

@@ -1,0 +1,172 @@
+"""The rules a post must meet, as pure functions shared by the CLI, the CSV import and the daemon.
+
+``problems(draft, account)`` returns every broken rule as a sentence a marketer understands; ``check``
+raises ``InvalidInput`` with all of them. Nothing here spends money or touches the network, so the daemon
+validates before it generates or uploads anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from postpilot.domain.errors import InvalidInput
+from postpilot.domain.model import Account, Aspect, PostType
+
+CAPTION_MAX_CHARS = 2200
+CAPTION_MAX_HASHTAGS = 30
+CAPTION_MAX_MENTIONS = 20
+CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
+ALT_TEXT_MAX_CHARS = 1000
+PROMPT_MAX_CHARS = 4000
+
+# A hashtag or mention starts a word; "email@example.com" is not a mention.
+_HASHTAG = re.compile(r"(?<![\w#])#\w+")
+_MENTION = re.compile(r"(?<![\w@])@[\w.]+")
+
+
+@dataclass(frozen=True, slots=True)
+class PostDraft:
+    """What a marketer asks for, before any processing. Types are loose on purpose (rows written with SQL)."""
+
+    post_type: Any
+    caption: Any = ""
+    prompt: Any = None
+    image_url: Any = None
+    media_urls: Any = None
+    video_url: Any = None
+    cover_url: Any = None
+    image_count: Any = None
+    aspect: Any = "square"
+    alt_text: Any = None
+    scheduled_at: datetime | None = None
+
+
+def count_hashtags(caption: str) -> int:
+    return len(_HASHTAG.findall(caption))
+
+
+def count_mentions(caption: str) -> int:
+    return len(_MENTION.findall(caption))
+
+
+def url_problem(name: str, value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return f"{name} must be a URL"
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https"):
+        shown = f"{parts.scheme}://" if parts.scheme else value[:40]
+        return f"{name} must start with http:// or https:// (got {shown})"
+    if not parts.netloc:
+        return f"{name} {value[:80]!r} has no host name"
+    return None
+
+
+def caption_problems(caption: Any) -> list[str]:
+    if caption is None:
+        return []
+    if not isinstance(caption, str):
+        return ["caption must be text"]
+    out = []
+    if len(caption) > CAPTION_MAX_CHARS:
+        out.append(f"caption is {len(caption)} characters long; Instagram allows at most {CAPTION_MAX_CHARS}")
+    tags = count_hashtags(caption)
+    if tags > CAPTION_MAX_HASHTAGS:
+        out.append(f"caption has {tags} hashtags; Instagram allows at most {CAPTION_MAX_HASHTAGS}")
+    mentions = count_mentions(caption)
+    if mentions > CAPTION_MAX_MENTIONS:
+        out.append(f"caption has {mentions} @mentions; Instagram allows at most {CAPTION_MAX_MENTIONS}")
+    return out
+
+
+def _media_list_problems(media_urls: Any) -> list[str]:
+    if not isinstance(media_urls, Sequence) or isinstance(media_urls, str | bytes):
+        return ['media_urls must be a JSON array of image URLs, e.g. ["https://…/1.jpg", "https://…/2.jpg"]']
+    out = []
+    n = len(media_urls)
+    if not CAROUSEL_MIN <= n <= CAROUSEL_MAX:
+        out.append(f"a carousel needs {CAROUSEL_MIN} to {CAROUSEL_MAX} images; media_urls has {n}")
+    for i, url in enumerate(media_urls, start=1):
+        problem = url_problem(f"media_urls item {i}", url)
+        if problem:
+            out.append(problem)
+    return out
+
+
+def problems(draft: PostDraft, account: Account | None = None, *, account_required: bool = True) -> list[str]:
+    out: list[str] = []
+    if account_required:
+        if account is None:
+            out.append("the account does not exist (see postpilot account list)")
+        elif not account.is_active:
+            out.append(f"account {account.name!r} is paused (inactive)")
+    try:
+        post_type = PostType(draft.post_type)
+    except ValueError:
+        out.append(f"post_type must be photo, carousel or reel (got {draft.post_type!r})")
+        post_type = None
+    if draft.aspect is not None and draft.aspect not in {a.value for a in Aspect}:
+        out.append(f"aspect must be square, portrait or landscape (got {draft.aspect!r})")
+    out += caption_problems(draft.caption)
+    prompt = draft.prompt if isinstance(draft.prompt, str) and draft.prompt.strip() else None
+    if draft.prompt is not None and not isinstance(draft.prompt, str):
+        out.append("prompt must be text")
+    if prompt and len(prompt) > PROMPT_MAX_CHARS:
+        out.append(f"prompt is {len(prompt)} characters long; at most {PROMPT_MAX_CHARS} are accepted")
+    if draft.alt_text is not None and (not isinstance(draft.alt_text, str) or len(draft.alt_text) > ALT_TEXT_MAX_CHARS):
+        out.append(f"alt_text must be text of at most {ALT_TEXT_MAX_CHARS} characters")
+    if draft.image_count is not None:
+        if not isinstance(draft.image_count, int) or isinstance(draft.image_count, bool):
+            out.append("image_count must be a whole number")
+        elif not CAROUSEL_MIN <= draft.image_count <= CAROUSEL_MAX:
+            out.append(f"image_count must be between {CAROUSEL_MIN} and {CAROUSEL_MAX} (got {draft.image_count})")
+    for name in ("image_url", "video_url", "cover_url"):
+        value = getattr(draft, name)
+        if value is not None:
+            problem = url_problem(name, value)
+            if problem:
+                out.append(problem)
+
+    if post_type is PostType.PHOTO:
+        if draft.image_url is None and not prompt:
+            out.append("a photo needs an image_url or a prompt to generate the image from")
+        if draft.media_urls is not None:
+            out.append("media_urls is for carousels; a photo takes image_url")
+    elif post_type is PostType.CAROUSEL:
+        if draft.media_urls is not None:
+            out += _media_list_problems(draft.media_urls)
+        elif not prompt:
+            out.append("a carousel needs media_urls (2 to 10 image URLs) or a prompt to generate them from")
+        if draft.image_url is not None:
+            out.append("image_url is for photos; a carousel takes media_urls")
+    elif post_type is PostType.REEL:
+        if draft.video_url is None:
+            out.append("a reel needs a video_url (an MP4 or MOV that Instagram can download)")
+        if draft.image_url is not None or draft.media_urls is not None:
+            out.append("a reel takes video_url (and optionally cover_url), not image_url or media_urls")
+
+    if draft.scheduled_at is None:
+        out.append("scheduled_at is missing")
+    elif draft.scheduled_at.tzinfo is None:
+        out.append("scheduled_at has no UTC offset; postpilot schedules instants")
+    return out
+
+
+def check(draft: PostDraft, account: Account | None = None, *, account_required: bool = True) -> None:
+    found = problems(draft, account, account_required=account_required)
+    if found:
+        raise InvalidInput("; ".join(found))
+
+
+def carousel_size_for_prompt(prompt: str) -> int:
+    """When a generated carousel has no image_count: 3 to 5 images, more for a richer prompt."""
+    words = len(prompt.split())
+    if words < 12:
+        return 3
+    if words < 30:
+        return 4
+    return 5

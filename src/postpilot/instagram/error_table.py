@@ -1,0 +1,466 @@
+"""Meta's Graph API errors as data, and the one pure function that turns an error into ours.
+
+Every Graph API error arrives as ``{"error": {"message", "type", "code", "error_subcode", "is_transient",
+"error_user_title", "error_user_msg", "fbtrace_id"}}`` (usually with HTTP 400; 5xx only for real server
+faults). ``ERROR_TABLE`` lists the codes we know, what they mean for a post, and the sentence a marketer
+reads. ``classify_graph_error`` looks a (code, subcode) up in it, most specific row first, and *returns* the
+error for the caller to raise; it does no I/O.
+
+Choices worth knowing (the reference leaves them open):
+
+- Meta's generic server errors (codes 1, 2, -1, or ``is_transient``) and any 5xx during ``media_publish``
+  become ``OutcomeUnknown``, not ``Transient``: Meta's publish has no idempotency key and can fail after it
+  applied, so the flow must read the container before publishing again. Elsewhere they are ``Transient``.
+- 24/2207008 (container not found, "can be temporary") is ``Transient`` with a 30 s wait. The classifier
+  cannot count, so the publishing flow decides when to give up: after two of these for one container it
+  should treat the container as unusable and make a new one.
+- 9004/2207052 (Instagram could not download the media) is ``BadMedia``, so the post fails at once with a
+  message telling the marketer to make the URL public. Nothing was published, so ``post retry`` is safe
+  once the hosting is fixed; retrying blindly would only fail the same way.
+- 4/2207051 (activity restricted as possible spam) means "may be live anyway" during publish
+  (``OutcomeUnknown``); before publish nothing can be live, so it is ``Throttled`` for an hour.
+- 100/33 (object does not exist / not visible) right after creating something (status, read, publish) is a
+  short ``Transient``; at container creation it means the account's Instagram user id is wrong or out of
+  the token's reach, so the account needs reconnecting.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from postpilot.domain.errors import (
+    BadMedia,
+    NeedsNewContainer,
+    NeedsReconnect,
+    OutcomeUnknown,
+    Permanent,
+    PostpilotError,
+    QuotaExhausted,
+    Throttled,
+    Transient,
+    Waiting,
+)
+
+Stage = Literal["create", "status", "publish", "read", "oauth"]
+
+DEFAULT_THROTTLE_S = 300.0
+# App-level limits are counted over a rolling hour; at 100 % part of the window frees up within minutes.
+APP_USAGE_FULL_WAIT_S = 600.0
+MAX_THROTTLE_S = 86_400.0
+
+
+class Outcome(enum.Enum):
+    """What an error means for the post; each maps to one class of our error tree."""
+
+    TRANSIENT = "transient"
+    THROTTLED = "throttled"
+    QUOTA = "quota"
+    RECONNECT = "reconnect"
+    NEW_CONTAINER = "new_container"
+    PERMANENT = "permanent"
+    BAD_MEDIA = "bad_media"
+    UNKNOWN = "outcome_unknown"
+
+
+_ERROR_CLASS: dict[Outcome, type[PostpilotError]] = {
+    Outcome.TRANSIENT: Transient,
+    Outcome.THROTTLED: Throttled,
+    Outcome.QUOTA: QuotaExhausted,
+    Outcome.RECONNECT: NeedsReconnect,
+    Outcome.NEW_CONTAINER: NeedsNewContainer,
+    Outcome.PERMANENT: Permanent,
+    Outcome.BAD_MEDIA: BadMedia,
+    Outcome.UNKNOWN: OutcomeUnknown,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """One row of the table.
+
+    ``subcode=None`` matches any subcode not claimed by a more specific row; ``stages=None`` any stage.
+    ``message`` may use ``{meta}`` (Meta's own text), ``{url}`` (the media URL without its query),
+    ``{account}`` and ``{wait}`` (a throttle's wait in words).
+    """
+
+    codes: frozenset[int]
+    subcode: int | None
+    outcome: Outcome
+    message: str
+    retry_after_s: float | None = None
+    stages: frozenset[Stage] | None = None
+
+
+def _rule(
+    codes: int | Iterable[int],
+    subcode: int | None,
+    outcome: Outcome,
+    message: str,
+    *,
+    retry_after_s: float | None = None,
+    stages: Iterable[Stage] | None = None,
+) -> ErrorRule:
+    code_set = frozenset([codes]) if isinstance(codes, int) else frozenset(codes)
+    return ErrorRule(
+        code_set, subcode, outcome, message, retry_after_s, None if stages is None else frozenset(stages)
+    )
+
+
+_THROTTLED = "Instagram's rate limit was reached; calls pause for {wait}."
+_RECONNECT = "Run: postpilot account connect {account}"
+_SERVER_TROUBLE = "Instagram had a temporary server problem ({meta}); it will be retried."
+_PUBLISH_UNSURE = (
+    "Instagram reported a server problem while publishing ({meta}); the post may be live anyway, "
+    "so it is checked before anything else."
+)
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 341, 80002})
+AFTER_CREATION: tuple[Stage, ...] = ("status", "read", "publish")
+NOT_PUBLISH: tuple[Stage, ...] = ("create", "status", "read", "oauth")
+
+ERROR_TABLE: tuple[ErrorRule, ...] = (
+    # --- Meta's own trouble ---------------------------------------------------------------------------
+    _rule((1, 2, -1), None, Outcome.UNKNOWN, _PUBLISH_UNSURE, stages=["publish"]),
+    _rule((1, 2, -1), None, Outcome.TRANSIENT, _SERVER_TROUBLE),
+    # -1/2207001 (server error) is the wildcard row above; these two only name the failure better.
+    # During publish they fall back to the wildcard publish row (outcome unknown).
+    _rule(
+        -1,
+        2207032,
+        Outcome.TRANSIENT,
+        "Instagram failed to create the media container; it will be retried.",
+        stages=NOT_PUBLISH,
+    ),
+    _rule(
+        -1,
+        2207053,
+        Outcome.TRANSIENT,
+        "Instagram had an unknown upload error; it will be retried.",
+        stages=NOT_PUBLISH,
+    ),
+    # --- rate limits and quota ----------------------------------------------------------------------
+    _rule(RATE_LIMIT_CODES, None, Outcome.THROTTLED, _THROTTLED),
+    _rule(
+        4,
+        2207051,
+        Outcome.UNKNOWN,
+        "Instagram flagged the publish as possible spam, but the post may be live anyway; "
+        "it is checked before anything else.",
+        stages=["publish"],
+    ),
+    _rule(
+        4,
+        2207051,
+        Outcome.THROTTLED,
+        "Instagram restricted this account's activity as possible spam; nothing was published. "
+        "postpilot tries again in an hour.",
+        retry_after_s=3600,
+    ),
+    _rule(
+        9,
+        2207042,
+        Outcome.QUOTA,
+        "The account reached Instagram's daily publishing limit; the post waits for a free slot.",
+    ),
+    # --- the container's life ----------------------------------------------------------------------
+    _rule(
+        9007,
+        2207027,
+        Outcome.TRANSIENT,
+        "Instagram is still processing the media; publishing is tried again shortly.",
+        retry_after_s=5,
+    ),
+    _rule(
+        24,
+        2207008,
+        Outcome.TRANSIENT,
+        "Instagram cannot find the media container right now (this can be temporary); publishing is "
+        "retried, then a new container is made.",
+        retry_after_s=30,
+    ),
+    _rule(
+        -2,
+        2207020,
+        Outcome.NEW_CONTAINER,
+        "The Instagram media container expired (they live 24 hours); a new one is made.",
+    ),
+    _rule(
+        24, 2207006, Outcome.NEW_CONTAINER, "Instagram cannot find the media container; a new one is made."
+    ),
+    _rule(
+        -2,
+        2207003,
+        Outcome.NEW_CONTAINER,
+        "Instagram timed out downloading the media from {url}; a new container is made.",
+    ),
+    _rule(
+        100,
+        33,
+        Outcome.TRANSIENT,
+        "Instagram does not show the new object yet (normal right after creating it); retrying shortly.",
+        retry_after_s=2,
+        stages=AFTER_CREATION,
+    ),
+    _rule(
+        100,
+        33,
+        Outcome.RECONNECT,
+        "Instagram does not know this account's user id, or the token cannot reach it. " + _RECONNECT,
+    ),
+    # --- the token ---------------------------------------------------------------------------------
+    _rule(190, 463, Outcome.RECONNECT, "The Instagram token for this account has expired. " + _RECONNECT),
+    _rule(
+        190,
+        460,
+        Outcome.RECONNECT,
+        "The Instagram token for this account stopped working because the password was changed. "
+        + _RECONNECT,
+    ),
+    _rule(
+        190,
+        458,
+        Outcome.RECONNECT,
+        "The Instagram token for this account stopped working because the app was removed from the "
+        "account. " + _RECONNECT,
+    ),
+    _rule(
+        190,
+        492,
+        Outcome.RECONNECT,
+        "The Instagram token for this account no longer works: the user is not an admin of the Facebook "
+        "Page any more. " + _RECONNECT,
+    ),
+    _rule(
+        190,
+        467,
+        Outcome.RECONNECT,
+        "The Instagram token for this account is invalid (logged out or revoked). " + _RECONNECT,
+    ),
+    _rule(
+        (190, 102), None, Outcome.RECONNECT, "The Instagram token for this account is invalid. " + _RECONNECT
+    ),
+    _rule(
+        (10, *range(200, 300)),
+        None,
+        Outcome.RECONNECT,
+        "The Instagram token for this account lacks a permission postpilot needs ({meta}). "
+        + _RECONNECT
+        + " and grant every permission asked for.",
+    ),
+    _rule(
+        25,
+        2207050,
+        Outcome.PERMANENT,
+        "The Instagram account is restricted; the owner must act in the Instagram app.",
+    ),
+    # --- the media and the caption -------------------------------------------------------------------
+    _rule(
+        9004,
+        2207052,
+        Outcome.BAD_MEDIA,
+        "Instagram could not download the media from {url}; make sure the URL is public.",
+    ),
+    _rule(36000, 2207004, Outcome.BAD_MEDIA, "The image is larger than Instagram's 8 MiB limit."),
+    _rule(36001, 2207005, Outcome.BAD_MEDIA, "Instagram does not accept the image's format; use a JPEG."),
+    _rule(36003, 2207009, Outcome.BAD_MEDIA, "The image's aspect ratio is outside 4:5 to 1.91:1."),
+    _rule(
+        36004,
+        2207010,
+        Outcome.PERMANENT,
+        "The caption is longer than 2,200 characters, or has more than 30 hashtags or 20 @mentions.",
+    ),
+    _rule(100, 2207028, Outcome.PERMANENT, "A carousel needs 2 to 10 items."),
+    _rule(100, 2207023, Outcome.BAD_MEDIA, "Instagram does not recognise the media type."),
+    _rule(
+        352,
+        2207026,
+        Outcome.BAD_MEDIA,
+        "Instagram does not accept the video: reels need MP4 or MOV (H.264 or HEVC), 3 seconds to "
+        "15 minutes, at most 300 MB.",
+    ),
+    _rule(1, 2207057, Outcome.PERMANENT, "The reel's cover frame offset is outside the video."),
+)
+
+
+def find_rule(code: int | None, subcode: int | None, during: Stage) -> ErrorRule | None:
+    """The most specific row for (code, subcode) at this stage: exact subcode rows before wildcard rows."""
+    if code is None:
+        return None
+    for want_subcode in (subcode, None) if subcode is not None else (None,):
+        for rule in ERROR_TABLE:
+            stage_ok = rule.stages is None or during in rule.stages
+            if code in rule.codes and rule.subcode == want_subcode and stage_ok:
+                return rule
+    return None
+
+
+def classify_graph_error(
+    *,
+    http_status: int,
+    code: int | None,
+    subcode: int | None,
+    is_transient: bool | None,
+    message: str,
+    user_msg: str | None,
+    headers: Mapping[str, str],
+    during: Stage,
+    account: str | None = None,
+    media_url: str | None = None,
+) -> PostpilotError:
+    """Our error for one Graph API error response (returned, not raised).
+
+    ``code``/``subcode`` are None when the body was not Meta's JSON envelope (an HTML 502 from a proxy).
+    ``account`` names the account in reconnect instructions; ``media_url`` is shown (without its query,
+    which may hold a signature) when Instagram could not download the media.
+    """
+    meta = redact(user_msg or message or "").strip() or f"HTTP {http_status}"
+    tag = "" if code is None else f" (Instagram error {code}{'' if subcode is None else f'/{subcode}'})"
+
+    if during == "publish" and http_status >= 500:
+        # A 5xx can come from a proxy after Meta applied the publish: only reading the container can tell.
+        return OutcomeUnknown(_PUBLISH_UNSURE.format(meta=meta) + tag)
+
+    rule = find_rule(code, subcode, during)
+    if rule is not None:
+        outcome, template, retry_after_s = rule.outcome, rule.message, rule.retry_after_s
+    elif is_transient:
+        outcome, template, retry_after_s = Outcome.TRANSIENT, _SERVER_TROUBLE, None
+        if during == "publish":
+            outcome, template = Outcome.UNKNOWN, _PUBLISH_UNSURE
+    elif http_status == 429:
+        outcome, template, retry_after_s = (
+            Outcome.THROTTLED,
+            _THROTTLED,
+            None,
+        )
+    elif http_status == 401:
+        outcome, template, retry_after_s = (
+            Outcome.RECONNECT,
+            "Instagram refused the account's token. " + _RECONNECT,
+            None,
+        )
+    elif http_status >= 500 or http_status == 408:
+        outcome, template, retry_after_s = Outcome.TRANSIENT, _SERVER_TROUBLE, None
+    else:
+        outcome, template, retry_after_s = Outcome.PERMANENT, "Instagram refused the request: {meta}", None
+
+    if outcome is Outcome.THROTTLED and retry_after_s is None:
+        retry_after_s = throttle_wait_s(headers)
+    text = template.format(
+        meta=meta,
+        url=public_url(media_url) if media_url else "the URL given",
+        account=account or "<account name>",
+        wait=_in_words(retry_after_s or DEFAULT_THROTTLE_S),
+    )
+    return _build(outcome, text + tag, retry_after_s)
+
+
+def _build(outcome: Outcome, message: str, retry_after_s: float | None) -> PostpilotError:
+    cls = _ERROR_CLASS[outcome]
+    if issubclass(cls, Transient | Waiting):
+        return cls(message, retry_after_s=retry_after_s)
+    return cls(message)
+
+
+# --- throttling headers ----------------------------------------------------------------------------------
+
+
+def throttle_wait_s(headers: Mapping[str, str]) -> float:
+    """Seconds to stop calling, from Meta's usage headers; ``DEFAULT_THROTTLE_S`` when they say nothing.
+
+    ``X-Business-Use-Case-Usage`` (and a plain ``Retry-After``, and ``X-Ad-Account-Usage``'s
+    ``reset_time_duration``) state a wait; ``X-App-Usage``/``X-Ad-Account-Usage`` percentages only show
+    that a rolling-hour budget is full, so they get a heuristic wait.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    stated: list[float] = []
+
+    for entries in _json_object(lower.get("x-business-use-case-usage")).values():
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if isinstance(entry, dict):
+                minutes = _number(entry.get("estimated_time_to_regain_access"))
+                if minutes:
+                    stated.append(minutes * 60)
+
+    retry_after = _number(lower.get("retry-after"))
+    if retry_after:
+        stated.append(retry_after)
+
+    ad_account = _json_object(lower.get("x-ad-account-usage"))
+    reset = _number(ad_account.get("reset_time_duration"))
+    if reset:
+        stated.append(reset)
+
+    if stated:
+        return min(max(stated), MAX_THROTTLE_S)
+
+    app_usage = _json_object(lower.get("x-app-usage"))
+    percents = [_number(v) or 0.0 for v in (*app_usage.values(), ad_account.get("acc_id_util_pct"))]
+    if any(p >= 100 for p in percents):
+        return APP_USAGE_FULL_WAIT_S
+    return DEFAULT_THROTTLE_S
+
+
+def _json_object(raw: str | None) -> dict[str, object]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _in_words(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {round(seconds)} seconds"
+    if seconds < 5400:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {round(seconds / 3600)} hours"
+
+
+# --- keeping secrets out of messages -------------------------------------------------------------------
+
+_URL_QUERY = re.compile(r"""(https?://[^\s?#'"<>]+)[?#][^\s'"<>]*""")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b(access_token|input_token|fb_exchange_token|client_secret|code|appsecret_proof)=[^&\s'\"]+"
+)
+# Meta's tokens: Facebook user/page tokens start "EAA", Instagram Login tokens "IG" + 2 letters; app tokens
+# are "<app id>|<secret>".
+_TOKEN_LIKE = re.compile(
+    r"\b(?:EAA[A-Za-z0-9]{16,}|IG[A-Z]{2}[A-Za-z0-9_\-]{16,}|\d{6,}\|[A-Za-z0-9_\-]{16,})"
+)
+_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-|]+")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with URL queries, secret parameters, token-looking strings and the given secrets removed."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    text = _URL_QUERY.sub(r"\1", text)
+    text = _SECRET_PARAM.sub(r"\1=<redacted>", text)
+    text = _BEARER.sub("Bearer <redacted>", text)
+    return _TOKEN_LIKE.sub("<redacted>", text)
+
+
+def public_url(url: str) -> str:
+    """A URL fit for a message: scheme, host and path only (queries can carry signatures)."""
+    return url.split("#", 1)[0].split("?", 1)[0]

@@ -1,0 +1,1 @@
+"""Media: image generation, Instagram transforms and storage."""

@@ -1,0 +1,128 @@
+"""Download a marketer-supplied image safely: bounded size, bounded redirects, real image format checked.
+
+Everything that goes wrong becomes a ``BadMedia`` (the URL or the file must be fixed) or a ``Transient``
+(the server is down or slow; retrying may help), with the URL shown without credentials or query string,
+which often carries a signature.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from postpilot.domain.errors import BadMedia, Transient
+from postpilot.media.transform import identify
+
+MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024
+_MAX_SHOWN = 120
+# Servers that do not know better label images like this; the format sniff decides for them.
+_GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
+_PAGE_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def display_url(url: str) -> str:
+    """The URL as it may appear in a message: no user:password, no query string, at most 120 characters."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or not parsed.scheme or not parsed.host:
+        shown = url.split("?", 1)[0].strip()
+    else:
+        shown = str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+        if parsed.query:
+            shown += "?…"
+    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 1] + "…"
+
+
+def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
+    """GET an image with the client's timeouts: JPEG/PNG/WebP/GIF/BMP/TIFF bytes, at most ``max_bytes``.
+
+    Only the header is parsed here; decoding is the transform's job.
+    """
+    shown = display_url(url)
+    target = _check_scheme(url, shown)
+    for _ in range(MAX_REDIRECTS + 1):
+        # identity: a compressed body could inflate far past the size we checked.
+        request = client.build_request("GET", target, headers={"Accept": "image/*", "Accept-Encoding": "identity"})
+        try:
+            response = client.send(request, stream=True, follow_redirects=False)
+        except httpx.TimeoutException as exc:
+            raise Transient(f"the image at {shown} did not answer in time") from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise BadMedia(f"the image URL is not valid: {shown}") from exc
+        except httpx.TransportError as exc:
+            raise Transient(f"could not connect to download the image at {shown}") from exc
+        try:
+            if response.next_request is not None:
+                target = _check_scheme(str(response.next_request.url), shown)
+                continue
+            _check_response(response, shown, max_bytes)
+            data = _read_capped(response, shown, max_bytes)
+        finally:
+            response.close()
+        identify(data, what=f"the image at {shown}")
+        return data
+    raise BadMedia(f"the image URL redirects more than {MAX_REDIRECTS} times: {shown}")
+
+
+def _check_scheme(url: str, shown: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise BadMedia(f"the image URL is not valid: {shown}") from exc
+    if not parsed.scheme or not parsed.host:
+        raise BadMedia(f"the image URL is not a full web address (https://…): {shown}")
+    if parsed.scheme not in ("http", "https"):
+        raise BadMedia(f"only http:// and https:// image URLs are supported, got {shown}")
+    return parsed
+
+
+def _check_response(response: httpx.Response, shown: str, max_bytes: int) -> None:
+    status = response.status_code
+    if status >= 500 or status in (408, 429):
+        retry_after = _retry_after(response)
+        raise Transient(
+            f"the image URL answered {status} {response.reason_phrase}, will try again: {shown}",
+            retry_after_s=retry_after,
+        )
+    if not 200 <= status < 300:
+        raise BadMedia(f"the image URL answered {status} {response.reason_phrase}: {shown}")
+    content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if content_type in _PAGE_TYPES:
+        raise BadMedia(
+            f"the image URL {shown} returned a web page ({content_type}), not an image; "
+            "use the direct link to the image file"
+        )
+    if not content_type.startswith("image/") and content_type not in _GENERIC_TYPES:
+        raise BadMedia(f"the image URL {shown} returned {content_type}, not an image")
+    length = response.headers.get("Content-Length")
+    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
+        raise BadMedia(f"the image at {shown} is larger than {_megabytes(max_bytes)}")
+
+
+def _read_capped(response: httpx.Response, shown: str, max_bytes: int) -> bytes:
+    """Read the body, giving up as soon as it passes ``max_bytes`` (Content-Length can lie or be absent)."""
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        for chunk in response.iter_bytes(_CHUNK):
+            received += len(chunk)
+            if received > max_bytes:
+                raise BadMedia(f"the image at {shown} is larger than {_megabytes(max_bytes)}")
+            chunks.append(chunk)
+    except httpx.TimeoutException as exc:
+        raise Transient(f"the image at {shown} stopped arriving before it was complete") from exc
+    except httpx.TransportError as exc:
+        raise Transient(f"the download of the image at {shown} was interrupted") from exc
+    return b"".join(chunks)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def _megabytes(limit: int) -> str:
+    mb = limit / (1024 * 1024)
+    return f"{mb:.0f} MB" if mb >= 10 or mb.is_integer() else f"{mb:.1f} MB"

@@ -1,0 +1,404 @@
+"""``ImageGenerator`` backed by the OpenAI Images API (``POST /v1/images/generations``) via the ``openai`` SDK.
+
+This is the only module that imports ``openai``; the composition root imports it lazily, so the SDK costs
+memory only when OpenAI is the configured provider.
+
+Retries. The SDK retries 408/409/429/5xx, timeouts and dropped connections itself (``max_retries``, honouring
+``retry-after`` up to two minutes). Two things need care:
+
+* A 429 whose code is ``insufficient_quota`` means "no credit", which waiting cannot fix, yet the SDK
+  retries every 429 alike. Before the SDK looks at a response, an httpx2 response hook on our HTTP client
+  marks such a 429 with ``x-should-retry: false``, a header the SDK's retry check obeys before any status
+  rule (``BaseClient._should_retry``). This uses only public surfaces (httpx2 event hooks, the SDK's
+  documented header, ``http_client=``) instead of overriding a private method or dropping the SDK's retries
+  and their ``retry-after`` handling altogether.
+* There is no idempotency key: every retry is a separately billed generation. Only failures that produced no
+  image are retried (5xx, 429, lost connections); a timed-out request may still have been billed, which is
+  the price of getting an image at all.
+
+Errors leave this module only as ``postpilot.domain.errors`` exceptions with messages written for a
+marketer. They never contain the API key: OpenAI's own 401 message echoes part of it, so auth errors use our
+words only, and any server text we do quote passes through ``_redact``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import time
+from dataclasses import dataclass
+from typing import Final, Literal, cast
+
+import httpx2
+import openai
+import structlog
+from openai.types import ImagesResponse
+from openai.types.images_response import Usage
+from PIL import Image
+
+from postpilot.domain.errors import (
+    ConfigError,
+    ContentRejected,
+    InvalidInput,
+    Permanent,
+    PostpilotError,
+    ProviderBlocked,
+    Throttled,
+    Transient,
+)
+from postpilot.domain.model import Aspect
+from postpilot.media.ports import GeneratedImage, ImageRequest
+
+log = structlog.get_logger(__name__)
+
+Quality = Literal["low", "medium", "high", "auto"]
+OutputFormat = Literal["jpeg", "png", "webp"]
+
+QUALITIES: Final = ("low", "medium", "high", "auto")
+OUTPUT_FORMATS: Final = ("jpeg", "png", "webp")
+RETIRED_MODELS: Final = ("dall-e-2", "dall-e-3", "gpt-image-1")
+CURRENT_MODELS: Final = (
+    "gpt-image-1.5",
+    "gpt-image-1-mini",
+    "gpt-image-2",
+    "gpt-image-2.5-sunburst",
+    "gpt-image-2.5-flare",
+    "chatgpt-image-latest",
+)
+SAFETY_CODES: Final = ("content_policy_violation", "moderation_blocked")
+
+# --- sizes -----------------------------------------------------------------------------------------------
+
+# 1.x models accept only these; the Instagram transform then crops 1024x1536 to 4:5 and 1536x1024 to 1.91:1.
+_STANDARD_SIZES: Final = {
+    Aspect.SQUARE: (1024, 1024),
+    Aspect.PORTRAIT: (1024, 1536),
+    Aspect.LANDSCAPE: (1536, 1024),
+}
+# The gpt-image-2 family takes any WxH with both sides divisible by 16 (aspect 1:3..3:1, <= 3840x2160).
+# Each is the smallest such size at least 1080 wide whose shape matches the target (within 0.3 %), so the
+# transform scales down a little instead of cropping: 1088x1360 is exactly 4:5; 1344x704 is 1.909:1 against
+# Instagram's 1080x566 (1.908:1). 1088x576 would be closer in width but falls under the ~0.65 MP minimum
+# the larger models are reported to have (unsure), so the landscape size stays comfortably above it.
+_FLEXIBLE_SIZES: Final = {
+    Aspect.SQUARE: (1088, 1088),
+    Aspect.PORTRAIT: (1088, 1360),
+    Aspect.LANDSCAPE: (1344, 704),
+}
+
+
+def is_flexible_model(model: str) -> bool:
+    """Whether ``model`` accepts arbitrary ``WxH`` sizes (the gpt-image-2 family)."""
+    return model == "gpt-image-2" or model.startswith(("gpt-image-2-", "gpt-image-2.", "chatgpt-image"))
+
+
+def size_for(model: str, aspect: Aspect) -> tuple[int, int]:
+    """The size to ask ``model`` for. Unknown models get the standard sizes every GPT image model accepts."""
+    table = _FLEXIBLE_SIZES if is_flexible_model(model) else _STANDARD_SIZES
+    return table[aspect]
+
+
+# --- prices ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPrices:
+    """USD per million tokens."""
+
+    text_input: float
+    image_input: float
+    image_output: float
+
+
+# Published GPT Image token prices as of late 2026 (unsure, third-party summaries): gpt-image-1.5 $5 text in,
+# $8 image in, $32 image out; gpt-image-1-mini $2 / $2.50 / $8. The gpt-image-2 family is assumed to cost
+# what gpt-image-1.5 does until we know better; ``usage`` from the response is what gets recorded anyway.
+_PRICES_15: Final = TokenPrices(text_input=5.0, image_input=8.0, image_output=32.0)
+_PRICES_MINI: Final = TokenPrices(text_input=2.0, image_input=2.5, image_output=8.0)
+
+# Output tokens of one 1024x1024 image per quality; other sizes scale with pixel area (1024x1536 = x1.5).
+# Per image on gpt-image-1.5 that is: 1024x1024 low $0.009, medium $0.034, high $0.133; 1024x1536 (and
+# 1536x1024) low $0.013, medium $0.051, high $0.200; gpt-image-1-mini a quarter of those.
+# "auto" lets the service choose, possibly "high", so estimates assume "high" (a budget check should err
+# towards spending less).
+_OUTPUT_TOKENS_1024: Final = {"low": 272, "medium": 1056, "high": 4160, "auto": 4160}
+
+
+def prices_for(model: str) -> TokenPrices:
+    return _PRICES_MINI if model.startswith("gpt-image-1-mini") else _PRICES_15
+
+
+def table_cost_usd(model: str, quality: str, width: int, height: int, prompt_chars: int = 0) -> float:
+    """The expected price of one image from the token table (used when a response has no ``usage``)."""
+    prices = prices_for(model)
+    output_tokens = _OUTPUT_TOKENS_1024[quality] * width * height / (1024 * 1024)
+    text_tokens = prompt_chars / 4  # roughly four characters per token for English text
+    return (output_tokens * prices.image_output + text_tokens * prices.text_input) / 1_000_000
+
+
+def usage_cost_usd(model: str, usage: Usage) -> float:
+    """The price of what ``usage`` reports; all output tokens are priced as image tokens (an upper bound)."""
+    prices = prices_for(model)
+    details = usage.input_tokens_details
+    cost = (
+        details.text_tokens * prices.text_input
+        + details.image_tokens * prices.image_input
+        + usage.output_tokens * prices.image_output
+    )
+    return cost / 1_000_000
+
+
+# --- prompts ---------------------------------------------------------------------------------------------
+
+# One direction per carousel position, so every image of a set is visibly its own picture.
+_VARIATION_HINTS: Final = (
+    "a wide establishing shot",
+    "a close-up on one telling detail",
+    "a view from above",
+    "a low camera angle",
+    "a side view with the subject off-centre",
+    "a different setting or background",
+    "softer, warmer light",
+    "a bold, graphic arrangement",
+    "a candid, in-the-moment feel",
+    "a minimal composition with plenty of empty space",
+)
+
+
+def prompt_for(request: ImageRequest) -> str:
+    """The prompt sent for ``request``: carousel positions get distinct directions so the images differ."""
+    base = request.prompt.strip() or request.caption.strip()
+    if not base:
+        raise InvalidInput(
+            "an image prompt is needed to generate an image (the prompt and caption are empty)"
+        )
+    if request.of_count <= 1:
+        return base
+    hint = _VARIATION_HINTS[request.variation % len(_VARIATION_HINTS)]
+    return (
+        f"{base}\n\nImage {request.variation + 1} of {request.of_count} in a carousel: {hint}. "
+        "Keep the same subject and style as the rest of the set, with a composition and camera angle "
+        "clearly different from the other images."
+    )
+
+
+# --- the SDK's retry decision ----------------------------------------------------------------------------
+
+
+def _no_retry_without_credit(response: httpx2.Response) -> None:
+    """httpx2 response hook: tell the SDK not to retry a 429 that means the account is out of credit."""
+    if response.status_code != 429:
+        return
+    response.read()  # hooks run before the body is read; the SDK reads it again from the buffer
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return
+    if code == "insufficient_quota":
+        response.headers["x-should-retry"] = "false"
+
+
+def _retry_after_s(headers: httpx2.Headers) -> float | None:
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None
+
+
+_KEY_LIKE = re.compile(r"\b(sk|sess|org)-[A-Za-z0-9_*\-]{4,}")
+
+
+def _redact(text: str, secret: str) -> str:
+    """Server text made safe to show: the key (and anything key-shaped) removed, and kept short."""
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    text = _KEY_LIKE.sub("[redacted]", text)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+# --- the adapter -----------------------------------------------------------------------------------------
+
+
+class OpenAIImageGenerator:
+    """Generates one image per request with a GPT image model. Owns its SDK client: call ``close()``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = "gpt-image-1.5",
+        quality: str = "medium",
+        output_format: str = "jpeg",
+        timeout_s: float = 180.0,
+        max_retries: int = 2,
+        base_url: str | None = None,
+    ) -> None:
+        self._model = _checked_model(model)
+        self._quality = _checked_choice("POSTPILOT_OPENAI_QUALITY", quality, QUALITIES)
+        self._output_format = _checked_choice("POSTPILOT_OPENAI_OUTPUT_FORMAT", output_format, OUTPUT_FORMATS)
+        if not api_key.strip():
+            raise ConfigError("OPENAI_API_KEY is empty: set it to generate images with OpenAI")
+        if timeout_s <= 0 or max_retries < 0:
+            raise ConfigError("the OpenAI timeout must be positive and the retry count not negative")
+        self._api_key = api_key
+        self._timeout_s = timeout_s
+        self._attempts = max_retries + 1
+        http_client = openai.DefaultHttpxClient(event_hooks={"response": [_no_retry_without_credit]})
+        try:
+            self._client = openai.OpenAI(
+                api_key=api_key,
+                base_url=base_url,
+                timeout=openai.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+                max_retries=max_retries,
+                http_client=http_client,
+            )
+        except openai.OpenAIError as exc:
+            http_client.close()
+            raise ConfigError("the OpenAI client could not be set up; check OPENAI_BASE_URL") from exc
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> OpenAIImageGenerator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def estimate_cost_usd(self, request: ImageRequest) -> float:
+        width, height = size_for(self._model, request.aspect)
+        prompt_chars = len(request.prompt or request.caption) + (150 if request.of_count > 1 else 0)
+        return table_cost_usd(self._model, self._quality, width, height, prompt_chars)
+
+    def generate(self, request: ImageRequest) -> GeneratedImage:
+        prompt = prompt_for(request)
+        width, height = size_for(self._model, request.aspect)
+        started = time.monotonic()
+        try:
+            response = self._client.images.generate(
+                model=self._model,
+                prompt=prompt,
+                size=f"{width}x{height}",
+                quality=cast(Quality, self._quality),
+                output_format=cast(OutputFormat, self._output_format),
+                n=1,
+            )
+        except openai.OpenAIError as exc:
+            error = self._translate(exc, width, height)
+            log.warning(
+                "openai_image_failed",
+                model=self._model,
+                status=getattr(exc, "status_code", None),
+                code=getattr(exc, "code", None),
+                request_id=getattr(exc, "request_id", None),
+                error=type(error).__name__,
+            )
+            raise error from exc
+        data = _image_bytes(response)
+        if response.usage is not None:
+            cost = usage_cost_usd(self._model, response.usage)
+        else:
+            cost = table_cost_usd(self._model, self._quality, width, height, len(prompt))
+        log.info(
+            "openai_image_generated",
+            model=self._model,
+            size=f"{width}x{height}",
+            quality=response.quality or self._quality,
+            bytes=len(data),
+            cost_usd=round(cost, 5),
+            seconds=round(time.monotonic() - started, 2),
+        )
+        return GeneratedImage(data=data, model=self._model, cost_usd=cost)
+
+    def _translate(self, exc: openai.OpenAIError, width: int, height: int) -> PostpilotError:
+        """Map an SDK exception onto our tree, in words a marketer can act on."""
+        attempts = f"after {self._attempts} attempt{'s' if self._attempts > 1 else ''}"
+        if isinstance(exc, openai.APITimeoutError):
+            return Transient(f"OpenAI did not deliver the image within {self._timeout_s:g} s ({attempts})")
+        if isinstance(exc, openai.APIConnectionError):
+            return Transient(f"could not reach OpenAI: the connection failed or was dropped ({attempts})")
+        if not isinstance(exc, openai.APIStatusError):
+            return Transient("OpenAI's answer could not be read; the image will be tried again")
+        status, code = exc.status_code, exc.code
+        if code in SAFETY_CODES:
+            return ContentRejected(
+                "OpenAI's safety system rejected the prompt; change the prompt or supply an image"
+            )
+        if status == 429 and code == "insufficient_quota":
+            return ProviderBlocked(
+                "the OpenAI account is out of credit (insufficient quota): add credit or raise the spending "
+                "limit at platform.openai.com; posts that need an image wait until then"
+            )
+        if status == 401:
+            return ProviderBlocked("the OpenAI API key was rejected (HTTP 401): set a valid OPENAI_API_KEY")
+        if status == 403:
+            return ProviderBlocked(
+                "OpenAI refused this account (HTTP 403), e.g. the organisation is not verified for "
+                f"{self._model}: {_redact(exc.message, self._api_key)}"
+            )
+        if status == 429:
+            retry_after = _retry_after_s(exc.response.headers)
+            return Throttled(f"OpenAI's rate limit was reached ({attempts})", retry_after_s=retry_after)
+        if status >= 500 or status in (408, 409):
+            return Transient(f"OpenAI had a temporary problem (HTTP {status}, {attempts})")
+        if status == 404:
+            if code == "model_not_found":
+                return Permanent(
+                    f"OpenAI does not offer the model '{self._model}' to this account; set "
+                    f"POSTPILOT_OPENAI_MODEL to one of {', '.join(CURRENT_MODELS)}"
+                )
+            return Permanent("OpenAI has no image endpoint at the configured address; check OPENAI_BASE_URL")
+        what = f" (the '{exc.param}' setting)" if exc.param else ""
+        return Permanent(
+            f"OpenAI refused the image request{what} for {self._model} at {width}x{height}: "
+            f"{_redact(exc.message, self._api_key)}"
+        )
+
+
+def _image_bytes(response: object) -> bytes:
+    """The first image of a response, checked to be a real picture; otherwise a retryable problem."""
+    if not isinstance(response, ImagesResponse):
+        raise Transient("OpenAI answered with something that is not an image response")
+    if not response.data:
+        raise Transient("OpenAI returned no image; it will be requested again")
+    encoded = response.data[0].b64_json
+    if not encoded:
+        raise Transient("OpenAI returned an image entry without image data")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (binascii.Error, ValueError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise Transient("OpenAI returned image data that is not a readable picture") from exc
+    return data
+
+
+def _checked_model(model: str) -> str:
+    model = model.strip()
+    if model in RETIRED_MODELS or model.startswith("dall-e"):
+        raise ConfigError(
+            f"the OpenAI model '{model}' has been retired; set POSTPILOT_OPENAI_MODEL to one of "
+            f"{', '.join(CURRENT_MODELS)}"
+        )
+    if not model:
+        raise ConfigError(f"POSTPILOT_OPENAI_MODEL is empty; use one of {', '.join(CURRENT_MODELS)}")
+    return model
+
+
+def _checked_choice(setting: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{setting} must be one of {', '.join(allowed)} (got '{value}')")
+    return value

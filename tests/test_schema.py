@@ -1,0 +1,157 @@
+"""The post table is a public contract: plain SQL inserts on both databases, CHECK constraints, drift."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from postpilot.db import migrate
+from postpilot.db.engine import build_engine
+from postpilot.db.models import Base
+from postpilot.db.repository import Repository
+from postpilot.domain.model import LoginKind, PostStatus
+
+
+def _account(engine: Engine) -> int:
+    return Repository(engine=engine).create_account(
+        name="shop", ig_user_id="1784", login_kind=LoginKind.FACEBOOK, dry_run=True, token_encrypted=None
+    )
+
+
+def test_the_readme_insert_reads_back_as_utc(engine: Engine) -> None:
+    _account(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO scheduled_posts (account_id, post_type, caption, prompt, scheduled_at) "
+                "VALUES (1, 'photo', 'Hello', 'a lighthouse at dawn', '2026-12-01T09:00:00+01:00')"
+            )
+        )
+    post = Repository(engine=engine).require_post(1)
+    assert post.scheduled_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    assert post.status is PostStatus.SCHEDULED
+    assert post.aspect == "square" and post.is_active and post.attempts == 0
+    assert post.caption == "Hello" and post.image_url is None and post.created_at is not None
+
+
+@pytest.mark.parametrize(
+    ("literal", "expected"),
+    [
+        ("2026-12-01T08:00:00Z", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("2026-12-01 03:00:00-05:00", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("2026-12-01T08:00:00.250+00:00", datetime(2026, 12, 1, 8, 0, 0, 250000, tzinfo=UTC)),
+    ],
+)
+def test_offsets_are_honoured(engine: Engine, literal: str, expected: datetime) -> None:
+    _account(engine)
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, '{literal}')"))
+    assert Repository(engine=engine).require_post(1).scheduled_at == expected
+
+
+def test_due_ordering_is_chronological_with_mixed_offsets(engine: Engine) -> None:
+    _account(engine)
+    with engine.begin() as conn:
+        for literal in ("2026-12-01T09:30:00+01:00", "2026-12-01T08:10:00Z", "2026-12-01T02:00:00-06:00"):
+            conn.execute(text(f"INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, '{literal}')"))
+    order = [p.id for p in Repository(engine=engine).list_posts()]
+    assert order == [3, 2, 1]  # 08:00Z, 08:10Z, 08:30Z
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "constraint"),
+    [
+        ("post_type", "'story'", "post_type"),
+        ("aspect", "'wide'", "aspect"),
+        ("status", "'done'", "status"),
+        ("image_count", "1", "image_count"),
+        ("image_count", "11", "image_count"),
+        ("caption", "'" + "x" * 2201 + "'", "caption_length"),
+    ],
+)
+def test_check_constraints_refuse_bad_values(engine: Engine, column: str, value: str, constraint: str) -> None:
+    _account(engine)
+    with pytest.raises(DBAPIError) as info, engine.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO scheduled_posts (account_id, scheduled_at, {column}) "
+                f"VALUES (1, '2026-12-01T08:00:00Z', {value})"
+            )
+        )
+    assert constraint in str(info.value.orig)
+
+
+def test_unreadable_time_is_refused_with_a_message(engine: Engine) -> None:
+    _account(engine)
+    with pytest.raises(DBAPIError) as info, engine.begin() as conn:
+        conn.execute(text("INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, 'next tuesday')"))
+    message = str(info.value.orig)
+    if engine.dialect.name == "sqlite":
+        assert "scheduled_at must be an ISO 8601 timestamp" in message
+    else:
+        assert "invalid input syntax for type timestamp" in message
+
+
+def test_malformed_media_urls_json_is_refused(engine: Engine) -> None:
+    _account(engine)
+    with pytest.raises(DBAPIError) as info, engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO scheduled_posts (account_id, post_type, scheduled_at, media_urls) "
+                "VALUES (1, 'carousel', '2026-12-01T08:00:00Z', '[\"https://a\", ')"
+            )
+        )
+    assert "json" in str(info.value.orig).lower()
+
+
+def test_media_urls_json_array_round_trips(engine: Engine) -> None:
+    _account(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO scheduled_posts (account_id, post_type, scheduled_at, media_urls) VALUES "
+                "(1, 'carousel', '2026-12-01T08:00:00Z', '[\"https://a.example/1.jpg\", \"https://a.example/2.jpg\"]')"
+            )
+        )
+    assert Repository(engine=engine).require_post(1).media_urls == [
+        "https://a.example/1.jpg",
+        "https://a.example/2.jpg",
+    ]
+
+
+def test_models_and_migrations_do_not_drift(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_upgrade_is_at_head_and_downgrade_works(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        migrate.downgrade(engine, "base")
+        assert migrate.current_revision(engine) is None
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_due_index_is_partial(engine: Engine) -> None:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            sql = conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'ix_scheduled_posts_due'")
+            ).scalar_one()
+        else:
+            sql = conn.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_scheduled_posts_due'")
+            ).scalar_one()
+    assert "WHERE" in sql.upper() and "scheduled" in sql
