@@ -14,6 +14,7 @@
 # no migration unless --migrate). Note that a virtualenv records its own path: a venv built under
 # DESTDIR only runs from there, so image builds usually pass --skip-venv and create the venv in place.
 set -euo pipefail
+umask 022
 
 usage() {
     cat <<'EOF'
@@ -97,9 +98,9 @@ UNITS=(postpilot.service postpilot-once.service postpilot-once.timer)
 
 # $(root PATH) is PATH inside DESTDIR.
 root() { printf '%s%s' "$DESTDIR" "$1"; }
-mode_of() { stat -c %a "$1"; }
+mode_of() { stat -L -c %a "$1"; }
 
-# Create a directory with MODE, or bring an existing one to MODE.
+# Create one of our own directories with MODE, or bring an existing one back to MODE.
 ensure_dir() {
     local path mode
     path=$(root "$1")
@@ -107,7 +108,7 @@ ensure_dir() {
     if [ ! -d "$path" ]; then
         install -d -m "$mode" "$path"
         say created "$1/ ($mode)"
-    elif [ "$(mode_of "$path")" != "$mode" ]; then
+    elif [ "$(mode_of "$path")" != "${mode#0}" ]; then
         chmod "$mode" "$path"
         say fixed "$1/ (mode $mode)"
     fi
@@ -120,7 +121,7 @@ put_file() {
     dest=$(root "$2")
     mode=$3
     if [ -f "$dest" ] && cmp -s "$source" "$dest"; then
-        if [ "$(mode_of "$dest")" != "$mode" ]; then
+        if [ "$(mode_of "$dest")" != "${mode#0}" ]; then
             chmod "$mode" "$dest"
             say fixed "$2 (mode $mode)"
         fi
@@ -150,21 +151,32 @@ else
         "$PYTHON" -m venv "$(root "$VENV")"
         say created "$VENV"
     fi
-    target=${WHEEL:-$SRC_DIR}
+    if [ -n "$WHEEL" ]; then
+        target=$WHEEL
+    else
+        # Build from a clean copy: setuptools writes build/ and *.egg-info into the tree it builds,
+        # and the source may be read-only or a developer's checkout with a virtualenv inside.
+        target=$TMP/src
+        mkdir "$target"
+        tar -C "$SRC_DIR" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
+            --exclude='*.egg-info' --exclude=__pycache__ --exclude=./var -cf - . | tar -C "$target" -xf -
+    fi
     # Word splitting of POSTPILOT_PIP_ARGS is intended: it carries several pip options.
     read -r -a pip_args <<<"$POSTPILOT_PIP_ARGS"
     "$(root "$VENV")/bin/python" -m pip install --quiet --upgrade "${pip_args[@]}" "$target"
     version=$("$(root "$VENV")/bin/python" -c 'from importlib.metadata import version; print(version("postpilot"))')
-    say installed "postpilot $version from $target"
+    say installed "postpilot $version from ${WHEEL:-$SRC_DIR}"
     RUNTIME_CHANGED=1
-    if [ -f "$REPO_DIR/README.md" ]; then
-        put_file "$REPO_DIR/README.md" "$PREFIX/README.md" 0644 || true
-    fi
+fi
+# The units' Documentation= points here.
+if [ -f "$REPO_DIR/README.md" ]; then
+    ensure_dir "$PREFIX" 0755
+    put_file "$REPO_DIR/README.md" "$PREFIX/README.md" 0644 || say unchanged "$PREFIX/README.md"
 fi
 
 # --- settings and secrets --------------------------------------------------------------------------
 # Only root (and systemd, which reads both on the service's behalf) may read the configuration.
-ensure_dir /etc 0755
+mkdir -p "$(root /etc)"
 ensure_dir "$ETC" 0700
 ensure_dir "$CRED_DIR" 0700
 
@@ -207,8 +219,7 @@ for cred in "$(root "$CRED_DIR")"/*; do
 done
 
 # --- systemd units ---------------------------------------------------------------------------------
-ensure_dir /etc/systemd 0755
-ensure_dir "$UNIT_DIR" 0755
+mkdir -p "$(root "$UNIT_DIR")"
 for unit in "${UNITS[@]}"; do
     sed "s#/opt/postpilot#$PREFIX#g" "$REPO_DIR/systemd/$unit" >"$TMP/$unit"
     if put_file "$TMP/$unit" "$UNIT_DIR/$unit" 0644; then
@@ -243,7 +254,9 @@ migrate_directly() {
     install -d -m 0700 "$work" "$work/credentials"
     cp "$(root "$ENV_FILE")" "$work/.env"
     for cred in "$(root "$CRED_DIR")"/*; do
-        [ -f "$cred" ] && cp "$cred" "$work/credentials/postpilot_${cred##*/}"
+        if [ -f "$cred" ]; then
+            cp "$cred" "$work/credentials/postpilot_${cred##*/}"
+        fi
     done
     ensure_dir "$STATE_DIR" 0700
     (cd "$work" && STATE_DIRECTORY=$(root "$STATE_DIR") CREDENTIALS_DIRECTORY=$work/credentials \

@@ -41,7 +41,10 @@ def test_labels_are_bounded_and_never_per_post() -> None:
     body, _ = metrics.render()
 
     labels = {
-        name for family in text_string_to_metric_families(body.decode()) for s in family.samples for name in s.labels
+        name
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+        for name in s.labels
     }
     assert labels <= ALLOWED_LABELS
 

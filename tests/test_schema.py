@@ -59,7 +59,9 @@ def test_due_ordering_is_chronological_with_mixed_offsets(engine: Engine) -> Non
     _account(engine)
     with engine.begin() as conn:
         for literal in ("2026-12-01T09:30:00+01:00", "2026-12-01T08:10:00Z", "2026-12-01T02:00:00-06:00"):
-            conn.execute(text(f"INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, '{literal}')"))
+            conn.execute(
+                text(f"INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, '{literal}')")
+            )
     order = [p.id for p in Repository(engine=engine).list_posts()]
     assert order == [3, 2, 1]  # 08:00Z, 08:10Z, 08:30Z
 
@@ -75,7 +77,9 @@ def test_due_ordering_is_chronological_with_mixed_offsets(engine: Engine) -> Non
         ("caption", "'" + "x" * 2201 + "'", "caption_length"),
     ],
 )
-def test_check_constraints_refuse_bad_values(engine: Engine, column: str, value: str, constraint: str) -> None:
+def test_check_constraints_refuse_bad_values(
+    engine: Engine, column: str, value: str, constraint: str
+) -> None:
     _account(engine)
     with pytest.raises(DBAPIError) as info, engine.begin() as conn:
         conn.execute(
@@ -90,7 +94,9 @@ def test_check_constraints_refuse_bad_values(engine: Engine, column: str, value:
 def test_unreadable_time_is_refused_with_a_message(engine: Engine) -> None:
     _account(engine)
     with pytest.raises(DBAPIError) as info, engine.begin() as conn:
-        conn.execute(text("INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, 'next tuesday')"))
+        conn.execute(
+            text("INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, 'next tuesday')")
+        )
     message = str(info.value.orig)
     if engine.dialect.name == "sqlite":
         assert "scheduled_at must be an ISO 8601 timestamp" in message

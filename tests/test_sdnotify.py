@@ -131,7 +131,9 @@ def test_send_errors_are_swallowed(tmp_path: Path) -> None:
         (None, None, None),
     ],
 )
-def test_watchdog_interval_is_half_of_watchdog_usec(usec: str | None, pid: str | None, expected: float | None) -> None:
+def test_watchdog_interval_is_half_of_watchdog_usec(
+    usec: str | None, pid: str | None, expected: float | None
+) -> None:
     environ = {"NOTIFY_SOCKET": "/run/systemd/notify"}
     if usec is not None:
         environ["WATCHDOG_USEC"] = usec

@@ -201,7 +201,17 @@ _ROUTES: dict[str, _Route] = {
 class HealthServer:
     """Serves the health routes in a background thread; ``port=0`` picks a free port (tests)."""
 
-    def __init__(self, *, host: str, port: int, probe: HealthProbe, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        probe: HealthProbe,
+        metrics: Metrics,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        # poll_interval_s bounds how long stop() waits for the serving loop to notice; tests make it small.
+        self._poll_interval_s = poll_interval_s
         self._host = host
         self._port = port
         self._probe = probe
@@ -245,7 +255,12 @@ class HealthServer:
                 msg = f"The health endpoint cannot listen on {where}: {exc.strerror or exc}."
             raise ConfigError(msg) from exc
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="postpilot-health", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": self._poll_interval_s},
+            name="postpilot-health",
+            daemon=True,
+        )
         self._thread.start()
         log.debug("health_http.listening", host=self._host, port=self.port)
 

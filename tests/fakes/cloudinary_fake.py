@@ -25,7 +25,6 @@ import argparse
 import base64
 import hashlib
 import io
-import json
 import re
 import threading
 import time
@@ -252,7 +251,9 @@ def verify_request(state: CloudinaryState, fields: dict[str, str]) -> str:
         raise UploadRejected(400, "Missing required parameter - timestamp") from None
     if state.clock() - timestamp > SIGNATURE_TTL_S:
         reported = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S +0000")
-        raise UploadRejected(401, f"Stale request - reported time is {reported} which is more than 1 hour ago")
+        raise UploadRejected(
+            401, f"Stale request - reported time is {reported} which is more than 1 hour ago"
+        )
     given = fields.get("signature", "")
     algorithm = "sha256" if len(given) == 64 else "sha1"
     expected = sign(fields, secret, algorithm)
@@ -291,7 +292,9 @@ def _apply_step(image: Image.Image, opts: dict[str, str]) -> Image.Image:
     if crop == "fill":
         if width is None or height is None:
             raise UploadRejected(400, "c_fill needs both width and height in this fake")
-        return ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS, centering=GRAVITY_CENTERING[gravity])
+        return ImageOps.fit(
+            image, (width, height), Image.Resampling.LANCZOS, centering=GRAVITY_CENTERING[gravity]
+        )
     if crop in {"scale", "limit"}:
         if width is None and height is None:
             return image
@@ -374,7 +377,9 @@ def _parse_context(raw: str) -> dict[str, str]:
 
 
 def asset_json(state: CloudinaryState, asset: StoredAsset, secret: str, *, existing: bool) -> dict[str, Any]:
-    delivery = f"{state.base_url}/{state.cloud_name}/image/upload/v{asset.version}/{asset.public_id}.{asset.format}"
+    delivery = (
+        f"{state.base_url}/{state.cloud_name}/image/upload/v{asset.version}/{asset.public_id}.{asset.format}"
+    )
     response_signature = hashlib.sha1(
         f"public_id={asset.public_id}&version={asset.version}{secret}".encode()
     ).hexdigest()
@@ -414,10 +419,9 @@ def process_upload(state: CloudinaryState, parts: list[FormPart]) -> tuple[Store
             fields[key] = f"{fields[key]},{part.text}" if key in fields else part.text
         else:
             fields[part.name] = part.text
+    shown_file = "" if file_part is None else "<bytes>" if file_part.filename else file_part.text
     with state.lock:
-        state.received.append(
-            {**fields, "file": "<bytes>" if file_part and file_part.filename else (file_part.text if file_part else "")}
-        )
+        state.received.append({**fields, "file": shown_file})
     secret = verify_request(state, fields)
     if file_part is None:
         raise UploadRejected(400, "Missing required parameter - file")
@@ -490,9 +494,8 @@ class CloudinaryHandler(FakeHandler):
             self.drop_connection()
             return
         fault = state.next_fault()
-        if fault is not None and not fault.after_store:
-            if self._play_fault_instead_of_answer(fault):
-                return
+        if fault is not None and not fault.after_store and self._play_fault_instead_of_answer(fault):
+            return
         try:
             if match["cloud"] != state.cloud_name:
                 raise UploadRejected(401, f"Invalid cloud_name {match['cloud']}")
@@ -520,7 +523,9 @@ class CloudinaryHandler(FakeHandler):
         elif fault.kind == "no_error_key":
             self.send_json(fault.status, {"message": "Internal server error", "status": fault.status})
         elif fault.kind == "html":
-            page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+            page = (
+                b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
+            )
             self.send_raw(fault.status, page, "text/html")
         elif fault.kind == "drop":
             self.drop_connection()
@@ -589,12 +594,23 @@ class CloudinaryFake(FakeServer[CloudinaryState]):
         state.base_url = (public_url or self.url).rstrip("/")
 
     def cloudinary_url(self, *, api_secret: str | None = None, **query: str) -> str:
-        """A ``CLOUDINARY_URL`` pointing the SDK here (``api_secret`` overrides the secret, for bad-key tests)."""
+        """A ``CLOUDINARY_URL`` pointing the SDK here (``api_secret`` overrides it, for bad-key tests)."""
         params = {"upload_prefix": self.url, **query}
         secret = urllib.parse.quote(api_secret or self.api_secret, safe="")
         return (
             f"cloudinary://{self.api_key}:{secret}@{self.state.cloud_name}?{urllib.parse.urlencode(params)}"
         )
+
+    def start(self) -> CloudinaryFake:
+        # A short poll interval: the base's default (0.5 s) would add half a second to every stop().
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> CloudinaryFake:
+        return self.start()
 
     def stop(self) -> None:
         # Wake handlers that are sleeping in a latency or hang, so none outlives the server.
@@ -609,7 +625,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default="123456789012345")
     parser.add_argument("--api-secret", required=True)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every upload")
-    parser.add_argument("--public-url", default=None, help="base of delivery URLs, if not http://127.0.0.1:PORT")
+    parser.add_argument(
+        "--public-url", default=None, help="base of delivery URLs, if not http://127.0.0.1:PORT"
+    )
     args = parser.parse_args(argv)
     fake = CloudinaryFake(
         cloud_name=args.cloud,

@@ -61,9 +61,7 @@ _TOKENS_1024 = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 
 
 def model_family(model: str) -> str | None:
     """``"standard"`` (fixed sizes), ``"flexible"`` (any valid WxH) or None (unknown or retired)."""
-    if model in ("gpt-image-1-mini", "gpt-image-1.5") or model.startswith(
-        ("gpt-image-1-mini-", "gpt-image-1.5-")
-    ):
+    if model in ("gpt-image-1-mini", "gpt-image-1.5") or model.startswith(("gpt-image-1-mini-", "gpt-image-1.5-")):
         return "standard"
     if model == "gpt-image-2" or model.startswith(("gpt-image-2-", "gpt-image-2.5-", "gpt-image-2.6-")):
         return "flexible"
@@ -77,9 +75,7 @@ def size_problem(model: str, size: str) -> str | None:
     if size == "auto" or size in STANDARD_SIZES:
         return None
     if model_family(model) != "flexible":
-        return (
-            f"Invalid value: '{size}'. Supported values are: 'auto', {', '.join(map(repr, STANDARD_SIZES))}."
-        )
+        return f"Invalid value: '{size}'. Supported values are: 'auto', {', '.join(map(repr, STANDARD_SIZES))}."
     match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size)
     if not match:
         return f"Invalid value: '{size}'. Size must be 'auto' or WIDTHxHEIGHT."
@@ -156,9 +152,7 @@ def moderation_blocked() -> Action:
 
 
 def invalid_value(param: str = "size", message: str | None = None) -> Action:
-    return _error(
-        400, "invalid_request_error", "invalid_value", message or f"Invalid value for '{param}'.", param
-    )
+    return _error(400, "invalid_request_error", "invalid_value", message or f"Invalid value for '{param}'.", param)
 
 
 def invalid_api_key(masked_key: str = "sk-te***2345") -> Action:
@@ -190,9 +184,7 @@ def insufficient_quota() -> Action:
     )
 
 
-def rate_limited(
-    retry_after_s: float | None = 1.0, *, as_ms: bool = True, should_retry: bool | None = None
-) -> Action:
+def rate_limited(retry_after_s: float | None = 1.0, *, as_ms: bool = True, should_retry: bool | None = None) -> Action:
     """429 ``rate_limit_exceeded`` with ``retry-after`` (and ``retry-after-ms`` unless ``as_ms`` is False)."""
     headers: dict[str, str] = {}
     if retry_after_s is not None:
@@ -211,18 +203,27 @@ def rate_limited(
     )
 
 
-def server_error(status: int = 500, *, html: bool = False, should_retry: bool | None = None) -> Action:
-    """A 5xx: the JSON envelope, or (``html``) a proxy's HTML page as load balancers send."""
+def server_error(
+    status: int = 500,
+    *,
+    html: bool = False,
+    should_retry: bool | None = None,
+    retry_after_ms: int | None = None,
+) -> Action:
+    """A 5xx: the JSON envelope, or (``html``) a proxy's HTML page as load balancers send. ``retry_after_ms``
+    lets tests shorten the SDK's backoff (0.5 s doubling) when they retry through several of these."""
     headers = {} if should_retry is None else {"x-should-retry": "true" if should_retry else "false"}
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = str(retry_after_ms)
     if html:
+        reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Time-out"}.get(status, "Error")
         page = (
-            f"<html><head><title>{status} Bad Gateway</title></head><body><center><h1>{status} Bad Gateway"
+            f"<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}"
             "</h1></center><hr><center>cloudflare</center></body></html>"
         )
         return Action(kind="raw", status=status, body=page, content_type="text/html", headers=headers)
-    type_ = "server_error"
     message = "The server had an error while processing your request. Sorry about that!"
-    return _error(status, type_, None, message, headers=headers)
+    return _error(status, "server_error", None, message, headers=headers)
 
 
 def drop() -> Action:
@@ -440,7 +441,7 @@ class OpenAIHandler(FakeHandler):
             if any(word in params["prompt"].lower() for word in state.blocked_words):
                 raise _Reject(moderation_blocked())
             state.wait(random.uniform(*state.latency_s))
-            recorded.status = self._succeed(action, params)
+            self._succeed(action, params, recorded)
         except _Reject as rejection:
             recorded.status = rejection.action.status
             self._answer(rejection.action)
@@ -479,9 +480,7 @@ class OpenAIHandler(FakeHandler):
                 "missing_required_parameter",
             )
         if model in RETIRED_MODELS or model_family(model) is None:
-            message = RETIRED_MODELS.get(
-                model, f"The model `{model}` does not exist or you do not have access to it."
-            )
+            message = RETIRED_MODELS.get(model, f"The model `{model}` does not exist or you do not have access to it.")
             raise _Reject(_error(404, "invalid_request_error", "model_not_found", message))
         for legacy in ("response_format", "style"):
             if body.get(legacy) is not None:
@@ -515,9 +514,7 @@ class OpenAIHandler(FakeHandler):
             )
         fmt = body.get("output_format") or "png"
         if fmt not in OUTPUT_FORMATS:
-            raise bad(
-                f"Invalid value: '{fmt}'. Supported values are: 'png', 'jpeg' and 'webp'.", "output_format"
-            )
+            raise bad(f"Invalid value: '{fmt}'. Supported values are: 'png', 'jpeg' and 'webp'.", "output_format")
         compression = body.get("output_compression")
         if compression is not None and (
             fmt == "png" or not isinstance(compression, int) or not 0 <= compression <= 100
@@ -537,7 +534,7 @@ class OpenAIHandler(FakeHandler):
             "format": fmt,
         }
 
-    def _succeed(self, action: Action, p: dict[str, Any]) -> int:
+    def _succeed(self, action: Action, p: dict[str, Any], recorded: RecordedRequest) -> None:
         width, height, fmt = p["width"], p["height"], p["format"]
         if action.kind == "empty":
             data: list[dict[str, Any]] = []
@@ -557,9 +554,11 @@ class OpenAIHandler(FakeHandler):
             "size": f"{width}x{height}",
             "usage": _usage(p["prompt"], p["quality"], width, height, p["n"]),
         }
-        if self._send(200, json.dumps(payload).encode(), "application/json", {}):
-            self.state.count_generated(len(data))
-        return 200
+        # Counted (and recorded) before sending: the service bills a generation whether or not the client
+        # is still there to read it, and a test reading the state right after its call must see it.
+        recorded.status = 200
+        self.state.count_generated(len(data))
+        self._send(200, json.dumps(payload).encode(), "application/json", {})
 
     def _answer(self, action: Action) -> None:
         if action.kind == "raw":
@@ -598,6 +597,15 @@ class OpenAIFake(FakeServer[OpenAIFakeState]):
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
+    def start(self) -> OpenAIFake:
+        # The base polls for shutdown every 0.5 s; a short poll keeps per-test teardown near zero.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> OpenAIFake:
+        return self.start()
+
     def stop(self) -> None:
         self.state.closing.set()  # wake handlers that are sleeping out a delay or a latency
         super().stop()
@@ -611,9 +619,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default=None, help="the accepted key (default: any non-empty key)")
     args = parser.parse_args(argv)
     latency_max = args.latency_min if args.latency_max is None else args.latency_max
-    state = OpenAIFakeState(
-        api_key=args.api_key, latency_s=(args.latency_min, max(args.latency_min, latency_max))
-    )
+    state = OpenAIFakeState(api_key=args.api_key, latency_s=(args.latency_min, max(args.latency_min, latency_max)))
     server = OpenAIFake(state, port=args.port)
     print(f"openai fake listening on {server.base_url}", flush=True)
     try:

@@ -432,6 +432,44 @@ class Repository:
             )
             return result.rowcount
 
+    def upcoming_ready(self, *, within_s: float, limit: int = 1000) -> list[tuple[int, datetime]]:
+        """Prepared posts due within ``within_s`` seconds: each replica schedules a precise publish job for
+        them; the claim at that instant decides which replica publishes."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(posts.c.id, posts.c.scheduled_at)
+                .where(
+                    posts.c.status == "ready",
+                    posts.c.is_active,
+                    posts.c.scheduled_at <= db_now_plus(within_s),
+                    posts.c.scheduled_at > db_now(),
+                )
+                .order_by(posts.c.scheduled_at)
+                .limit(limit)
+            ).all()
+            return [(int(r[0]), r[1]) for r in rows]
+
+    def unclaim(self, post_id: int, *, owner: str, status: PostStatus) -> bool:
+        """Give back a claimed post whose work never started (shutdown): back to the status it was claimed from."""
+        back = {PostStatus.PREPARING: PostStatus.SCHEDULED, PostStatus.PUBLISHING: PostStatus.READY}.get(status)
+        if back is None:
+            return self.release_lease(post_id, owner=owner)
+        with self._tx() as conn:
+            row = conn.execute(
+                update(posts)
+                .where(
+                    posts.c.id == post_id, posts.c.status == status.value, posts.c.lease_owner == owner,
+                    posts.c.publish_attempted_at.is_(None),
+                )
+                .values(status=back.value, lease_owner=None, lease_until=None, updated_at=db_now())
+                .returning(posts.c.id)
+            ).first()
+            if row is None:
+                return False
+            self._event(conn, post_id, "released", from_status=status.value, to_status=back.value,
+                        message="work not started before shutdown", actor=owner)
+            return True
+
     def release_lease(self, post_id: int, *, owner: str, delay_s: float = 0.0) -> bool:
         """Give a post back without changing its status (used after staging and on shutdown)."""
         with self._tx() as conn:

@@ -106,9 +106,7 @@ def _rule(
     stages: Iterable[Stage] | None = None,
 ) -> ErrorRule:
     code_set = frozenset([codes]) if isinstance(codes, int) else frozenset(codes)
-    return ErrorRule(
-        code_set, subcode, outcome, message, retry_after_s, None if stages is None else frozenset(stages)
-    )
+    return ErrorRule(code_set, subcode, outcome, message, retry_after_s, None if stages is None else frozenset(stages))
 
 
 _THROTTLED = "Instagram's rate limit was reached; calls pause for {wait}."
@@ -124,6 +122,16 @@ NOT_PUBLISH: tuple[Stage, ...] = ("create", "status", "read", "oauth")
 
 ERROR_TABLE: tuple[ErrorRule, ...] = (
     # --- Meta's own trouble ---------------------------------------------------------------------------
+    # While connecting an account, code 1 ("Error validating client secret") and 101 (bad app id) are
+    # about our app's credentials, not a passing fault: say so instead of retrying.
+    _rule(
+        (1, 101),
+        None,
+        Outcome.PERMANENT,
+        "Meta refused the app's credentials or the login ({meta}); check the app id, secret and "
+        "redirect address, then start again.",
+        stages=["oauth"],
+    ),
     _rule((1, 2, -1), None, Outcome.UNKNOWN, _PUBLISH_UNSURE, stages=["publish"]),
     _rule((1, 2, -1), None, Outcome.TRANSIENT, _SERVER_TROUBLE),
     # -1/2207001 (server error) is the wildcard row above; these two only name the failure better.
@@ -188,9 +196,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
         Outcome.NEW_CONTAINER,
         "The Instagram media container expired (they live 24 hours); a new one is made.",
     ),
-    _rule(
-        24, 2207006, Outcome.NEW_CONTAINER, "Instagram cannot find the media container; a new one is made."
-    ),
+    _rule(24, 2207006, Outcome.NEW_CONTAINER, "Instagram cannot find the media container; a new one is made."),
     _rule(
         -2,
         2207003,
@@ -217,8 +223,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
         190,
         460,
         Outcome.RECONNECT,
-        "The Instagram token for this account stopped working because the password was changed. "
-        + _RECONNECT,
+        "The Instagram token for this account stopped working because the password was changed. " + _RECONNECT,
     ),
     _rule(
         190,
@@ -240,9 +245,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
         Outcome.RECONNECT,
         "The Instagram token for this account is invalid (logged out or revoked). " + _RECONNECT,
     ),
-    _rule(
-        (190, 102), None, Outcome.RECONNECT, "The Instagram token for this account is invalid. " + _RECONNECT
-    ),
+    _rule((190, 102), None, Outcome.RECONNECT, "The Instagram token for this account is invalid. " + _RECONNECT),
     _rule(
         (10, *range(200, 300)),
         None,
@@ -444,9 +447,7 @@ _SECRET_PARAM = re.compile(
 )
 # Meta's tokens: Facebook user/page tokens start "EAA", Instagram Login tokens "IG" + 2 letters; app tokens
 # are "<app id>|<secret>".
-_TOKEN_LIKE = re.compile(
-    r"\b(?:EAA[A-Za-z0-9]{16,}|IG[A-Z]{2}[A-Za-z0-9_\-]{16,}|\d{6,}\|[A-Za-z0-9_\-]{16,})"
-)
+_TOKEN_LIKE = re.compile(r"\b(?:EAA[A-Za-z0-9_\-]{16,}|IG[A-Z]{2}[A-Za-z0-9_\-]{16,}|\d{6,}\|[A-Za-z0-9_\-]{16,})")
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-|]+")
 
 

@@ -82,7 +82,9 @@ def parse_cloudinary_url(url: str) -> CloudinaryAccount:
     query = dict(urllib.parse.parse_qsl(parts.query))
     upload_prefix = (query.get("upload_prefix") or "").rstrip("/") or None
     if upload_prefix is not None and not upload_prefix.startswith(("http://", "https://")):
-        raise ConfigError("CLOUDINARY_URL: upload_prefix must be an http(s) URL such as https://api.cloudinary.com")
+        raise ConfigError(
+            "CLOUDINARY_URL: upload_prefix must be an http(s) URL such as https://api.cloudinary.com"
+        )
     algorithm = (query.get("signature_algorithm") or "sha1").lower()
     if algorithm not in _SIGNATURE_ALGORITHMS:
         raise ConfigError("CLOUDINARY_URL: signature_algorithm must be sha1 or sha256")
@@ -113,7 +115,9 @@ class CloudinaryMediaStore:
         name = f"post-{key.post_id}-{key.position}"
         return f"{self._folder}/{name}" if self._folder else name
 
-    def store_image(self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]) -> StoredMedia:
+    def store_image(
+        self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]
+    ) -> StoredMedia:
         if not data:
             raise BadMedia("The image is empty (0 bytes)")
         return self._store(data, key=key, aspect=aspect, context=context, remote=False)
@@ -141,7 +145,9 @@ class CloudinaryMediaStore:
         if result.get("existing") is True and _size_of(result) != target:
             # What is stored under this key was made for another aspect (the post was edited after an
             # earlier attempt): replace it rather than hand Instagram an image of the wrong shape.
-            result = self._upload(file, key=key, aspect=aspect, context=context, remote=remote, overwrite=True)
+            result = self._upload(
+                file, key=key, aspect=aspect, context=context, remote=remote, overwrite=True
+            )
         return _stored_media(result, target)
 
     def _upload(
@@ -181,7 +187,7 @@ class CloudinaryMediaStore:
         if isinstance(exc, cloudinary.exceptions.AuthorizationRequired):
             if message.startswith("Stale request"):
                 return ProviderBlocked(
-                    "Cloudinary rejected the upload as stale: this machine's clock is off by more than an hour"
+                    "Cloudinary rejected the upload as stale: this machine's clock is off by over an hour"
                 )
             return ProviderBlocked(
                 "The Cloudinary credentials were rejected (API key, secret or cloud name in CLOUDINARY_URL); "
@@ -189,8 +195,8 @@ class CloudinaryMediaStore:
             )
         if isinstance(exc, cloudinary.exceptions.NotAllowed):
             return ProviderBlocked(
-                "Cloudinary refused the upload for this account (disabled, over its plan's limits, or the key "
-                "lacks upload permission)"
+                "Cloudinary refused the upload for this account (disabled, over its plan's limits, "
+                "or the key lacks upload permission)"
             )
         if isinstance(exc, cloudinary.exceptions.NotFound):
             return ProviderBlocked(
@@ -204,7 +210,9 @@ class CloudinaryMediaStore:
         if isinstance(exc, cloudinary.exceptions.GeneralError):
             return Transient("Cloudinary had an internal error; the upload will be retried")
         if isinstance(exc, cloudinary.exceptions.AlreadyExists):
-            return Transient("Cloudinary reported a conflicting upload in progress; the upload will be retried")
+            return Transient(
+                "Cloudinary reported a conflicting upload in progress; the upload will be retried"
+            )
         if message.startswith("Error parsing server response"):
             return Transient("Cloudinary sent an unreadable answer (often a proxy error page); will retry")
         if message.startswith(("Unexpected error", "Socket error")):
@@ -221,8 +229,10 @@ class CloudinaryMediaStore:
             if message.startswith("Error in loading"):
                 reason = message.rpartition(" - ")[2].strip()
                 detail = f" ({self._scrub(reason)[:120]})" if reason else ""
-                return BadMedia(f"Cloudinary could not download the image at {where}{detail}; check the image URL")
-        if "Invalid image file" in message or "unsupported" in message.lower():
+                return BadMedia(
+                    f"Cloudinary could not download the image at {where}{detail}; check the image URL"
+                )
+        if "Invalid image file" in message:
             source = f"at {_describe_url(remote_url)} " if remote_url else ""
             return BadMedia(f"The image {source}is not a readable image file (JPEG, PNG, WebP …)")
         return Permanent(f"Cloudinary refused the upload: {self._scrub(message)[:300]}")
@@ -234,15 +244,14 @@ class CloudinaryMediaStore:
 
 
 def _check_remote_url(url: str) -> None:
-    parts = urllib.parse.urlsplit(url.strip()) if isinstance(url, str) else None
+    parts = urllib.parse.urlsplit(url)
     if (
-        parts is None
-        or parts.scheme.lower() not in {"http", "https"}
+        parts.scheme.lower() not in {"http", "https"}
         or not parts.hostname
         or any(ch.isspace() or ord(ch) < 32 for ch in url)
     ):
-        shown = f"{parts.scheme}:" if parts is not None and parts.scheme else "no http:// or https://"
-        raise BadMedia(f"The image URL must be a web address starting with http:// or https:// (got {shown})")
+        shown = f"it starts with {parts.scheme}:" if parts.scheme else "it has no http:// or https://"
+        raise BadMedia(f"The image URL must be a web address starting with http:// or https:// ({shown})")
 
 
 def _describe_url(url: str) -> str:
@@ -254,11 +263,7 @@ def _describe_url(url: str) -> str:
 
 def _context(key: MediaKey, context: dict[str, str]) -> dict[str, str]:
     merged = {**context, "post_id": str(key.post_id), "position": str(key.position)}
-    return {
-        k: v[:MAX_CONTEXT_VALUE_CHARS]
-        for k, v in ((str(k), str(v)) for k, v in merged.items())
-        if k and v
-    }
+    return {str(k): str(v)[:MAX_CONTEXT_VALUE_CHARS] for k, v in merged.items() if k and v}
 
 
 def _size_of(result: dict[str, Any]) -> tuple[object, object]:
@@ -268,16 +273,17 @@ def _size_of(result: dict[str, Any]) -> tuple[object, object]:
 def _stored_media(result: dict[str, Any], target: tuple[int, int]) -> StoredMedia:
     """Check that the answer describes the stored, transformed image. A 500 without an ``error`` key is
     returned by the SDK as if it were a success, so a missing field means "failed", not "odd success"."""
-    url = result.get("secure_url")
-    width, height, size, fmt = (result.get(k) for k in ("width", "height", "bytes", "format"))
-    if not (
-        isinstance(url, str)
-        and url.startswith(("https://", "http://"))
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height, size))
-        and isinstance(fmt, str)
+    url, fmt = result.get("secure_url"), result.get("format")
+    width, height, size = (_int_or_none(result.get(k)) for k in ("width", "height", "bytes"))
+    if (
+        not isinstance(url, str)
+        or not url.startswith(("https://", "http://"))
+        or not isinstance(fmt, str)
+        or width is None
+        or height is None
+        or size is None
     ):
         raise Transient("Cloudinary's answer did not describe a stored image; the upload will be retried")
-    assert isinstance(width, int) and isinstance(height, int) and isinstance(size, int)  # narrowed above
     if fmt.lower() not in {"jpg", "jpeg"}:
         raise BadMedia(f"Cloudinary stored the image as {fmt}, not JPEG, so Instagram may refuse it")
     if (width, height) != target:
@@ -298,6 +304,10 @@ def _stored_media(result: dict[str, Any], target: tuple[int, int]) -> StoredMedi
         existing=result.get("existing") is True,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _checksum(result: dict[str, Any]) -> str:

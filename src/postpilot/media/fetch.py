@@ -44,7 +44,9 @@ def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
     target = _check_scheme(url, shown)
     for _ in range(MAX_REDIRECTS + 1):
         # identity: a compressed body could inflate far past the size we checked.
-        request = client.build_request("GET", target, headers={"Accept": "image/*", "Accept-Encoding": "identity"})
+        request = client.build_request(
+            "GET", target, headers={"Accept": "image/*", "Accept-Encoding": "identity"}
+        )
         try:
             response = client.send(request, stream=True, follow_redirects=False)
         except httpx.TimeoutException as exc:

@@ -1,4 +1,4 @@
-"""``ImageGenerator`` backed by the OpenAI Images API (``POST /v1/images/generations``) via the ``openai`` SDK.
+"""An ``ImageGenerator`` on the OpenAI Images API (``POST /v1/images/generations``) via the ``openai`` SDK.
 
 This is the only module that imports ``openai``; the composition root imports it lazily, so the SDK costs
 memory only when OpenAI is the configured provider.
@@ -9,9 +9,10 @@ Retries. The SDK retries 408/409/429/5xx, timeouts and dropped connections itsel
 * A 429 whose code is ``insufficient_quota`` means "no credit", which waiting cannot fix, yet the SDK
   retries every 429 alike. Before the SDK looks at a response, an httpx2 response hook on our HTTP client
   marks such a 429 with ``x-should-retry: false``, a header the SDK's retry check obeys before any status
-  rule (``BaseClient._should_retry``). This uses only public surfaces (httpx2 event hooks, the SDK's
-  documented header, ``http_client=``) instead of overriding a private method or dropping the SDK's retries
-  and their ``retry-after`` handling altogether.
+  rule (``BaseClient._should_retry``). The same hook stops the SDK from sleeping out a long ``retry-after``
+  in a generation worker: we raise ``Throttled`` with the delay and the pipeline defers the post. This uses
+  only public surfaces (httpx2 event hooks, the SDK's documented header, ``http_client=``) instead of
+  overriding a private method, or of dropping the SDK's retries and their ``retry-after`` handling.
 * There is no idempotency key: every retry is a separately billed generation. Only failures that produced no
   image are retried (5xx, 429, lost connections); a timed-out request may still have been billed, which is
   the price of getting an image at all.
@@ -171,9 +172,7 @@ def prompt_for(request: ImageRequest) -> str:
     """The prompt sent for ``request``: carousel positions get distinct directions so the images differ."""
     base = request.prompt.strip() or request.caption.strip()
     if not base:
-        raise InvalidInput(
-            "an image prompt is needed to generate an image (the prompt and caption are empty)"
-        )
+        raise InvalidInput("an image prompt is needed to generate an image (the prompt and caption are empty)")
     if request.of_count <= 1:
         return base
     hint = _VARIATION_HINTS[request.variation % len(_VARIATION_HINTS)]
@@ -187,9 +186,19 @@ def prompt_for(request: ImageRequest) -> str:
 # --- the SDK's retry decision ----------------------------------------------------------------------------
 
 
-def _no_retry_without_credit(response: httpx2.Response) -> None:
-    """httpx2 response hook: tell the SDK not to retry a 429 that means the account is out of credit."""
+# The longest server-requested wait sat out inside ``generate``; longer ones become ``Throttled`` so the
+# pipeline defers the post and the generation worker moves on (the SDK itself would sleep up to 120 s).
+MAX_INLINE_WAIT_S: Final = 20.0
+
+
+def _limit_sdk_retries(response: httpx2.Response) -> None:
+    """httpx2 response hook: tell the SDK not to retry a 429 that waiting cannot fix (no credit) or that
+    asks for a wait longer than ``MAX_INLINE_WAIT_S``."""
     if response.status_code != 429:
+        return
+    retry_after = _retry_after_s(response.headers)
+    if retry_after is not None and retry_after > MAX_INLINE_WAIT_S:
+        response.headers["x-should-retry"] = "false"
         return
     response.read()  # hooks run before the body is read; the SDK reads it again from the buffer
     try:
@@ -252,7 +261,7 @@ class OpenAIImageGenerator:
         self._api_key = api_key
         self._timeout_s = timeout_s
         self._attempts = max_retries + 1
-        http_client = openai.DefaultHttpxClient(event_hooks={"response": [_no_retry_without_credit]})
+        http_client = openai.DefaultHttpxClient(event_hooks={"response": [_limit_sdk_retries]})
         try:
             self._client = openai.OpenAI(
                 api_key=api_key,
@@ -323,6 +332,14 @@ class OpenAIImageGenerator:
         )
         return GeneratedImage(data=data, model=self._model, cost_usd=cost)
 
+    def _server_words(self, exc: openai.APIStatusError) -> str:
+        """OpenAI's own explanation (the envelope's ``message``), safe to show; ``exc.message`` would add
+        the status and a dump of the whole body."""
+        message = exc.body.get("message") if isinstance(exc.body, dict) else None
+        if not isinstance(message, str) or not message.strip():
+            return f"HTTP {exc.status_code}"
+        return _redact(message.strip(), self._api_key)
+
     def _translate(self, exc: openai.OpenAIError, width: int, height: int) -> PostpilotError:
         """Map an SDK exception onto our tree, in words a marketer can act on."""
         attempts = f"after {self._attempts} attempt{'s' if self._attempts > 1 else ''}"
@@ -334,9 +351,7 @@ class OpenAIImageGenerator:
             return Transient("OpenAI's answer could not be read; the image will be tried again")
         status, code = exc.status_code, exc.code
         if code in SAFETY_CODES:
-            return ContentRejected(
-                "OpenAI's safety system rejected the prompt; change the prompt or supply an image"
-            )
+            return ContentRejected("OpenAI's safety system rejected the prompt; change the prompt or supply an image")
         if status == 429 and code == "insufficient_quota":
             return ProviderBlocked(
                 "the OpenAI account is out of credit (insufficient quota): add credit or raise the spending "
@@ -347,7 +362,7 @@ class OpenAIImageGenerator:
         if status == 403:
             return ProviderBlocked(
                 "OpenAI refused this account (HTTP 403), e.g. the organisation is not verified for "
-                f"{self._model}: {_redact(exc.message, self._api_key)}"
+                f"{self._model}: {self._server_words(exc)}"
             )
         if status == 429:
             retry_after = _retry_after_s(exc.response.headers)
@@ -363,8 +378,7 @@ class OpenAIImageGenerator:
             return Permanent("OpenAI has no image endpoint at the configured address; check OPENAI_BASE_URL")
         what = f" (the '{exc.param}' setting)" if exc.param else ""
         return Permanent(
-            f"OpenAI refused the image request{what} for {self._model} at {width}x{height}: "
-            f"{_redact(exc.message, self._api_key)}"
+            f"OpenAI refused the image request{what} for {self._model} at {width}x{height}: {self._server_words(exc)}"
         )
 
 

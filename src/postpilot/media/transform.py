@@ -49,7 +49,7 @@ def instagram_transformation(aspect: Aspect) -> list[dict[str, object]]:
     return [{"crop": "fill", "gravity": "auto", "width": width, "height": height}]
 
 
-def identify(data: bytes, *, what: str = "the image") -> tuple[str, int, int]:
+def identify(data: bytes, *, what: str = "the file") -> tuple[str, int, int]:
     """The real format and declared size of ``data``, read from its header only (nothing is decoded).
 
     Raises ``BadMedia`` for anything that is not an accepted image or is too large to process.
@@ -58,10 +58,10 @@ def identify(data: bytes, *, what: str = "the image") -> tuple[str, int, int]:
         return str(image.format), image.width, image.height
 
 
-def to_instagram_jpeg(data: bytes, aspect: Aspect, *, what: str = "the image") -> PreparedImage:
+def to_instagram_jpeg(data: bytes, aspect: Aspect, *, what: str = "the file") -> PreparedImage:
     """Decode, orient, convert to sRGB, fill-crop to the target size and encode a metadata-free JPEG.
 
-    ``what`` names the image in error messages (e.g. "the image at https://…").
+    ``what`` names the input in error messages (e.g. "the file at https://…").
     """
     width, height = TARGET_SIZES[aspect]
     with _open(data, what) as source:
@@ -75,7 +75,7 @@ def to_instagram_jpeg(data: bytes, aspect: Aspect, *, what: str = "the image") -
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _too_large(what, source.size) from exc
         except (OSError, ValueError, SyntaxError) as exc:
-            raise BadMedia(f"{what} could not be read: the file is damaged or incomplete") from exc
+            raise BadMedia(f"{what} could not be read: it is damaged or incomplete") from exc
         try:
             image = _to_srgb(ImageOps.exif_transpose(source))
         except (OSError, ValueError) as exc:

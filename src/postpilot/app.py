@@ -1,0 +1,243 @@
+"""The composition root: builds the real adapters from Settings, once, at the entry point.
+
+SDKs are imported only when their provider is chosen and first used (``openai`` and ``cloudinary`` cost tens
+of MB each), so a daemon on the embedded defaults stays small.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+from sqlalchemy import Engine
+
+from postpilot.config import Settings
+from postpilot.crypto import TokenCipher
+from postpilot.db.engine import build_engine
+from postpilot.db.repository import Repository
+from postpilot.domain.errors import ConfigError
+from postpilot.domain.model import Account, LoginKind
+from postpilot.domain.retry import RetryPolicy
+from postpilot.instagram.client import GraphApi, GraphClient
+from postpilot.instagram.publishing import PublishFlow, StagingFlow, StagingPolicy
+from postpilot.logging import register_secret
+from postpilot.media.ports import ImageGenerator, MediaStore
+from postpilot.metrics import Metrics
+from postpilot.pipeline import Pipeline
+from postpilot.preparation import Preparer
+
+
+def default_owner() -> str:
+    """Who holds a lease: host, pid and a random suffix, so a restarted process never inherits old leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class App:
+    settings: Settings
+    owner: str = field(default_factory=default_owner)
+    force_dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generator: ImageGenerator | None = None
+        self._store: MediaStore | None = None
+        for secret in (self.settings.secret_key, self.settings.openai_api_key, self.settings.cloudinary_url,
+                       self.settings.facebook_app_secret, self.settings.instagram_app_secret):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        if self.settings.worker_id:
+            self.owner = f"{self.settings.worker_id}:{os.getpid()}"
+
+    # ------------------------------------------------------------------ infrastructure
+    @cached_property
+    def engine(self) -> Engine:
+        return build_engine(self.settings.resolved_database_url, pool_size=self.settings.workers + 4)
+
+    @cached_property
+    def repo(self) -> Repository:
+        return Repository(engine=self.engine)
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """One pooled HTTP client for the Graph API and media fetches; closed by ``close()``."""
+        return httpx.Client(
+            timeout=httpx.Timeout(self.settings.graph_timeout_s),
+            limits=httpx.Limits(max_connections=max(20, self.settings.workers * 4), max_keepalive_connections=50),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics()
+
+    @cached_property
+    def cipher(self) -> TokenCipher:
+        key = self.settings.secret_key
+        return TokenCipher(key.get_secret_value() if key else None)
+
+    # ------------------------------------------------------------------ providers
+    @property
+    def image_provider(self) -> str:
+        choice = self.settings.image_provider
+        if choice == "auto":
+            return "openai" if self.settings.openai_api_key else "card"
+        return choice
+
+    @property
+    def media_store_kind(self) -> str:
+        choice = self.settings.media_store
+        if choice == "auto":
+            return "cloudinary" if self.settings.cloudinary_url else "local"
+        return choice
+
+    def generator(self) -> ImageGenerator:
+        with self._lock:
+            if self._generator is None:
+                self._generator = self._build_generator()
+            return self._generator
+
+    def _build_generator(self) -> ImageGenerator:
+        if self.image_provider == "openai":
+            if not self.settings.openai_api_key:
+                raise ConfigError("POSTPILOT_IMAGE_PROVIDER=openai needs OPENAI_API_KEY")
+            from postpilot.media.openai_generator import OpenAIImageGenerator
+
+            return OpenAIImageGenerator(
+                api_key=self.settings.openai_api_key.get_secret_value(),
+                base_url=self.settings.openai_base_url,
+                model=self.settings.openai_model,
+                quality=self.settings.openai_quality,
+                output_format=self.settings.openai_output_format,
+                timeout_s=self.settings.openai_timeout_s,
+                max_retries=self.settings.openai_max_retries,
+            )
+        from postpilot.media.card import CardRenderer
+
+        return CardRenderer()
+
+    def store(self) -> MediaStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._build_store()
+            return self._store
+
+    def _build_store(self) -> MediaStore:
+        if self.media_store_kind == "cloudinary":
+            if not self.settings.cloudinary_url:
+                raise ConfigError("POSTPILOT_MEDIA_STORE=cloudinary needs CLOUDINARY_URL")
+            from postpilot.media.cloudinary_store import CloudinaryMediaStore
+
+            return CloudinaryMediaStore(
+                cloudinary_url=self.settings.cloudinary_url.get_secret_value(),
+                timeout_s=self.settings.cloudinary_timeout_s,
+                folder=self.settings.cloudinary_folder,
+            )
+        from postpilot.media.local_store import LocalMediaStore
+
+        return LocalMediaStore(
+            root=self.settings.resolved_media_dir,
+            public_base_url=self.settings.public_media_url,
+            http=self.fetch_http,
+            max_fetch_bytes=self.settings.fetch_max_bytes,
+        )
+
+    @cached_property
+    def fetch_http(self) -> httpx.Client:
+        return httpx.Client(
+            timeout=httpx.Timeout(self.settings.fetch_timeout_s, connect=10.0),
+            follow_redirects=True,
+            max_redirects=5,
+            trust_env=False,
+        )
+
+    def graph_for(self, account: Account) -> GraphApi:
+        ciphertext = self.repo.account_token_encrypted(account.id)
+        if not ciphertext:
+            raise ConfigError(
+                f"the account {account.name!r} has no access token: run postpilot account connect {account.name}"
+            )
+        token = self.cipher.decrypt(ciphertext)
+        register_secret(token)
+        base = (
+            self.settings.instagram_graph_url
+            if account.login_kind is LoginKind.INSTAGRAM
+            else self.settings.graph_url
+        )
+        return GraphClient(
+            http=self.http,
+            base_url=base,
+            version=self.settings.graph_version,
+            token=token,
+            timeout_s=self.settings.graph_timeout_s,
+            publish_timeout_s=self.settings.publish_timeout_s,
+            account=account.name,
+        )
+
+    # ------------------------------------------------------------------ the pipeline
+    @cached_property
+    def generation_slots(self) -> threading.Semaphore:
+        return threading.BoundedSemaphore(self.settings.generation_workers)
+
+    @cached_property
+    def staging_policy(self) -> StagingPolicy:
+        return StagingPolicy(
+            poll_s=self.settings.container_poll_s,
+            reel_wait_s=self.settings.reel_max_wait_s,
+            settle_s=self.settings.publish_timeout_s + 30.0,
+        )
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        staging = StagingFlow(repo=self.repo, policy=self.staging_policy)
+        preparer = Preparer(
+            repo=self.repo,
+            generator_factory=self.generator,
+            store_factory=self.store,
+            daily_budget_usd=self.settings.daily_image_budget_usd,
+            generation_slots=self.generation_slots,
+            on_generated=self._count_image,
+        )
+        return Pipeline(
+            repo=self.repo,
+            preparer=preparer,
+            staging=staging,
+            publishing=PublishFlow(repo=self.repo, staging=staging, policy=self.staging_policy),
+            graph_for=self.graph_for,
+            metrics=self.metrics,
+            owner=self.owner,
+            policy=RetryPolicy(max_attempts=self.settings.max_attempts),
+            force_dry_run=self.force_dry_run,
+        )
+
+    def _count_image(self, model: str, usd: float) -> None:
+        self.metrics.add_image_spend(usd, self.image_provider)
+
+    def close(self) -> None:
+        closer = getattr(self._generator, "close", None)
+        if callable(closer):
+            closer()
+        for name in ("http", "fetch_http"):
+            client = self.__dict__.get(name)
+            if client is not None:
+                client.close()
+        engine = self.__dict__.get("engine")
+        if engine is not None:
+            engine.dispose()
+
+
+def build_app(settings: Settings, *, force_dry_run: bool = False, owner: str | None = None) -> App:
+    app = App(settings=settings, force_dry_run=force_dry_run)
+    if owner:
+        app.owner = owner
+    return app
+
+
+Factory = Callable[[], object]

@@ -1,0 +1,225 @@
+"""``postpilot post add | list | show | cancel | retry | import | export``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from postpilot.cli.common import EXIT_INPUT, fail, handle_errors, open_app
+from postpilot.csvio import export_csv, parse_csv
+from postpilot.domain import validation
+from postpilot.domain.errors import InvalidInput
+from postpilot.domain.model import Post, PostStatus
+from postpilot.domain.timeparse import parse_when
+
+post_app = typer.Typer(help="Scheduled posts: add, list, show, cancel, retry, import and export.",
+                       no_args_is_help=True)
+
+
+@post_app.command("add")
+@handle_errors
+def add(
+    account: Annotated[str, typer.Option(help="Account name (see postpilot account list).")],
+    at: Annotated[str, typer.Option(help="When to publish: ISO 8601 (2026-12-01T09:00:00+01:00) or "
+                                         "'2026-12-01 09:00' read in --tz.")],
+    post_type: Annotated[str, typer.Option("--type", help="photo, carousel or reel.")] = "photo",
+    tz: Annotated[str, typer.Option(help="IANA time zone for an --at without offset.")] = "UTC",
+    caption: Annotated[str, typer.Option(help="≤ 2200 characters, ≤ 30 hashtags, ≤ 20 @mentions.")] = "",
+    prompt: Annotated[str | None, typer.Option(help="Generate the image(s) from this text.")] = None,
+    image_url: Annotated[str | None, typer.Option(help="Photo: your own image (http/https).")] = None,
+    media_url: Annotated[list[str] | None, typer.Option(help="Carousel: an image URL; repeat 2–10 times.")] = None,
+    video_url: Annotated[str | None, typer.Option(help="Reel: the video (MP4/MOV) URL.")] = None,
+    cover_url: Annotated[str | None, typer.Option(help="Reel: optional cover image URL.")] = None,
+    image_count: Annotated[int | None, typer.Option(help="Carousel: images to generate (2–10).")] = None,
+    aspect: Annotated[str, typer.Option(help="square, portrait or landscape.")] = "square",
+    alt_text: Annotated[str | None, typer.Option(help="Accessibility text (≤ 1000 characters).")] = None,
+) -> None:
+    """Schedule a post. Prints the new post's id."""
+    app = open_app()
+    try:
+        found = app.repo.account_by_name(account)
+        when = parse_when(at, tz)
+        draft = validation.PostDraft(
+            post_type=post_type, caption=caption, prompt=prompt, image_url=image_url,
+            media_urls=list(media_url) if media_url else None, video_url=video_url, cover_url=cover_url,
+            image_count=image_count, aspect=aspect, alt_text=alt_text, scheduled_at=when,
+        )
+        if found is None:
+            raise InvalidInput(f"no account named {account!r} (see postpilot account list)")
+        validation.check(draft, found)
+        post_id = app.repo.add_post({
+            "account_id": found.id, "post_type": post_type, "caption": caption, "prompt": prompt,
+            "image_url": image_url, "media_urls": draft.media_urls, "video_url": video_url, "cover_url": cover_url,
+            "image_count": image_count, "aspect": aspect, "alt_text": alt_text, "scheduled_at": when,
+        })
+        typer.echo(post_id)
+    finally:
+        app.close()
+
+
+def _short(text: str | None, width: int) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(posts: list[Post], names: dict[int, str]) -> str:
+    rows = [("ID", "ACCOUNT", "TYPE", "SCHEDULED (UTC)", "STATUS", "DETAIL")]
+    for p in posts:
+        detail = p.last_error if p.status in (PostStatus.FAILED, PostStatus.UNCONFIRMED) or p.last_error else ""
+        if p.status in (PostStatus.PUBLISHED, PostStatus.SIMULATED):
+            detail = p.permalink or (f"media {p.ig_media_id}" if p.ig_media_id else "")
+        if not p.is_active:
+            detail = "paused (is_active = false)"
+        rows.append((str(p.id), names.get(p.account_id, str(p.account_id)), p.post_type,
+                     p.scheduled_at.strftime("%Y-%m-%d %H:%M:%S"), p.status.value, _short(detail, 60)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:5])) + ("  " + r[5] if r[5] else "")
+        for r in rows
+    ).rstrip()
+
+
+@post_app.command("list")
+@handle_errors
+def list_(
+    status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account's posts.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+) -> None:
+    """List posts, oldest scheduled time first (times in UTC)."""
+    if status is not None and status not in {s.value for s in PostStatus}:
+        raise InvalidInput(f"unknown status {status!r}; one of: {', '.join(s.value for s in PostStatus)}")
+    app = open_app()
+    try:
+        account_id = app.repo.require_account(account).id if account else None
+        posts = app.repo.list_posts(status=status, account_id=account_id, limit=limit)
+        names = {a.id: a.name for a in app.repo.list_accounts()}
+        if not posts:
+            typer.echo("no posts")
+            return
+        typer.echo(_table(posts, names))
+    finally:
+        app.close()
+
+
+@post_app.command("show")
+@handle_errors
+def show(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None:
+    """Show one post: its fields, its media and its history."""
+    app = open_app()
+    try:
+        post = app.repo.require_post(post_id)
+        account = app.repo.account(post.account_id)
+        fields = [
+            ("id", post.id), ("account", account.name if account else post.account_id), ("type", post.post_type),
+            ("status", post.status.value), ("scheduled_at", post.scheduled_at.isoformat()),
+            ("active", post.is_active), ("caption", post.caption), ("prompt", post.prompt),
+            ("image_url", post.image_url), ("media_urls", json.dumps(post.media_urls) if post.media_urls else None),
+            ("video_url", post.video_url), ("cover_url", post.cover_url), ("image_count", post.image_count),
+            ("aspect", post.aspect), ("alt_text", post.alt_text), ("attempts", post.attempts),
+            ("last_error", post.last_error), ("ig_media_id", post.ig_media_id), ("permalink", post.permalink),
+            ("published_at", post.published_at.isoformat() if post.published_at else None),
+        ]
+        for name, value in fields:
+            if value not in (None, ""):
+                typer.echo(f"{name:>13}: {value}")
+        media = app.repo.media(post_id)
+        if media:
+            typer.echo("\nmedia:")
+            for m in media:
+                size = f"{m.width}x{m.height}" if m.width else ""
+                cost = f" ${m.cost_usd:.3f}" if m.cost_usd else ""
+                typer.echo(f"  #{m.position + 1} {m.kind} {m.source.value} {size} {m.model or ''}{cost} {m.stored_url}")
+        typer.echo("\nhistory:")
+        for e in app.repo.events(post_id):
+            change = f"{e.from_status or ''}→{e.to_status}" if e.to_status else ""
+            typer.echo(f"  {e.at.strftime('%Y-%m-%d %H:%M:%S')}  {e.kind:<18} {change:<22} {e.message or ''}".rstrip())
+    finally:
+        app.close()
+
+
+@post_app.command("cancel")
+@handle_errors
+def cancel(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None:
+    """Cancel a post that has not been published."""
+    app = open_app()
+    try:
+        post = app.repo.cancel(post_id)
+        typer.echo(f"post {post.id} is {post.status.value}")
+    finally:
+        app.close()
+
+
+@post_app.command("retry")
+@handle_errors
+def retry(
+    post_id: Annotated[int, typer.Argument(help="The post's id.")],
+    force: Annotated[bool, typer.Option("--force", help="Retry an unconfirmed post (after checking Instagram).")]
+    = False,
+) -> None:
+    """Schedule a failed, cancelled or (with --force) unconfirmed post again; media already made is reused."""
+    app = open_app()
+    try:
+        post = app.repo.retry(post_id, force=force)
+        typer.echo(f"post {post.id} is {post.status.value} again for {post.scheduled_at.isoformat()}")
+    finally:
+        app.close()
+
+
+@post_app.command("import")
+@handle_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV file (see the README for its columns).")],
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows even if some are bad.")]
+    = False,
+) -> None:
+    """Import posts from CSV. Every row is checked first; with any bad row nothing is imported (unless
+    --skip-invalid)."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{file} is not UTF-8 text (save the CSV as UTF-8)") from exc
+    import io
+
+    app = open_app()
+    try:
+        results = parse_csv(io.StringIO(text), app.repo.account_by_name)
+        bad = [r for r in results if r.problems]
+        for r in bad:
+            typer.echo(f"line {r.line}: {'; '.join(r.problems)}", err=True)
+        good = [r.values for r in results if r.values is not None]
+        if bad and not skip_invalid:
+            raise fail(f"{len(bad)} of {len(results)} rows are invalid; nothing was imported "
+                       "(fix them, or use --skip-invalid to import the valid rows)", EXIT_INPUT)
+        ids = app.repo.add_posts(good) if good else []
+        typer.echo(f"imported {len(ids)} post(s)" + (f", skipped {len(bad)} invalid row(s)" if bad else ""))
+        if bad:
+            raise typer.Exit(EXIT_INPUT)
+    finally:
+        app.close()
+
+
+@post_app.command("export")
+@handle_errors
+def export(
+    status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
+    = None,
+) -> None:
+    """Export posts as CSV (the import format plus status and results)."""
+    app = open_app()
+    try:
+        names = {a.id: a.name for a in app.repo.list_accounts()}
+        data = export_csv(app.repo.list_posts(status=status), names)
+        if output:
+            output.write_text(data, encoding="utf-8")
+        else:
+            sys.stdout.write(data)
+    finally:
+        app.close()

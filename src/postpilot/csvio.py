@@ -1,0 +1,147 @@
+"""The CSV import and export format (a public format: marketers build these files in spreadsheets).
+
+Columns (header row required; order free; unknown columns are an error so typos do not pass silently):
+``account, post_type, scheduled_at, timezone, caption, prompt, image_url, media_urls, video_url, cover_url,
+image_count, aspect, alt_text``. ``media_urls`` holds the carousel's URLs separated by spaces, ``|`` or new
+lines. ``scheduled_at`` is ISO 8601 with an offset, or a local time with a ``timezone`` (IANA name).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from postpilot.domain import validation
+from postpilot.domain.errors import InvalidInput
+from postpilot.domain.model import Account, Post
+from postpilot.domain.timeparse import parse_when
+
+COLUMNS = (
+    "account", "post_type", "scheduled_at", "timezone", "caption", "prompt", "image_url", "media_urls",
+    "video_url", "cover_url", "image_count", "aspect", "alt_text",
+)
+REQUIRED = ("account", "scheduled_at")
+EXPORT_COLUMNS = ("id", *COLUMNS, "status", "last_error", "ig_media_id", "permalink", "published_at")
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    line: int
+    values: dict[str, Any] | None
+    problems: list[str]
+
+
+def _blank(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def split_media_urls(value: str) -> list[str]:
+    return [u for u in re.split(r"[\s|]+", value.strip()) if u]
+
+
+def parse_csv(stream: TextIO, find_account: Callable[[str], Account | None]) -> list[RowResult]:
+    reader = csv.DictReader(stream)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise InvalidInput("the CSV file is empty: the first line must name the columns, e.g. " + ",".join(COLUMNS[:5]))
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown:
+        raise InvalidInput(f"unknown column(s) {', '.join(unknown)}; the columns are: {', '.join(COLUMNS)}")
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InvalidInput(f"missing column(s): {', '.join(missing)}")
+    reader.fieldnames = header
+    results = []
+    for row in reader:
+        line = reader.line_num
+        results.append(_parse_row(line, row, find_account))
+    return results
+
+
+def _parse_row(line: int, row: dict[str, str | None], find_account: Callable[[str], Account | None]) -> RowResult:
+    get = {k: _blank(v if isinstance(v, str) else None) for k, v in row.items() if k is not None}
+    problems: list[str] = []
+    if None in row:  # more cells than columns
+        problems.append("the row has more cells than the header has columns")
+    name = get.get("account")
+    account = find_account(name) if name else None
+    if not name:
+        problems.append("account is empty")
+    elif account is None:
+        problems.append(f"no account named {name!r} (see postpilot account list)")
+    when = None
+    if get.get("scheduled_at"):
+        try:
+            when = parse_when(get["scheduled_at"] or "", get.get("timezone"))
+        except InvalidInput as exc:
+            problems.append(exc.message)
+    else:
+        problems.append("scheduled_at is empty")
+    image_count: Any = get.get("image_count")
+    if image_count is not None:
+        try:
+            image_count = int(image_count)
+        except ValueError:
+            problems.append(f"image_count must be a whole number (got {image_count!r})")
+            image_count = None
+    media_urls = split_media_urls(get["media_urls"]) if get.get("media_urls") else None
+    draft = validation.PostDraft(
+        post_type=get.get("post_type") or "photo",
+        caption=get.get("caption") or "",
+        prompt=get.get("prompt"),
+        image_url=get.get("image_url"),
+        media_urls=media_urls,
+        video_url=get.get("video_url"),
+        cover_url=get.get("cover_url"),
+        image_count=image_count,
+        aspect=get.get("aspect") or "square",
+        alt_text=get.get("alt_text"),
+        scheduled_at=when,
+    )
+    if when is not None:
+        problems += validation.problems(draft, account, account_required=account is not None)
+    else:
+        problems += [p for p in validation.problems(draft, account, account_required=False)
+                     if not p.startswith("scheduled_at")]
+    if problems or account is None or when is None:
+        return RowResult(line, None, _dedupe(problems))
+    values = {
+        "account_id": account.id, "post_type": draft.post_type, "caption": draft.caption, "prompt": draft.prompt,
+        "image_url": draft.image_url, "media_urls": media_urls, "video_url": draft.video_url,
+        "cover_url": draft.cover_url, "image_count": image_count, "aspect": draft.aspect,
+        "alt_text": draft.alt_text, "scheduled_at": when,
+    }
+    return RowResult(line, values, [])
+
+
+def _dedupe(items: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def export_csv(posts: Iterable[Post], account_names: dict[int, str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for p in posts:
+        media_urls = " ".join(str(u) for u in p.media_urls) if isinstance(p.media_urls, list) else ""
+        writer.writerow({
+            "id": p.id, "account": account_names.get(p.account_id, p.account_id), "post_type": p.post_type,
+            "scheduled_at": p.scheduled_at.isoformat(), "timezone": "", "caption": p.caption, "prompt": p.prompt or "",
+            "image_url": p.image_url or "", "media_urls": media_urls, "video_url": p.video_url or "",
+            "cover_url": p.cover_url or "", "image_count": p.image_count or "", "aspect": p.aspect,
+            "alt_text": p.alt_text or "", "status": p.status.value, "last_error": p.last_error or "",
+            "ig_media_id": p.ig_media_id or "", "permalink": p.permalink or "",
+            "published_at": p.published_at.isoformat() if p.published_at else "",
+        })
+    return out.getvalue()

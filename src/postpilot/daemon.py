@@ -1,0 +1,264 @@
+"""``postpilot run``: the long-running service.
+
+APScheduler 3.11 is only an in-process ticker (memory job store, UTC): an interval job polls the database,
+a second renews leases, and each prepared post due soon gets a one-shot date job at its exact
+``scheduled_at``. All coordination between replicas is in SQL (claims and leases), so N replicas need no
+leader. Signals only set an event; the main thread does the draining.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import make_url
+
+from postpilot.app import App
+from postpilot.db import migrate
+from postpilot.domain.errors import ConfigError
+from postpilot.domain.model import utcnow
+from postpilot.logging import get_logger
+from postpilot.runner import Runner
+from postpilot.sdnotify import SystemdNotifier
+from postpilot.web import HealthReport, HealthServer
+
+log = get_logger("postpilot.daemon")
+
+
+class SqliteLock:
+    """One daemon per SQLite file: an exclusive flock on ``<db>.lock`` held for the process's life."""
+
+    def __init__(self, database: str) -> None:
+        self.path = Path(database + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"another postpilot daemon is already running on {self.path.with_suffix('')}; SQLite supports "
+                "one daemon per database file (use PostgreSQL to run several replicas)"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Daemon:
+    def __init__(self, app: App, *, notifier: SystemdNotifier | None = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.notifier = notifier or SystemdNotifier()
+        self.stop_event = threading.Event()
+        self.draining = False
+        self.started_at = time.monotonic()
+        self.heartbeat = time.monotonic()
+        self.last_poll_ok: datetime | None = None
+        self.last_poll_error: str | None = None
+        self._signals = 0
+        self.runner = Runner(app=app)
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": APThreadPool(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(self.settings.poll_interval_s))},
+        )
+        self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        host, port = self.settings.health_host_port
+        self.http = HealthServer(host=host, port=port, probe=self, metrics=app.metrics)
+        self._scheduled: dict[int, datetime] = {}
+        self._lock: SqliteLock | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def run(self) -> int:
+        self._install_signals()
+        self._check_start()
+        self.http.start()
+        self.scheduler.add_job(self.poll, "interval", seconds=self.settings.poll_interval_s, id="poll",
+                               next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self.runner.renew_leases, "interval", seconds=max(5.0, self.settings.lease_s / 3),
+                               id="renew-leases")
+        self.scheduler.start()
+        self.notifier.ready(status="postpilot is running")
+        log.info("daemon_started", owner=self.app.owner, health=f"{self.http.url}", database=self._db_label())
+        while not self.stop_event.wait(1.0):
+            self.heartbeat = time.monotonic()
+        return self._drain()
+
+    def _check_start(self) -> None:
+        url = make_url(self.settings.resolved_database_url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            self._lock = SqliteLock(url.database)
+            self._lock.acquire()
+        try:
+            self.app.repo.ping()
+        except Exception as exc:
+            raise ConfigError(f"cannot reach the database ({self._db_label()}): {type(exc).__name__}") from exc
+        current, head = migrate.current_revision(self.app.engine), migrate.head_revision()
+        if current != head:
+            raise ConfigError(
+                f"the database schema is at {current or 'nothing'} but this version needs {head}: "
+                "run postpilot db upgrade"
+            )
+
+    def _drain(self) -> int:
+        self.draining = True
+        self.notifier.stopping()
+        log.info("daemon_stopping", inflight=len(self.runner.inflight_ids()))
+        self.scheduler.shutdown(wait=False)
+        self.notifier.extend_timeout(self.settings.drain_timeout_s + 10)
+        self.runner.shutdown(timeout_s=self.settings.drain_timeout_s)
+        self.http.stop()
+        if self._lock:
+            self._lock.release()
+        log.info("daemon_stopped")
+        return 0
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            self._signals += 1
+            if self._signals > 1:
+                os._exit(1)  # a second signal: the operator wants out now
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    # ------------------------------------------------------------------ the poll
+    def poll(self) -> None:
+        if self.draining or self.stop_event.is_set():
+            return
+        started = time.monotonic()
+        try:
+            self.runner.fail_missed()
+            self.runner.reconcile_stale()
+            self.runner.prepare_due(ahead_s=self.settings.prepare_ahead_s)
+            self.runner.stage_upcoming()
+            self.runner.publish_due()
+            self._schedule_precise_jobs()
+            self._update_backlog()
+        except Exception as exc:  # noqa: BLE001 - a failed poll is reported by /readyz, then retried
+            self.last_poll_error = type(exc).__name__
+            log.warning("poll_failed", error=str(exc)[:300])
+            self.app.metrics.count_error(type(exc).__name__)
+            return
+        self.last_poll_ok = utcnow()
+        self.last_poll_error = None
+        self.app.metrics.poll_succeeded(self.last_poll_ok, time.monotonic() - started)
+        self.notifier.watchdog()
+
+    def _schedule_precise_jobs(self) -> None:
+        """Publishing waits for no poll: a date job fires at each upcoming post's exact instant."""
+        horizon = max(self.settings.poll_interval_s * 3, 10.0)
+        now = utcnow()
+        self._scheduled = {pid: at for pid, at in self._scheduled.items() if at > now}
+        for post_id, at in self.app.repo.upcoming_ready(within_s=horizon):
+            if self._scheduled.get(post_id) == at:
+                continue
+            self.scheduler.add_job(
+                self._publish_one, "date", run_date=at, args=[post_id], id=f"publish-{post_id}",
+                replace_existing=True, misfire_grace_time=int(self.settings.max_lateness_s),
+            )
+            self._scheduled[post_id] = at
+
+    def _publish_one(self, post_id: int) -> None:
+        if self.draining:
+            return
+        try:
+            self.runner.publish_due(batch=1, post_id=post_id)
+        except Exception as exc:  # noqa: BLE001 - the next poll picks the post up
+            log.warning("precise_publish_failed", post_id=post_id, error=type(exc).__name__)
+
+    def _update_backlog(self) -> None:
+        due, oldest = self.app.repo.overdue()
+        age = (utcnow() - oldest).total_seconds() if oldest else None
+        self.app.metrics.set_backlog(due, age)
+
+    def _on_missed(self, event: JobExecutionEvent) -> None:
+        log.warning("scheduler_job_missed", job_id=event.job_id)
+
+    # ------------------------------------------------------------------ health (HealthProbe)
+    def liveness(self) -> HealthReport:
+        age = time.monotonic() - self.heartbeat
+        ok = age < 30
+        return HealthReport(ok=ok, checks={"heartbeat_age_s": round(age, 1)},
+                            reason=None if ok else "the main loop has not run for {age:.0f} s")
+
+    def readiness(self) -> HealthReport:
+        checks: dict[str, object] = {}
+        if self.draining:
+            return HealthReport(ok=False, checks={"draining": True}, reason="shutting down")
+        try:
+            self.app.repo.ping()
+            checks["database"] = "ok"
+            current = migrate.current_revision(self.app.engine)
+            checks["schema"] = current
+            if current != migrate.head_revision():
+                return HealthReport(ok=False, checks=checks, reason="the database schema is not at head")
+        except Exception as exc:  # noqa: BLE001
+            checks["database"] = "unreachable"
+            return HealthReport(ok=False, checks=checks, reason=f"database unreachable ({type(exc).__name__})")
+        limit = max(self.settings.poll_interval_s * 3, 30.0)
+        if self.last_poll_ok is None:
+            age = time.monotonic() - self.started_at
+            checks["last_poll_age_s"] = None
+            if age > limit:
+                return HealthReport(ok=False, checks=checks, reason="no successful poll yet")
+            return HealthReport(ok=False, checks=checks, reason="starting: no poll yet")
+        poll_age = (utcnow() - self.last_poll_ok).total_seconds()
+        checks["last_poll_age_s"] = round(poll_age, 1)
+        if poll_age > limit:
+            reason = f"the last successful poll was {poll_age:.0f} s ago"
+            if self.last_poll_error:
+                reason += f" (last error: {self.last_poll_error})"
+            return HealthReport(ok=False, checks=checks, reason=reason)
+        return HealthReport(ok=True, checks=checks)
+
+    def status(self) -> dict[str, object]:
+        return status_summary(self.app, last_poll=self.last_poll_ok, draining=self.draining)
+
+    def _db_label(self) -> str:
+        return make_url(self.settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def status_summary(app: App, *, last_poll: datetime | None = None, draining: bool = False) -> dict[str, Any]:
+    repo = app.repo
+    due, oldest = repo.overdue()
+    now = utcnow()
+    return {
+        "counts": repo.counts_by_status(),
+        "next_due": [
+            {"id": p.id, "post_type": p.post_type, "status": p.status.value, "scheduled_at": p.scheduled_at.isoformat()}
+            for p in repo.next_due(5)
+        ],
+        "overdue": due,
+        "oldest_overdue": None if oldest is None else {
+            "scheduled_at": oldest.isoformat(), "age_s": round((now - oldest).total_seconds(), 1)},
+        "last_poll": last_poll.isoformat() if last_poll else None,
+        "draining": draining,
+        "accounts_at_risk": [
+            {
+                "name": a.name,
+                "needs_reconnect": a.needs_reconnect,
+                "token_expires_at": a.token_expires_at.isoformat() if a.token_expires_at else None,
+                "problem": a.last_error,
+            }
+            for a in repo.accounts_at_risk()
+        ],
+    }

@@ -1,0 +1,405 @@
+"""The offline image generator: a designed title card made from the post's prompt and caption.
+
+No network and no cost. The palette is picked from a hash of the prompt, so one post's images (and its
+carousel) share a look; the variation number moves the light, the pattern and the gradient, so every
+carousel image differs visibly. The same request always gives the same bytes.
+
+Text uses Pillow's bundled scalable font (Aileron Regular). It covers ASCII and a little Latin-1, so text
+is folded first (accents dropped, typographic dashes and quotes simplified, other scripts left out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from PIL import Image, ImageChops, ImageDraw, ImageFont
+
+from postpilot.domain.model import TARGET_SIZES
+from postpilot.media.ports import GeneratedImage, ImageRequest
+
+MODEL = "card-v1"
+
+RGB = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Palette:
+    start: RGB  # gradient colours: dark enough for white text (contrast ≥ 4.5:1, checked in tests)
+    end: RGB
+    accent: RGB  # light colour for the glow, the rule and the page number
+
+
+def _hex(value: str) -> RGB:
+    return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
+
+
+PALETTES: tuple[Palette, ...] = tuple(
+    Palette(_hex(a), _hex(b), _hex(c))
+    for a, b, c in (
+        ("#1e1b4b", "#5b21b6", "#f0abfc"),  # indigo to violet, orchid light
+        ("#042f2e", "#0f766e", "#5eead4"),  # deep teal
+        ("#0c1e3e", "#1d4ed8", "#7dd3fc"),  # ocean blue
+        ("#431407", "#b91c1c", "#fdba74"),  # ember
+        ("#052e16", "#166534", "#bef264"),  # forest, lime light
+        ("#3b0764", "#9d174d", "#fda4af"),  # plum to raspberry
+        ("#0f172a", "#334155", "#38bdf8"),  # slate, sky light
+        ("#1c1917", "#44403c", "#fdba74"),  # warm stone, peach light
+        ("#172554", "#6d28d9", "#fb7185"),  # navy to purple, coral light
+        ("#064e3b", "#155e75", "#6ee7b7"),  # emerald to petrol
+        ("#4c0519", "#7c2d12", "#fcd34d"),  # wine to rust, amber light
+        ("#1e293b", "#0e7490", "#a5f3fc"),  # steel to cyan
+    )
+)
+
+_WHITE: RGB = (255, 255, 255)
+_ELLIPSIS = "…"
+# Characters the bundled font has no glyph for, mapped to ones it has.
+_FOLD_WORDS = {
+    "—": " - ",
+    "ß": "ss",
+    "æ": "ae",
+    "Æ": "AE",
+    "œ": "oe",
+    "Œ": "OE",
+    "þ": "th",
+    "€": "EUR",
+    "£": "GBP",
+}
+_FOLD: dict[int, str] = {
+    **{ord(a): b for a, b in zip("–‘‚„•øØłŁđĐðı\u00a0", "-''\"·oOlLdDdi ", strict=True)},
+    **{ord(a): b for a, b in _FOLD_WORDS.items()},
+}
+
+
+class CardRenderer:
+    """``ImageGenerator`` that draws a title card with Pillow."""
+
+    @property
+    def model(self) -> str:
+        return MODEL
+
+    def estimate_cost_usd(self, request: ImageRequest) -> float:
+        return 0.0
+
+    def generate(self, request: ImageRequest) -> GeneratedImage:
+        card = render_card(request)
+        buffer = io.BytesIO()
+        # High quality: the Instagram transform encodes once more.
+        card.save(buffer, "JPEG", quality=95, subsampling=0)
+        return GeneratedImage(data=buffer.getvalue(), model=MODEL, cost_usd=0.0)
+
+
+def render_card(request: ImageRequest) -> Image.Image:
+    """The card as an RGB image of exactly ``TARGET_SIZES[request.aspect]``."""
+    width, height = TARGET_SIZES[request.aspect]
+    digest = hashlib.sha256(request.prompt.strip().encode()).digest()
+    palette = PALETTES[digest[0] % len(PALETTES)]
+    # Layout randomness: per prompt and per variation, but the same on every run.
+    seed = int.from_bytes(hashlib.sha256(digest + f"/{request.variation}".encode()).digest()[:8], "big")
+    rng = random.Random(seed)
+
+    canvas = _background(width, height, palette, rng, request.variation)
+    overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    # Each carousel position gets the next pattern, so neighbouring images never look alike.
+    _pattern(overlay, palette, rng, (digest[1] + request.variation) % 3)
+    canvas = Image.alpha_composite(canvas, overlay)
+    _text(canvas, request, palette)
+    return canvas.convert("RGB")
+
+
+# --- background ---------------------------------------------------------------------------------------
+
+
+def _background(width: int, height: int, palette: Palette, rng: random.Random, variation: int) -> Image.Image:
+    """A diagonal two-colour gradient with a soft glow of the accent colour."""
+    # Direction: the blend of a horizontal and a vertical ramp, mirrored into one of four quadrants.
+    horizontal = Image.linear_gradient("L").rotate(90).resize((width, height), Image.Resampling.BICUBIC)
+    vertical = Image.linear_gradient("L").resize((width, height), Image.Resampling.BICUBIC)
+    mask = Image.blend(horizontal, vertical, rng.uniform(0.3, 0.7))
+    quadrant = (variation + rng.randrange(4)) % 4
+    if quadrant & 1:
+        mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if quadrant & 2:
+        mask = mask.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    start = Image.new("RGBA", (width, height), (*palette.start, 255))
+    end = Image.new("RGBA", (width, height), (*palette.end, 255))
+    canvas = Image.composite(end, start, mask)
+
+    # The glow sits away from the text, which lives in the lower left.
+    corners = [(0.85, 0.12), (0.9, 0.45), (0.6, 0.05), (0.95, 0.8)]
+    cx, cy = corners[(variation + rng.randrange(len(corners))) % len(corners)]
+    radius = int(max(width, height) * rng.uniform(0.55, 0.75))
+    glow = _soft_disc(radius, strength=rng.randint(70, 95))
+    light = Image.new("RGBA", glow.size, (*palette.accent, 255))
+    light.putalpha(glow)
+    canvas.alpha_composite(light, (int(cx * width) - radius, int(cy * height) - radius))
+    return canvas
+
+
+@lru_cache(maxsize=32)
+def _soft_disc(radius: int, strength: int) -> Image.Image:
+    """An 'L' mask: ``strength`` at the centre, fading smoothly to 0 at ``radius``."""
+    falloff = Image.radial_gradient("L").point(lambda v: max(0, 255 - v * 255 // 181))
+    falloff = falloff.point(lambda v: (v * v // 255) * strength // 255)
+    return falloff.resize((2 * radius, 2 * radius), Image.Resampling.BICUBIC)
+
+
+# --- pattern ------------------------------------------------------------------------------------------
+
+
+def _pattern(overlay: Image.Image, palette: Palette, rng: random.Random, kind: int) -> None:
+    """Thin geometric lines in white, drawn at twice the size and scaled down for smooth edges."""
+    width, height = overlay.size
+    big = Image.new("RGBA", (width * 2, height * 2), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(big)
+    unit = width * 2 / 1080
+    line = (255, 255, 255, 34)
+    if kind == 0:  # concentric rings around a point near the top right
+        cx = width * 2 * rng.uniform(0.7, 1.05)
+        cy = height * 2 * rng.uniform(-0.05, 0.3)
+        step = 46 * unit
+        for i in range(1, 24):
+            r = i * step
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=line, width=max(2, round(2 * unit)))
+    elif kind == 1:  # a field of dots in the upper right, thinning out towards the text
+        gap = 40 * unit
+        dot = 3.2 * unit
+        ox = rng.uniform(0, gap)
+        cols = int(width * 2 / gap) + 1
+        rows = int(height * 2 * 0.55 / gap) + 1
+        for row in range(rows):
+            for col in range(cols):
+                x = ox + col * gap
+                y = gap * 0.5 + row * gap
+                fade = (x / (width * 2)) * (1 - row / rows)
+                if fade > 0.15:
+                    alpha = int(90 * fade)
+                    draw.ellipse((x - dot, y - dot, x + dot, y + dot), fill=(255, 255, 255, alpha))
+    else:  # diagonal pinstripes across one band
+        step = 30 * unit
+        shift = rng.uniform(0, step)
+        top = height * 2 * rng.uniform(0.0, 0.15)
+        band = height * 2 * 0.45
+        for i in range(-int(band / step) - 2, int(width * 2 / step) + 2):
+            x = shift + i * step
+            draw.line((x, top + band, x + band, top), fill=line, width=max(2, round(1.6 * unit)))
+        # Fade the stripes out on the left, where the title starts.
+        ramp = Image.linear_gradient("L").rotate(90).resize(big.size).point(lambda v: min(255, v * 2))
+        big.putalpha(ImageChops.multiply(big.getchannel("A"), ramp))
+    overlay.alpha_composite(big.resize(overlay.size, Image.Resampling.LANCZOS))
+
+
+# --- text ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    font: ImageFont.FreeTypeFont
+    lines: list[str]
+    line_height: int
+
+
+def _text(canvas: Image.Image, request: ImageRequest, palette: Palette) -> None:
+    width, height = canvas.size
+    landscape = width / height > 1.5
+    unit = width / 1080
+    margin = round((64 if landscape else 88) * unit)
+    box_width = width - 2 * margin
+    draw = ImageDraw.Draw(canvas)
+
+    # Top row: an accent rule, and the page number in a carousel.
+    rule_h = round(6 * unit)
+    draw.rounded_rectangle(
+        (margin, margin, margin + round(64 * unit), margin + rule_h), radius=rule_h // 2, fill=palette.accent
+    )
+    top = margin + rule_h
+    if request.of_count > 1:
+        label = f"{request.variation + 1:02d} / {request.of_count:02d}"
+        small = _font(round(28 * unit))
+        draw.text((width - margin, margin + rule_h), label, font=small, fill=palette.accent, anchor="rm")
+
+    # Bottom up: the caption line, then the title above it.
+    bottom = height - margin
+    caption = _caption_line(request.caption)
+    if caption:
+        size = round((28 if landscape else 34) * unit)
+        block = _fit(caption, size, size, box_width, max_lines=1 if landscape else 2, max_height=None)
+        bottom = _draw_block(draw, block, margin, bottom, fill=_mix(_WHITE, palette.accent, 0.25))
+        bottom -= round((22 if landscape else 34) * unit)
+
+    title = _headline(_clean(request.prompt))
+    if not title:
+        return  # nothing the font can draw (e.g. a prompt in another script): the design stands alone
+    available = bottom - top - round((36 if landscape else 64) * unit)
+    largest = round((72 if landscape else 108) * unit)
+    smallest = round((40 if landscape else 56) * unit)
+    max_lines = 3 if landscape else (6 if height > width else 5)
+    block = _fit(title, largest, smallest, box_width, max_lines=max_lines, max_height=available)
+    _draw_block(draw, block, margin, bottom, fill=_WHITE, bold=True)
+
+
+def _mix(a: RGB, b: RGB, share_of_b: float) -> RGB:
+    return (
+        round(a[0] + (b[0] - a[0]) * share_of_b),
+        round(a[1] + (b[1] - a[1]) * share_of_b),
+        round(a[2] + (b[2] - a[2]) * share_of_b),
+    )
+
+
+def _headline(text: str, limit: int = 90) -> str:
+    """A title from a prompt: a long prompt is cut at its first sentence, or clause, that says enough."""
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    for pattern in (r"(?<=[.!?])\s+", r"\s*[,;:]\s+|\s+-\s+"):
+        if len(text) <= limit:
+            break
+        first = re.split(pattern, text, maxsplit=1)[0].rstrip(".")
+        if len(first.split()) >= 3:
+            text = first
+    return text
+
+
+def _draw_block(
+    draw: ImageDraw.ImageDraw,
+    block: _Block,
+    left: int,
+    bottom: int,
+    *,
+    fill: RGB,
+    bold: bool = False,
+) -> int:
+    """Draw lines so the last baseline's descent ends at ``bottom``; return the top of the block."""
+    ascent, descent = block.font.getmetrics()
+    baseline = bottom - descent
+    # A hairline stroke in the text colour gives the regular face the weight of a semibold.
+    stroke = max(1, round(block.font.size / 60)) if bold else 0
+    for line in reversed(block.lines):
+        draw.text(
+            (left, baseline),
+            line,
+            font=block.font,
+            fill=fill,
+            anchor="ls",
+            stroke_width=stroke,
+            stroke_fill=fill,
+        )
+        baseline -= block.line_height
+    return baseline + block.line_height - ascent
+
+
+def _fit(
+    text: str, largest: int, smallest: int, width: int, *, max_lines: int, max_height: int | None
+) -> _Block:
+    """The largest size (down to ``smallest``) at which ``text`` wraps into the box; else cut with '…'."""
+    for size in range(largest, smallest - 1, -2):
+        font = _font(size)
+        line_height = round(size * 1.14)
+        lines = _wrap(text, font, width)
+        fits_height = max_height is None or len(lines) * line_height <= max_height
+        if len(lines) <= max_lines and fits_height:
+            return _Block(font, _balance(text, font, width, len(lines)), line_height)
+    font = _font(smallest)
+    line_height = round(smallest * 1.14)
+    room = max_lines if max_height is None else max(1, min(max_lines, max_height // line_height))
+    lines = _wrap(text, font, width)
+    if len(lines) > room:
+        lines = lines[:room]
+        lines[-1] = _with_ellipsis(lines[-1], font, width)
+    return _Block(font, lines, line_height)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """Greedy word wrap; a word wider than the line is broken between characters."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if font.getlength(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while font.getlength(word) > width:
+            cut = len(word) - 1
+            while cut > 1 and font.getlength(word[:cut]) > width:
+                cut -= 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _balance(text: str, font: ImageFont.FreeTypeFont, width: int, count: int) -> list[str]:
+    """The narrowest wrap with the same number of lines, so the last line is not a lonely word."""
+    low, high = width // 2, width
+    while low < high:
+        middle = (low + high) // 2
+        if len(_wrap(text, font, middle)) <= count:
+            high = middle
+        else:
+            low = middle + 1
+    return _wrap(text, font, high)
+
+
+def _with_ellipsis(line: str, font: ImageFont.FreeTypeFont, width: int) -> str:
+    words = line.split(" ")
+    while len(words) > 1 and font.getlength(" ".join(words) + _ELLIPSIS) > width:
+        words.pop()
+    shortened = " ".join(words).rstrip(",.;:-")
+    while shortened and font.getlength(shortened + _ELLIPSIS) > width:
+        shortened = shortened[:-1]
+    return shortened + _ELLIPSIS
+
+
+@lru_cache(maxsize=64)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.load_default(size=size)
+    assert isinstance(font, ImageFont.FreeTypeFont)  # Pillow is built with FreeType (checked in tests)
+    return font
+
+
+def _caption_line(caption: str) -> str:
+    """The caption's first paragraph without hashtags, mentions and links: the words a reader sees first."""
+    text = re.sub(r"(https?://\S+|[#@][\w.]+)", " ", caption.strip().split("\n\n", 1)[0])
+    return _clean(text)
+
+
+@lru_cache(maxsize=1)
+def _renderable() -> frozenset[str]:
+    """The characters the bundled font draws (anything else would come out as an empty box)."""
+    font = _font(32)
+    missing = font.getmask("\U0010fffd")
+    known = {chr(c) for c in range(32, 127)}
+    # Latin-1, Latin Extended-A and general punctuation: where this font's few extra glyphs live.
+    for code in (*range(0xA0, 0x180), *range(0x2000, 0x2070)):
+        char = chr(code)
+        mask = font.getmask(char)
+        if mask.size != missing.size or bytes(mask) != bytes(missing):
+            known.add(char)
+    return frozenset(known)
+
+
+def _clean(text: str) -> str:
+    """Fold ``text`` into characters the font can draw and collapse whitespace."""
+    renderable = _renderable()
+    folded = unicodedata.normalize("NFKC", text).translate(_FOLD)
+    out: list[str] = []
+    for char in folded:
+        if char in renderable:
+            out.append(char)
+        elif char.isspace():
+            out.append(" ")
+        else:
+            # é -> e, ñ -> n: keep the base letter when the accent is the only problem.
+            base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+            out.append("".join(c for c in base if c in renderable))
+    return " ".join("".join(out).split())

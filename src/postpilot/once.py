@@ -1,0 +1,35 @@
+"""``postpilot run-once``: one pass — reconcile stale publishes, prepare what is due or inside the prepare window,
+stage and publish what is due — then wait for it and report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+
+from postpilot.app import App
+from postpilot.pipeline import StepResult
+from postpilot.runner import Runner, Tally
+
+
+def run_once(app: App, *, on_result: Callable[[StepResult], None] | None = None,
+             on_claimed: Callable[[int], None] | None = None) -> Tally:
+    runner = Runner(app=app, on_result=on_result)
+    settings = app.settings
+
+    def drain(claim: Callable[[], list[Future[StepResult]]]) -> None:
+        while True:
+            futures = claim()
+            if not futures:
+                return
+            if on_claimed:
+                on_claimed(len(futures))
+            wait(futures)
+
+    try:
+        runner.fail_missed()
+        drain(lambda: runner.reconcile_stale(batch=settings.claim_batch))
+        drain(lambda: runner.prepare_due(ahead_s=settings.prepare_ahead_s, batch=settings.claim_batch))
+        drain(lambda: runner.publish_due(batch=settings.claim_batch))
+    finally:
+        runner.shutdown(timeout_s=settings.drain_timeout_s)
+    return runner.tally

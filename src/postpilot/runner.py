@@ -1,0 +1,163 @@
+"""Claiming work and running it on bounded thread pools; shared by ``run-once`` and the daemon.
+
+Two pools: ``publish`` (POSTPILOT_WORKERS) for stage, publish and reconcile, which are short HTTP round trips
+and must never queue behind image generation; ``prepare`` (POSTPILOT_GENERATION_WORKERS) for preparation,
+which is slow and costs money.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from postpilot.app import App
+from postpilot.domain.model import Post, PostStatus
+from postpilot.logging import get_logger
+from postpilot.pipeline import Outcome, StepResult
+
+log = get_logger("postpilot.runner")
+
+
+@dataclass
+class Tally:
+    """Outcomes of the steps run so far (for run-once's summary and exit code)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, result: StepResult) -> None:
+        with self._lock:
+            self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
+            if result.outcome in (Outcome.FAILED, Outcome.UNCONFIRMED) and result.message:
+                self.problems.append(f"post {result.post_id}: {result.message}")
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.counts.get("failed") or self.counts.get("unconfirmed"))
+
+
+class Runner:
+    def __init__(self, *, app: App, on_result: Callable[[StepResult], None] | None = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.tally = Tally()
+        self._on_result = on_result
+        self.publish_pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="publish")
+        self.prepare_pool = ThreadPoolExecutor(self.settings.generation_workers, thread_name_prefix="prepare")
+        self._lock = threading.Lock()
+        self._inflight: dict[int, tuple[Future[StepResult], PostStatus]] = {}
+
+    # ------------------------------------------------------------------ capacity
+    def free(self, pool: str) -> int:
+        size = self.settings.workers if pool == "publish" else self.settings.generation_workers
+        with self._lock:
+            busy = sum(1 for f, st in self._inflight.values()
+                       if not f.done() and (st is PostStatus.PREPARING) == (pool == "prepare"))
+        # Claim a little ahead of the pool so a finishing worker always finds the next post queued.
+        return max(0, size * 2 - busy)
+
+    def inflight_ids(self) -> list[int]:
+        with self._lock:
+            return [pid for pid, (f, _) in self._inflight.items() if not f.done()]
+
+    # ------------------------------------------------------------------ submitting
+    def _submit(self, pool: ThreadPoolExecutor, post: Post, status: PostStatus,
+                step: Callable[[Post], StepResult]) -> Future[StepResult]:
+        def run() -> StepResult:
+            try:
+                result = step(post)
+            except Exception as exc:  # noqa: BLE001 - the pipeline already turns errors into states
+                log.error("step_escaped", post_id=post.id, exc_info=exc)
+                result = StepResult(post.id, Outcome.WAITING, "internal error")
+            self.tally.add(result)
+            if self._on_result:
+                self._on_result(result)
+            return result
+
+        future = pool.submit(run)
+        with self._lock:
+            self._inflight[post.id] = (future, status)
+        future.add_done_callback(lambda _f, pid=post.id: self._forget(pid, _f))
+        return future
+
+    def _forget(self, post_id: int, future: Future[StepResult]) -> None:
+        with self._lock:
+            current = self._inflight.get(post_id)
+            if current is not None and current[0] is future:
+                del self._inflight[post_id]
+
+    # ------------------------------------------------------------------ claiming
+    def reconcile_stale(self, batch: int | None = None) -> list[Future[StepResult]]:
+        app, s = self.app, self.settings
+        posts = app.repo.claim_stale_publishing(owner=app.owner, lease_s=s.lease_s, batch=batch or s.claim_batch)
+        app.metrics.count_claims("reconcile", len(posts))
+        return [self._submit(self.publish_pool, p, PostStatus.PUBLISHING, app.pipeline.reconcile) for p in posts]
+
+    def prepare_due(self, *, ahead_s: float, batch: int | None = None) -> list[Future[StepResult]]:
+        app, s = self.app, self.settings
+        n = batch if batch is not None else min(s.claim_batch, self.free("prepare"))
+        if n <= 0:
+            return []
+        posts = app.repo.claim_for_prepare(owner=app.owner, ahead_s=ahead_s, lease_s=s.lease_s, batch=n)
+        app.metrics.count_claims("prepare", len(posts))
+        return [self._submit(self.prepare_pool, p, PostStatus.PREPARING, app.pipeline.prepare) for p in posts]
+
+    def stage_upcoming(self, batch: int | None = None) -> list[Future[StepResult]]:
+        app, s = self.app, self.settings
+        n = batch if batch is not None else min(s.claim_batch, self.free("publish"))
+        if n <= 0:
+            return []
+        posts = app.repo.claim_for_stage(owner=app.owner, ahead_s=s.stage_ahead_s, lease_s=s.lease_s, batch=n)
+        app.metrics.count_claims("stage", len(posts))
+        return [self._submit(self.publish_pool, p, PostStatus.READY, app.pipeline.stage) for p in posts]
+
+    def publish_due(self, batch: int | None = None, *, post_id: int | None = None) -> list[Future[StepResult]]:
+        app, s = self.app, self.settings
+        n = batch if batch is not None else min(s.claim_batch, self.free("publish"))
+        if n <= 0:
+            return []
+        posts = app.repo.claim_for_publish(owner=app.owner, lease_s=s.lease_s, batch=n, post_id=post_id)
+        app.metrics.count_claims("publish", len(posts))
+        return [self._submit(self.publish_pool, p, PostStatus.PUBLISHING, app.pipeline.publish) for p in posts]
+
+    def fail_missed(self) -> int:
+        ids = self.app.repo.fail_missed(max_lateness_s=self.settings.max_lateness_s)
+        for _ in ids:
+            self.app.metrics.observe_outcome("missed", "photo")
+        if ids:
+            log.warning("posts_missed", post_ids=ids[:20], count=len(ids))
+        return len(ids)
+
+    def renew_leases(self) -> None:
+        ids = self.inflight_ids()
+        if ids:
+            self.app.repo.renew_leases(ids, owner=self.app.owner, lease_s=self.settings.lease_s)
+
+    # ------------------------------------------------------------------ stopping
+    def shutdown(self, *, timeout_s: float) -> None:
+        """Stop taking work, give back posts whose work never started, wait a bounded time for the rest."""
+        for pool in (self.publish_pool, self.prepare_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            pending = [(pid, f, st) for pid, (f, st) in self._inflight.items()]
+        for pid, future, status in pending:
+            if future.cancelled():
+                self.app.repo.unclaim(pid, owner=self.app.owner, status=status)
+        done = threading.Event()
+
+        def wait_all() -> None:
+            for _pid, future, _st in pending:
+                if not future.cancelled():
+                    try:
+                        future.result()
+                    except Exception:  # noqa: BLE001,S110 - outcome already recorded by the step
+                        pass
+            done.set()
+
+        waiter = threading.Thread(target=wait_all, daemon=True)
+        waiter.start()
+        if not done.wait(timeout_s):
+            log.warning("drain_timeout", still_running=self.inflight_ids())
