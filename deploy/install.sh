@@ -306,11 +306,16 @@ else
     fi
 fi
 
+if [ "$USE_TIMER" -eq 1 ]; then
+    apply="changes apply at the next run of postpilot-once.timer"
+else
+    apply="after changing them: systemctl restart postpilot.service"
+fi
 cat <<EOF
 
 postpilot is installed.
   settings:  $ENV_FILE
   secrets:   $CRED_DIR/<setting name>, mode 0600 (e.g. database_url, facebook_app_secret)
   state:     $STATE_DIR
-After changing settings or secrets: systemctl restart postpilot.service
+  $apply
 EOF

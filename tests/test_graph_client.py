@@ -372,9 +372,7 @@ def test_transport_failures_elsewhere_are_transient(
     "handler",
     [
         lambda request: httpx.Response(502, text="<html>Bad Gateway</html>"),
-        lambda request: httpx.Response(
-            500, json={"error": {"message": "x", "code": 2, "is_transient": True}}
-        ),
+        lambda request: httpx.Response(500, json={"error": {"message": "x", "code": 2, "is_transient": True}}),
         lambda request: httpx.Response(200, text="not json"),
         lambda request: httpx.Response(200, json={"ok": True}),
         graph_error(4, 2207051),
@@ -445,9 +443,7 @@ def test_recording_client_records_exact_requests_and_invents_ids() -> None:
     ]
     assert recorded[2].form == {"media_type": "CAROUSEL", "children": f"{c1},{c2}", "caption": "Two"}
     assert recorded[5].as_dict()["form"] == {"creation_id": parent}
-    assert (
-        recorded[3].url == "https://graph.facebook.com/v25.0/dryrun-container-3?fields=status_code%2Cstatus"
-    )
+    assert recorded[3].url == "https://graph.facebook.com/v25.0/dryrun-container-3?fields=status_code%2Cstatus"
     assert all(r.headers == {"Authorization": "Bearer <redacted>"} for r in recorded)
     json.dumps([r.as_dict() for r in recorded])  # storable in post_events
 

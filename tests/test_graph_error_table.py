@@ -257,9 +257,7 @@ def test_metas_words_are_redacted() -> None:
 
 
 def _buc(*minutes: int) -> str:
-    entries = [
-        {"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": m} for m in minutes
-    ]
+    entries = [{"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": m} for m in minutes]
     return json.dumps({"1784140000": entries[:1], "1784140001": entries[1:]})
 
 
@@ -324,7 +322,5 @@ def test_redact(text: str, secret: str) -> None:
 
 
 def test_redact_given_secrets_and_public_url() -> None:
-    assert (
-        redact("the token plain-secret-value leaked", ["plain-secret-value"]) == "the token <redacted> leaked"
-    )
+    assert redact("the token plain-secret-value leaked", ["plain-secret-value"]) == "the token <redacted> leaked"
     assert public_url("https://res.cloudinary.com/x/a.jpg?sig=1#frag") == "https://res.cloudinary.com/x/a.jpg"

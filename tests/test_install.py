@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -192,6 +193,20 @@ def test_bad_arguments_are_refused(
     assert result.returncode != 0
     assert message in result.stderr
     assert not (destdir / "etc").exists()
+
+
+def test_env_example_reads_the_same_in_systemd_and_dotenv() -> None:
+    # install.sh copies .env.example verbatim to the unit's EnvironmentFile=. systemd takes a "#" after a
+    # value as part of the value and does not understand "export", while python-dotenv (the .env file)
+    # strips such a comment: keep assignment lines to plain NAME=value so both read the same thing.
+    template = ROOT / ".env.example"
+    if not template.exists():
+        pytest.skip(".env.example is not written yet")
+    assignment = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=[^#]*")
+    for number, raw in enumerate(template.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            assert assignment.fullmatch(line), f".env.example:{number}: not a plain NAME=value line: {raw!r}"
 
 
 def test_uninstall_keeps_config_and_state_unless_purged(run: Runner, destdir: Path) -> None:

@@ -48,8 +48,13 @@ class App:
         self._lock = threading.Lock()
         self._generator: ImageGenerator | None = None
         self._store: MediaStore | None = None
-        for secret in (self.settings.secret_key, self.settings.openai_api_key, self.settings.cloudinary_url,
-                       self.settings.facebook_app_secret, self.settings.instagram_app_secret):
+        for secret in (
+            self.settings.secret_key,
+            self.settings.openai_api_key,
+            self.settings.cloudinary_url,
+            self.settings.facebook_app_secret,
+            self.settings.instagram_app_secret,
+        ):
             if secret is not None:
                 register_secret(secret.get_secret_value())
         if self.settings.worker_id:
@@ -167,9 +172,7 @@ class App:
         token = self.cipher.decrypt(ciphertext)
         register_secret(token)
         base = (
-            self.settings.instagram_graph_url
-            if account.login_kind is LoginKind.INSTAGRAM
-            else self.settings.graph_url
+            self.settings.instagram_graph_url if account.login_kind is LoginKind.INSTAGRAM else self.settings.graph_url
         )
         return GraphClient(
             http=self.http,

@@ -21,8 +21,19 @@ from postpilot.domain.model import Account, Post
 from postpilot.domain.timeparse import parse_when
 
 COLUMNS = (
-    "account", "post_type", "scheduled_at", "timezone", "caption", "prompt", "image_url", "media_urls",
-    "video_url", "cover_url", "image_count", "aspect", "alt_text",
+    "account",
+    "post_type",
+    "scheduled_at",
+    "timezone",
+    "caption",
+    "prompt",
+    "image_url",
+    "media_urls",
+    "video_url",
+    "cover_url",
+    "image_count",
+    "aspect",
+    "alt_text",
 )
 REQUIRED = ("account", "scheduled_at")
 EXPORT_COLUMNS = ("id", *COLUMNS, "status", "last_error", "ig_media_id", "permalink", "published_at")
@@ -91,7 +102,8 @@ def _parse_row(line: int, row: dict[str, str | None], find_account: Callable[[st
         except ValueError:
             problems.append(f"image_count must be a whole number (got {image_count!r})")
             image_count = None
-    media_urls = split_media_urls(get["media_urls"]) if get.get("media_urls") else None
+    raw_media = get.get("media_urls")
+    media_urls = split_media_urls(raw_media) if raw_media else None
     draft = validation.PostDraft(
         post_type=get.get("post_type") or "photo",
         caption=get.get("caption") or "",
@@ -108,15 +120,24 @@ def _parse_row(line: int, row: dict[str, str | None], find_account: Callable[[st
     if when is not None:
         problems += validation.problems(draft, account, account_required=account is not None)
     else:
-        problems += [p for p in validation.problems(draft, account, account_required=False)
-                     if not p.startswith("scheduled_at")]
+        problems += [
+            p for p in validation.problems(draft, account, account_required=False) if not p.startswith("scheduled_at")
+        ]
     if problems or account is None or when is None:
         return RowResult(line, None, _dedupe(problems))
     values = {
-        "account_id": account.id, "post_type": draft.post_type, "caption": draft.caption, "prompt": draft.prompt,
-        "image_url": draft.image_url, "media_urls": media_urls, "video_url": draft.video_url,
-        "cover_url": draft.cover_url, "image_count": image_count, "aspect": draft.aspect,
-        "alt_text": draft.alt_text, "scheduled_at": when,
+        "account_id": account.id,
+        "post_type": draft.post_type,
+        "caption": draft.caption,
+        "prompt": draft.prompt,
+        "image_url": draft.image_url,
+        "media_urls": media_urls,
+        "video_url": draft.video_url,
+        "cover_url": draft.cover_url,
+        "image_count": image_count,
+        "aspect": draft.aspect,
+        "alt_text": draft.alt_text,
+        "scheduled_at": when,
     }
     return RowResult(line, values, [])
 
@@ -135,13 +156,27 @@ def export_csv(posts: Iterable[Post], account_names: dict[int, str]) -> str:
     writer.writeheader()
     for p in posts:
         media_urls = " ".join(str(u) for u in p.media_urls) if isinstance(p.media_urls, list) else ""
-        writer.writerow({
-            "id": p.id, "account": account_names.get(p.account_id, p.account_id), "post_type": p.post_type,
-            "scheduled_at": p.scheduled_at.isoformat(), "timezone": "", "caption": p.caption, "prompt": p.prompt or "",
-            "image_url": p.image_url or "", "media_urls": media_urls, "video_url": p.video_url or "",
-            "cover_url": p.cover_url or "", "image_count": p.image_count or "", "aspect": p.aspect,
-            "alt_text": p.alt_text or "", "status": p.status.value, "last_error": p.last_error or "",
-            "ig_media_id": p.ig_media_id or "", "permalink": p.permalink or "",
-            "published_at": p.published_at.isoformat() if p.published_at else "",
-        })
+        writer.writerow(
+            {
+                "id": p.id,
+                "account": account_names.get(p.account_id, p.account_id),
+                "post_type": p.post_type,
+                "scheduled_at": p.scheduled_at.isoformat(),
+                "timezone": "",
+                "caption": p.caption,
+                "prompt": p.prompt or "",
+                "image_url": p.image_url or "",
+                "media_urls": media_urls,
+                "video_url": p.video_url or "",
+                "cover_url": p.cover_url or "",
+                "image_count": p.image_count or "",
+                "aspect": p.aspect,
+                "alt_text": p.alt_text or "",
+                "status": p.status.value,
+                "last_error": p.last_error or "",
+                "ig_media_id": p.ig_media_id or "",
+                "permalink": p.permalink or "",
+                "published_at": p.published_at.isoformat() if p.published_at else "",
+            }
+        )
     return out.getvalue()

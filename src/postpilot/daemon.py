@@ -77,7 +77,11 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": APThreadPool(4)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(self.settings.poll_interval_s))},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": max(1, int(self.settings.poll_interval_s)),
+            },
         )
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         host, port = self.settings.health_host_port
@@ -90,10 +94,12 @@ class Daemon:
         self._install_signals()
         self._check_start()
         self.http.start()
-        self.scheduler.add_job(self.poll, "interval", seconds=self.settings.poll_interval_s, id="poll",
-                               next_run_time=datetime.now(UTC))
-        self.scheduler.add_job(self.runner.renew_leases, "interval", seconds=max(5.0, self.settings.lease_s / 3),
-                               id="renew-leases")
+        self.scheduler.add_job(
+            self.poll, "interval", seconds=self.settings.poll_interval_s, id="poll", next_run_time=datetime.now(UTC)
+        )
+        self.scheduler.add_job(
+            self.runner.renew_leases, "interval", seconds=max(5.0, self.settings.lease_s / 3), id="renew-leases"
+        )
         self.scheduler.start()
         self.notifier.ready(status="postpilot is running")
         log.info("daemon_started", owner=self.app.owner, health=f"{self.http.url}", database=self._db_label())
@@ -153,7 +159,7 @@ class Daemon:
             self.runner.publish_due()
             self._schedule_precise_jobs()
             self._update_backlog()
-        except Exception as exc:  # noqa: BLE001 - a failed poll is reported by /readyz, then retried
+        except Exception as exc:
             self.last_poll_error = type(exc).__name__
             log.warning("poll_failed", error=str(exc)[:300])
             self.app.metrics.count_error(type(exc).__name__)
@@ -172,8 +178,13 @@ class Daemon:
             if self._scheduled.get(post_id) == at:
                 continue
             self.scheduler.add_job(
-                self._publish_one, "date", run_date=at, args=[post_id], id=f"publish-{post_id}",
-                replace_existing=True, misfire_grace_time=int(self.settings.max_lateness_s),
+                self._publish_one,
+                "date",
+                run_date=at,
+                args=[post_id],
+                id=f"publish-{post_id}",
+                replace_existing=True,
+                misfire_grace_time=int(self.settings.max_lateness_s),
             )
             self._scheduled[post_id] = at
 
@@ -182,7 +193,7 @@ class Daemon:
             return
         try:
             self.runner.publish_due(batch=1, post_id=post_id)
-        except Exception as exc:  # noqa: BLE001 - the next poll picks the post up
+        except Exception as exc:
             log.warning("precise_publish_failed", post_id=post_id, error=type(exc).__name__)
 
     def _update_backlog(self) -> None:
@@ -197,8 +208,11 @@ class Daemon:
     def liveness(self) -> HealthReport:
         age = time.monotonic() - self.heartbeat
         ok = age < 30
-        return HealthReport(ok=ok, checks={"heartbeat_age_s": round(age, 1)},
-                            reason=None if ok else "the main loop has not run for {age:.0f} s")
+        return HealthReport(
+            ok=ok,
+            checks={"heartbeat_age_s": round(age, 1)},
+            reason=None if ok else "the main loop has not run for {age:.0f} s",
+        )
 
     def readiness(self) -> HealthReport:
         checks: dict[str, object] = {}
@@ -211,7 +225,7 @@ class Daemon:
             checks["schema"] = current
             if current != migrate.head_revision():
                 return HealthReport(ok=False, checks=checks, reason="the database schema is not at head")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             checks["database"] = "unreachable"
             return HealthReport(ok=False, checks=checks, reason=f"database unreachable ({type(exc).__name__})")
         limit = max(self.settings.poll_interval_s * 3, 30.0)
@@ -248,8 +262,9 @@ def status_summary(app: App, *, last_poll: datetime | None = None, draining: boo
             for p in repo.next_due(5)
         ],
         "overdue": due,
-        "oldest_overdue": None if oldest is None else {
-            "scheduled_at": oldest.isoformat(), "age_s": round((now - oldest).total_seconds(), 1)},
+        "oldest_overdue": None
+        if oldest is None
+        else {"scheduled_at": oldest.isoformat(), "age_s": round((now - oldest).total_seconds(), 1)},
         "last_poll": last_poll.isoformat() if last_poll else None,
         "draining": draining,
         "accounts_at_risk": [

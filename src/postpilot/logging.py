@@ -53,9 +53,9 @@ def redact_text(text: str) -> str:
 
 
 def redact(value: Any, key: str | None = None) -> Any:
-    if key is not None and _SECRET_KEYS.search(key) and value not in (None, "", False, True):
-        if not isinstance(value, int | float):
-            return REDACTED
+    secret_key = key is not None and _SECRET_KEYS.search(key) is not None
+    if secret_key and value not in (None, "", False, True) and not isinstance(value, int | float):
+        return REDACTED
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):

@@ -11,8 +11,9 @@ from postpilot.pipeline import StepResult
 from postpilot.runner import Runner, Tally
 
 
-def run_once(app: App, *, on_result: Callable[[StepResult], None] | None = None,
-             on_claimed: Callable[[int], None] | None = None) -> Tally:
+def run_once(
+    app: App, *, on_result: Callable[[StepResult], None] | None = None, on_claimed: Callable[[int], None] | None = None
+) -> Tally:
     runner = Runner(app=app, on_result=on_result)
     settings = app.settings
 

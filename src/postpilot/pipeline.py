@@ -59,7 +59,7 @@ class Pipeline:
         graph_for: GraphFactory,
         metrics: Metrics,
         owner: str,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy | None = None,
         force_dry_run: bool = False,
     ) -> None:
         self._repo = repo
@@ -69,7 +69,7 @@ class Pipeline:
         self._graph_for = graph_for
         self._metrics = metrics
         self.owner = owner
-        self._policy = policy
+        self._policy = policy or RetryPolicy()
         self._force_dry_run = force_dry_run
 
     # ------------------------------------------------------------------ steps
@@ -78,11 +78,15 @@ class Pipeline:
         account = self._repo.account(post.account_id)
         try:
             prepared = self._preparer.prepare(post, account)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a state change, never a crash
+        except Exception as exc:
             return self._after_error(post, exc, back_to=PostStatus.SCHEDULED, account=account)
         self._metrics.observe_stage("prepare", time.monotonic() - started)
         ok = self._repo.transition(
-            post.id, expected=PostStatus.PREPARING, to=PostStatus.READY, owner=self.owner, kind="prepared",
+            post.id,
+            expected=PostStatus.PREPARING,
+            to=PostStatus.READY,
+            owner=self.owner,
+            kind="prepared",
             message=f"{len(prepared.media)} media item(s) ready",
             detail={"generated": prepared.generated, "cost_usd": round(prepared.spent_usd, 4)},
             values={**prepared.row_updates, "last_error": None, "next_attempt_at": None},
@@ -99,7 +103,7 @@ class Pipeline:
             graph = self._graph(account)
             self._staging.stage(graph, post, account, owner=self.owner, status=PostStatus.READY)
             self._record_dry_run(post, graph, "stage")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return self._after_stage_error(post, exc, account)
         self._metrics.observe_stage("stage", time.monotonic() - started)
         self._repo.release_lease(post.id, owner=self.owner)
@@ -121,7 +125,7 @@ class Pipeline:
             graph = self._graph(account)
             flow = self._publishing.reconcile if reconcile else self._publishing.publish
             result = flow(graph, post, account, owner=self.owner)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if graph is not None:
                 self._record_dry_run(post, graph, "publish")
             return self._after_error(post, exc, back_to=PostStatus.READY, account=account)
@@ -130,11 +134,20 @@ class Pipeline:
         final = PostStatus.SIMULATED if dry else PostStatus.PUBLISHED
         message = "recovered: Instagram shows the post as published" if result.recovered else None
         ok = self._repo.transition(
-            post.id, expected=PostStatus.PUBLISHING, to=final, owner=self.owner,
-            kind="simulated" if dry else "published", message=message,
+            post.id,
+            expected=PostStatus.PUBLISHING,
+            to=final,
+            owner=self.owner,
+            kind="simulated" if dry else "published",
+            message=message,
             detail={"media_id": result.media_id, "permalink": result.permalink},
-            values={"ig_media_id": result.media_id, "permalink": result.permalink, "published_at": db_now(),
-                    "last_error": None, "next_attempt_at": None},
+            values={
+                "ig_media_id": result.media_id,
+                "permalink": result.permalink,
+                "published_at": db_now(),
+                "last_error": None,
+                "next_attempt_at": None,
+            },
         )
         if not ok:
             return StepResult(post.id, Outcome.LOST)
@@ -151,7 +164,8 @@ class Pipeline:
         if account.needs_reconnect:
             raise errors.NeedsReconnect(
                 account.last_error
-                or f"the Instagram account {account.name!r} must be reconnected: postpilot account connect {account.name}"
+                or f"the Instagram account {account.name!r} must be reconnected: "
+                f"postpilot account connect {account.name}"
             )
         until = self._repo.account_throttled_until(account.id)
         if until is not None and until > utcnow():
@@ -165,8 +179,11 @@ class Pipeline:
             requests = [r.as_dict() for r in graph.drain()]
             if requests:
                 self._repo.add_event(
-                    post.id, "dry_run_requests", message=f"{len(requests)} Graph API request(s) not sent ({step})",
-                    detail={"requests": requests}, actor=self.owner,
+                    post.id,
+                    "dry_run_requests",
+                    message=f"{len(requests)} Graph API request(s) not sent ({step})",
+                    detail={"requests": requests},
+                    actor=self.owner,
                 )
 
     def _after_stage_error(self, post: Post, exc: Exception, account: Account | None) -> StepResult:
@@ -189,7 +206,12 @@ class Pipeline:
         return StepResult(post.id, Outcome.WAITING, message)
 
     def _after_error(
-        self, post: Post, exc: Exception, *, back_to: PostStatus, account: Account | None,
+        self,
+        post: Post,
+        exc: Exception,
+        *,
+        back_to: PostStatus,
+        account: Account | None,
         status: PostStatus | None = None,
     ) -> StepResult:
         """Apply the retry decision for ``exc`` to a post we hold."""
@@ -209,8 +231,13 @@ class Pipeline:
                 f"if it is not there, run: postpilot post retry {post.id} --force"
             )
             self._repo.transition(
-                post.id, expected=current, to=PostStatus.UNCONFIRMED, owner=self.owner, kind="unconfirmed",
-                message=message, values={"last_error": message},
+                post.id,
+                expected=current,
+                to=PostStatus.UNCONFIRMED,
+                owner=self.owner,
+                kind="unconfirmed",
+                message=message,
+                values={"last_error": message},
             )
             self._metrics.observe_outcome("unconfirmed", post.post_type)
             return StepResult(post.id, Outcome.UNCONFIRMED, message)
@@ -225,8 +252,13 @@ class Pipeline:
             return self._publish(fresh, reconcile=True)
         if decision.action is Action.FAIL:
             self._repo.transition(
-                post.id, expected=current, to=PostStatus.FAILED, owner=self.owner, kind="failed",
-                message=decision.message, values={"last_error": decision.message, "attempts": post.attempts + 1},
+                post.id,
+                expected=current,
+                to=PostStatus.FAILED,
+                owner=self.owner,
+                kind="failed",
+                message=decision.message,
+                values={"last_error": decision.message, "attempts": post.attempts + 1},
             )
             self._metrics.observe_outcome("failed", post.post_type)
             log.warning("post_failed", post_id=post.id, reason=decision.message)
@@ -240,7 +272,9 @@ class Pipeline:
         elif decision.action is Action.NEW_CONTAINER:
             kind = "new_container"
             values.update(
-                container_id=None, publish_attempted_at=None, container_attempts=post.container_attempts + 1,
+                container_id=None,
+                publish_attempted_at=None,
+                container_attempts=post.container_attempts + 1,
                 next_attempt_at=None,
             )
             self._repo.clear_containers(post.id)
@@ -248,8 +282,14 @@ class Pipeline:
         if current is PostStatus.READY:
             target = PostStatus.READY
         ok = self._repo.transition(
-            post.id, expected=current, to=target, owner=self.owner, kind=kind, message=decision.message,
-            detail={"delay_s": round(decision.delay_s, 1), "error": type(exc).__name__}, values=values,
+            post.id,
+            expected=current,
+            to=target,
+            owner=self.owner,
+            kind=kind,
+            message=decision.message,
+            detail={"delay_s": round(decision.delay_s, 1), "error": type(exc).__name__},
+            values=values,
         )
         return StepResult(post.id, Outcome.WAITING if ok else Outcome.LOST, decision.message)
 

@@ -126,8 +126,15 @@ class Preparer:
             # Instagram downloads the video itself from the marketer's URL; nothing to transform here.
             assert slot.url is not None
             return NewMedia(
-                position=0, source=MediaSource.PROVIDED, kind="video", stored_url=slot.url, width=0, height=0,
-                bytes=0, checksum="", source_url=slot.url,
+                position=0,
+                source=MediaSource.PROVIDED,
+                kind="video",
+                stored_url=slot.url,
+                width=0,
+                height=0,
+                bytes=0,
+                checksum="",
+                source_url=slot.url,
             ), 0.0
         store = self._store_factory()
         if slot.source is MediaSource.PROVIDED:

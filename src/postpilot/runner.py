@@ -7,6 +7,7 @@ which is slow and costs money.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -54,8 +55,11 @@ class Runner:
     def free(self, pool: str) -> int:
         size = self.settings.workers if pool == "publish" else self.settings.generation_workers
         with self._lock:
-            busy = sum(1 for f, st in self._inflight.values()
-                       if not f.done() and (st is PostStatus.PREPARING) == (pool == "prepare"))
+            busy = sum(
+                1
+                for f, st in self._inflight.values()
+                if not f.done() and (st is PostStatus.PREPARING) == (pool == "prepare")
+            )
         # Claim a little ahead of the pool so a finishing worker always finds the next post queued.
         return max(0, size * 2 - busy)
 
@@ -64,12 +68,13 @@ class Runner:
             return [pid for pid, (f, _) in self._inflight.items() if not f.done()]
 
     # ------------------------------------------------------------------ submitting
-    def _submit(self, pool: ThreadPoolExecutor, post: Post, status: PostStatus,
-                step: Callable[[Post], StepResult]) -> Future[StepResult]:
+    def _submit(
+        self, pool: ThreadPoolExecutor, post: Post, status: PostStatus, step: Callable[[Post], StepResult]
+    ) -> Future[StepResult]:
         def run() -> StepResult:
             try:
                 result = step(post)
-            except Exception as exc:  # noqa: BLE001 - the pipeline already turns errors into states
+            except Exception as exc:
                 log.error("step_escaped", post_id=post.id, exc_info=exc)
                 result = StepResult(post.id, Outcome.WAITING, "internal error")
             self.tally.add(result)
@@ -80,7 +85,8 @@ class Runner:
         future = pool.submit(run)
         with self._lock:
             self._inflight[post.id] = (future, status)
-        future.add_done_callback(lambda _f, pid=post.id: self._forget(pid, _f))
+        post_id = post.id
+        future.add_done_callback(lambda done: self._forget(post_id, done))
         return future
 
     def _forget(self, post_id: int, future: Future[StepResult]) -> None:
@@ -151,10 +157,9 @@ class Runner:
         def wait_all() -> None:
             for _pid, future, _st in pending:
                 if not future.cancelled():
-                    try:
+                    # The step records its own outcome; here we only wait for it to end.
+                    with contextlib.suppress(Exception):
                         future.result()
-                    except Exception:  # noqa: BLE001,S110 - outcome already recorded by the step
-                        pass
             done.set()
 
         waiter = threading.Thread(target=wait_all, daemon=True)

@@ -71,9 +71,7 @@ def _report_body(report: HealthReport) -> tuple[int, bytes]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(
-        self, address: tuple[str, int], *, family: int, probe: HealthProbe, metrics: Metrics
-    ) -> None:
+    def __init__(self, address: tuple[str, int], *, family: int, probe: HealthProbe, metrics: Metrics) -> None:
         self.address_family = family
         self.probe = probe
         self.metrics = metrics
@@ -237,9 +235,7 @@ class HealthServer:
         where = f"{self._host}:{self._port}"
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         try:
-            server = _Server(
-                (self._host, self._port), family=family, probe=self._probe, metrics=self._metrics
-            )
+            server = _Server((self._host, self._port), family=family, probe=self._probe, metrics=self._metrics)
         except OverflowError as exc:
             raise ConfigError(f"The health endpoint port {self._port} is not between 0 and 65535.") from exc
         except socket.gaierror as exc:

@@ -39,6 +39,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -1078,9 +1079,8 @@ class GraphApi:
             raise GraphError(
                 190,
                 tok.revoked_subcode,
-                "Error validating access token: The session has been invalidated because the user changed "
-                "their "
-                "password or Facebook has changed the session for security reasons.",
+                "Error validating access token: The session has been invalidated because the user "
+                "changed their password or Facebook has changed the session for security reasons.",
             )
         now = self.s.now()
         if tok.is_expired(now):
@@ -1237,7 +1237,10 @@ class GraphApi:
     def _children(self, req: Req, account: FakeAccount) -> list[str]:
         raw = req.params.get("children")
         if isinstance(raw, str) and raw.strip().startswith("["):
-            raw = json.loads(raw)
+            try:
+                raw = json.loads(raw)
+            except ValueError as exc:
+                raise _bad_param("children must be a comma-separated list of container ids.") from exc
         ids = [str(x).strip() for x in raw] if isinstance(raw, list) else str(raw or "").split(",")
         ids = [i for i in ids if i]
         if not 2 <= len(ids) <= 10:
@@ -1265,9 +1268,14 @@ class GraphApi:
         try:
             with urllib.request.urlopen(url, timeout=self.s.fetch_timeout_s) as resp:
                 data = resp.read(MAX_IMAGE_BYTES + 1)
-        except TimeoutError as exc:
-            raise GraphError(-2, 2207003) from exc
-        except (urllib.error.URLError, OSError) as exc:
+        except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the error response open
+            raise GraphError(
+                9004, 2207052, user_msg=f"The media could not be fetched from this URI: {url}"
+            ) from exc
+        except (TimeoutError, urllib.error.URLError, OSError) as exc:
+            if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+                raise GraphError(-2, 2207003) from exc
             raise GraphError(
                 9004, 2207052, user_msg=f"The media could not be fetched from this URI: {url}"
             ) from exc
@@ -1616,9 +1624,8 @@ class GraphApi:
             raise GraphError(
                 100,
                 36008,
-                "Error validating verification code. Please make sure your redirect_uri is identical to the "
-                "one "
-                "you used in the OAuth dialog request",
+                "Error validating verification code. Please make sure your redirect_uri is identical to "
+                "the one you used in the OAuth dialog request",
                 instagram_oauth_style=ig_style,
             )
         code.used = True
@@ -1969,6 +1976,10 @@ def _admin(state: GraphState, req: Req) -> Resp:
 
 
 class GraphFakeHandler(FakeHandler):
+    # Headers and body go out as two small writes; without TCP_NODELAY, Nagle's algorithm and the client's
+    # delayed ACK add ~40 ms to every answer, which would dwarf the latencies benchmarks configure.
+    disable_nagle_algorithm = True
+
     @property
     def state(self) -> GraphState:
         state: GraphState = self.server.state
@@ -2048,6 +2059,9 @@ class GraphFakeHandler(FakeHandler):
             return handler(req)
         except GraphError as err:
             return err.response()
+        except Exception:  # a bug in the fake: say so loudly rather than look like one of Meta's 5xx
+            traceback.print_exc()
+            return Resp(500, raw=b"graph_fake internal error (see stderr)", content_type="text/plain")
 
     def _fault_response(self, fault: Fault, req: Req) -> Resp:
         if fault.html:

@@ -44,8 +44,9 @@ def _version(value: bool) -> None:
 
 @cli.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """postpilot: scheduled Instagram posts, published once, on time."""
 
@@ -80,8 +81,10 @@ def _run_once(*, dry_run: bool) -> Tally:
         _require_schema(app)
         if sys.stderr.isatty():
             with typer.progressbar(length=0, label="working", file=sys.stderr) as bar:
+
                 def grow(n: int) -> None:
                     bar.length = (bar.length or 0) + n
+
                 tally = run_once(app, on_claimed=grow, on_result=lambda _r: bar.update(1))
         else:
             tally = run_once(app)
@@ -102,8 +105,7 @@ def _require_schema(app: object) -> None:
 @cli.command("run-once")
 @handle_errors
 def run_once_cmd(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Publish nothing: every account acts as dry-run.")]
-    = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Publish nothing: every account acts as dry-run.")] = False,
 ) -> None:
     """One pass: reconcile, prepare what is due or inside the prepare window, stage and publish what is due.
     Exits 0 if nothing failed, 1 if any post failed or is unconfirmed, 2 on a configuration error."""
@@ -116,13 +118,25 @@ def run_once_cmd(
 
 DEMO_ACCOUNT = "demo"
 DEMO_POSTS = (
-    {"post_type": "photo", "caption": "Fresh bread every morning at 7 🥖 #bakery #morning",
-     "prompt": "A rustic bakery window at sunrise with warm bread on wooden shelves", "aspect": "square"},
-    {"post_type": "carousel", "caption": "Three ways to enjoy autumn in the city #autumn #citylife",
-     "prompt": "Autumn in the city: golden leaves, a cosy café terrace and a riverside walk at dusk",
-     "image_count": 3, "aspect": "portrait"},
-    {"post_type": "photo", "caption": "Weekend sale — 20% off everything! @ourshop",
-     "prompt": "Weekend sale: bold shapes, a shopping bag and confetti", "aspect": "landscape"},
+    {
+        "post_type": "photo",
+        "caption": "Fresh bread every morning at 7 🥖 #bakery #morning",
+        "prompt": "A rustic bakery window at sunrise with warm bread on wooden shelves",
+        "aspect": "square",
+    },
+    {
+        "post_type": "carousel",
+        "caption": "Three ways to enjoy autumn in the city #autumn #citylife",
+        "prompt": "Autumn in the city: golden leaves, a cosy café terrace and a riverside walk at dusk",
+        "image_count": 3,
+        "aspect": "portrait",
+    },
+    {
+        "post_type": "photo",
+        "caption": "Weekend sale — 20% off everything! @ourshop",
+        "prompt": "Weekend sale: bold shapes, a shopping bag and confetti",
+        "aspect": "landscape",
+    },
 )
 
 
@@ -136,12 +150,18 @@ def demo() -> None:
         migrate.upgrade(app.engine)
         account = app.repo.account_by_name(DEMO_ACCOUNT)
         if account is None:
-            app.repo.create_account(name=DEMO_ACCOUNT, ig_user_id="17841400000000000", login_kind=LoginKind.FACEBOOK,
-                                    dry_run=True, token_encrypted=None)
+            app.repo.create_account(
+                name=DEMO_ACCOUNT,
+                ig_user_id="17841400000000000",
+                login_kind=LoginKind.FACEBOOK,
+                dry_run=True,
+                token_encrypted=None,
+            )
             account = app.repo.require_account(DEMO_ACCOUNT)
         now = utcnow() - timedelta(seconds=1)
-        ids = [app.repo.add_post({**p, "account_id": account.id, "scheduled_at": now}, actor="demo")
-               for p in DEMO_POSTS]
+        ids = [
+            app.repo.add_post({**p, "account_id": account.id, "scheduled_at": now}, actor="demo") for p in DEMO_POSTS
+        ]
         typer.echo(f"database: {app.settings.resolved_database_url}")
         typer.echo(f"added dry-run account '{DEMO_ACCOUNT}' posts {', '.join(map(str, ids))}")
     finally:
@@ -165,8 +185,9 @@ def demo() -> None:
 @cli.command("health")
 @handle_errors
 def health(
-    url: Annotated[str | None, typer.Option(help="Base URL of the daemon's HTTP endpoint "
-                                            "(default: from POSTPILOT_HEALTH_LISTEN).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Base URL of the daemon's HTTP endpoint (default: from POSTPILOT_HEALTH_LISTEN).")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for an answer.")] = 5.0,
 ) -> None:
     """Ask a running daemon whether it is ready (GET /readyz). Exits 0 when ready, 1 when not."""
@@ -185,6 +206,6 @@ def main() -> None:
         cli()
     except SystemExit:
         raise
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback
+    except Exception as exc:
         typer.echo(f"error: unexpected {type(exc).__name__}", err=True)
         raise SystemExit(EXIT_CONFIG + 4) from None

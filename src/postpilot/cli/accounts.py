@@ -15,17 +15,15 @@ from postpilot.domain.model import Account, LoginKind, utcnow
 from postpilot.instagram import oauth
 from postpilot.logging import register_secret
 
-account_app = typer.Typer(help="Instagram accounts: add, list, connect (OAuth), refresh and check tokens.",
-                          no_args_is_help=True)
+account_app = typer.Typer(
+    help="Instagram accounts: add, list, connect (OAuth), refresh and check tokens.", no_args_is_help=True
+)
 
 
 def _read_token() -> str:
     """From stdin when piped; from a hidden prompt on a terminal. Never from argv (visible in ps and history)."""
-    if sys.stdin.isatty():
-        token = typer.prompt("Access token", hide_input=True)
-    else:
-        token = sys.stdin.readline()
-    token = token.strip()
+    tty = sys.stdin.isatty()
+    token = (str(typer.prompt("Access token", hide_input=True)) if tty else sys.stdin.readline()).strip()
     if not token:
         raise InvalidInput("no access token given: pipe it on stdin (or use --dry-run for a test account)")
     return token
@@ -43,10 +41,14 @@ def _login(value: str) -> LoginKind:
 def add(
     name: Annotated[str, typer.Argument(help="A short name for the account, used by the other commands.")],
     ig_user_id: Annotated[str, typer.Option(help="The Instagram user id (a number) to publish as.")],
-    login: Annotated[str, typer.Option(help="facebook (Instagram API with Facebook Login) or instagram.")]
-    = "facebook",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="A test account: the full pipeline runs, "
-                                          "nothing is sent to Instagram, posts end 'simulated'.")] = False,
+    login: Annotated[str, typer.Option(help="facebook (Instagram API with Facebook Login) or instagram.")] = "facebook",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="A test account: the full pipeline runs, nothing is sent to Instagram, posts end 'simulated'.",
+        ),
+    ] = False,
 ) -> None:
     """Add an account. The token is read from stdin (or a hidden prompt); a --dry-run account needs none.
     Prints the new account's id."""
@@ -62,7 +64,11 @@ def add(
             register_secret(token)
             encrypted = cipher.encrypt(token)
         account_id = app.repo.create_account(
-            name=name, ig_user_id=ig_user_id.strip(), login_kind=kind, dry_run=dry_run, token_encrypted=encrypted,
+            name=name,
+            ig_user_id=ig_user_id.strip(),
+            login_kind=kind,
+            dry_run=dry_run,
+            token_encrypted=encrypted,
             token_issued_at=None if dry_run else utcnow(),
         )
         typer.echo(account_id)
@@ -86,8 +92,9 @@ def list_() -> None:
             if a.token_expires_at:
                 token += f", expires {a.token_expires_at:%Y-%m-%d}"
             state = "needs reconnect" if a.needs_reconnect else ("paused" if not a.is_active else "ok")
-            rows.append((str(a.id), a.name, a.ig_user_id, a.login_kind.value, "dry-run" if a.dry_run else "live",
-                         token, state))
+            rows.append(
+                (str(a.id), a.name, a.ig_user_id, a.login_kind.value, "dry-run" if a.dry_run else "live", token, state)
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             typer.echo("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
@@ -111,8 +118,10 @@ def _app_credentials(app: App, kind: LoginKind) -> tuple[str, str]:
 def connect(
     name: Annotated[str, typer.Argument(help="Account name (created if it does not exist).")],
     login: Annotated[str, typer.Option(help="facebook or instagram.")] = "facebook",
-    page: Annotated[str | None, typer.Option(help="Facebook Login: the Page id or Instagram user id to use "
-                                             "when several are available.")] = None,
+    page: Annotated[
+        str | None,
+        typer.Option(help="Facebook Login: the Page id or Instagram user id to use when several are available."),
+    ] = None,
 ) -> None:
     """Connect an account with OAuth: open the printed address, log in, then paste the address you were sent
     back to. The long-lived token is stored encrypted."""
@@ -125,11 +134,15 @@ def connect(
         register_secret(app_secret)
         if kind is LoginKind.FACEBOOK:
             url, state = oauth.facebook_authorization_url(
-                app_id=app_id, redirect_uri=s.oauth_redirect_uri, dialog_base=s.facebook_dialog_url,
-                version=s.graph_version)
+                app_id=app_id,
+                redirect_uri=s.oauth_redirect_uri,
+                dialog_base=s.facebook_dialog_url,
+                version=s.graph_version,
+            )
         else:
             url, state = oauth.instagram_authorization_url(
-                app_id=app_id, redirect_uri=s.oauth_redirect_uri, oauth_base=s.instagram_oauth_url)
+                app_id=app_id, redirect_uri=s.oauth_redirect_uri, oauth_base=s.instagram_oauth_url
+            )
         typer.echo("Open this address in a browser, log in and allow access:\n")
         typer.echo(f"  {url}\n", err=False)
         typer.echo("Then paste the full address the browser was sent back to:", err=True)
@@ -138,22 +151,40 @@ def connect(
             raise InvalidInput("no redirect address given")
         if kind is LoginKind.FACEBOOK:
             token = oauth.facebook_exchange(
-                http=app.http, app_id=app_id, app_secret=app_secret, redirect_uri=s.oauth_redirect_uri,
-                redirect_response_url=redirect, state=state, graph_url=s.graph_url, version=s.graph_version,
-                timeout_s=s.graph_timeout_s)
+                http=app.http,
+                app_id=app_id,
+                app_secret=app_secret,
+                redirect_uri=s.oauth_redirect_uri,
+                redirect_response_url=redirect,
+                state=state,
+                graph_url=s.graph_url,
+                version=s.graph_version,
+                timeout_s=s.graph_timeout_s,
+            )
             register_secret(token.access_token)
             choices = oauth.list_pages_with_instagram(
-                app.http, token=token.access_token, graph_url=s.graph_url, version=s.graph_version,
-                timeout_s=s.graph_timeout_s)
+                app.http,
+                token=token.access_token,
+                graph_url=s.graph_url,
+                version=s.graph_version,
+                timeout_s=s.graph_timeout_s,
+            )
             if not choices:
                 raise InvalidInput("none of your Facebook Pages has an Instagram business account linked")
             chosen = _choose(choices, page)
             ig_user_id = chosen.ig_user_id
         else:
             token = oauth.instagram_exchange(
-                http=app.http, app_id=app_id, app_secret=app_secret, redirect_uri=s.oauth_redirect_uri,
-                redirect_response_url=redirect, state=state, api_url=s.instagram_api_url,
-                graph_url=s.instagram_graph_url, timeout_s=s.graph_timeout_s)
+                http=app.http,
+                app_id=app_id,
+                app_secret=app_secret,
+                redirect_uri=s.oauth_redirect_uri,
+                redirect_response_url=redirect,
+                state=state,
+                api_url=s.instagram_api_url,
+                graph_url=s.instagram_graph_url,
+                timeout_s=s.graph_timeout_s,
+            )
             register_secret(token.access_token)
             if not token.user_id:
                 raise InvalidInput("Instagram did not say which account logged in")
@@ -161,12 +192,23 @@ def connect(
         encrypted = cipher.encrypt(token.access_token)
         existing = app.repo.account_by_name(name)
         if existing is None:
-            app.repo.create_account(name=name, ig_user_id=ig_user_id, login_kind=kind, dry_run=False,
-                                    token_encrypted=encrypted, token_expires_at=token.expires_at,
-                                    token_issued_at=token.issued_at)
+            app.repo.create_account(
+                name=name,
+                ig_user_id=ig_user_id,
+                login_kind=kind,
+                dry_run=False,
+                token_encrypted=encrypted,
+                token_expires_at=token.expires_at,
+                token_issued_at=token.issued_at,
+            )
         else:
-            app.repo.set_account_token(existing.id, token_encrypted=encrypted, expires_at=token.expires_at,
-                                       issued_at=token.issued_at, ig_user_id=ig_user_id)
+            app.repo.set_account_token(
+                existing.id,
+                token_encrypted=encrypted,
+                expires_at=token.expires_at,
+                issued_at=token.issued_at,
+                ig_user_id=ig_user_id,
+            )
         expiry = f", token valid until {token.expires_at:%Y-%m-%d}" if token.expires_at else ""
         typer.echo(f"connected {name} (Instagram user {ig_user_id}{expiry})")
     finally:
@@ -178,8 +220,10 @@ def _choose(choices: list[oauth.PageChoice], wanted: str | None) -> oauth.PageCh
         for c in choices:
             if wanted in (c.page_id, c.ig_user_id):
                 return c
-        raise InvalidInput(f"no Page or Instagram account {wanted!r} among: "
-                           + ", ".join(f"{c.page_name} ({c.ig_user_id})" for c in choices))
+        raise InvalidInput(
+            f"no Page or Instagram account {wanted!r} among: "
+            + ", ".join(f"{c.page_name} ({c.ig_user_id})" for c in choices)
+        )
     if len(choices) == 1:
         return choices[0]
     for i, c in enumerate(choices, start=1):
@@ -210,15 +254,27 @@ def refresh(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
     try:
         account, token = _live_account(app, name)
         if account.login_kind is not LoginKind.INSTAGRAM:
-            raise InvalidInput("Facebook Login tokens cannot be refreshed by the server: run "
-                               f"postpilot account connect {name} again before the token expires")
+            raise InvalidInput(
+                "Facebook Login tokens cannot be refreshed by the server: run "
+                f"postpilot account connect {name} again before the token expires"
+            )
         issued, expires = app.repo.account_token_times(account.id)
         fresh = oauth.refresh_instagram_token(
-            http=app.http, graph_url=app.settings.instagram_graph_url, token=token, expires_at=expires,
-            timeout_s=app.settings.graph_timeout_s, issued_at=issued, account=name)
+            http=app.http,
+            graph_url=app.settings.instagram_graph_url,
+            token=token,
+            expires_at=expires,
+            timeout_s=app.settings.graph_timeout_s,
+            issued_at=issued,
+            account=name,
+        )
         register_secret(fresh.access_token)
-        app.repo.set_account_token(account.id, token_encrypted=app.cipher.encrypt(fresh.access_token),
-                                   expires_at=fresh.expires_at, issued_at=fresh.issued_at)
+        app.repo.set_account_token(
+            account.id,
+            token_encrypted=app.cipher.encrypt(fresh.access_token),
+            expires_at=fresh.expires_at,
+            issued_at=fresh.issued_at,
+        )
         until = f"{fresh.expires_at:%Y-%m-%d}" if fresh.expires_at else "unknown"
         typer.echo(f"refreshed {name}: valid until {until}")
     finally:
@@ -237,10 +293,16 @@ def check(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
         app_id = s.facebook_app_id if kind is LoginKind.FACEBOOK else s.instagram_app_id
         secret = s.facebook_app_secret if kind is LoginKind.FACEBOOK else s.instagram_app_secret
         result = oauth.check_token(
-            http=app.http, login_kind=kind, token=token,
+            http=app.http,
+            login_kind=kind,
+            token=token,
             graph_url=s.graph_url if kind is LoginKind.FACEBOOK else s.instagram_graph_url,
-            version=s.graph_version, timeout_s=s.graph_timeout_s, app_id=app_id,
-            app_secret=secret.get_secret_value() if secret else None, expires_at=account.token_expires_at)
+            version=s.graph_version,
+            timeout_s=s.graph_timeout_s,
+            app_id=app_id,
+            app_secret=secret.get_secret_value() if secret else None,
+            expires_at=account.token_expires_at,
+        )
         if result.valid and not result.missing_scopes:
             until = f", expires {result.expires_at:%Y-%m-%d}" if result.expires_at else ""
             typer.echo(f"{name}: token valid{until}; scopes: {', '.join(result.scopes) or 'n/a'}")

@@ -65,14 +65,15 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(exc.message, code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
-        except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
+        except Exception as exc:
             from sqlalchemy.exc import OperationalError, ProgrammingError
 
             if isinstance(exc, OperationalError | ProgrammingError):
                 detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
                 if "no such table" in detail or "does not exist" in detail:
-                    raise fail(f"the database has no postpilot schema yet: run postpilot db upgrade ({detail})",
-                               EXIT_CONFIG) from None
+                    raise fail(
+                        f"the database has no postpilot schema yet: run postpilot db upgrade ({detail})", EXIT_CONFIG
+                    ) from None
                 raise fail(f"database error: {detail}", EXIT_CONFIG) from None
             if "--debug" in sys.argv:
                 raise

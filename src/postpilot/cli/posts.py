@@ -16,16 +16,17 @@ from postpilot.domain.errors import InvalidInput
 from postpilot.domain.model import Post, PostStatus
 from postpilot.domain.timeparse import parse_when
 
-post_app = typer.Typer(help="Scheduled posts: add, list, show, cancel, retry, import and export.",
-                       no_args_is_help=True)
+post_app = typer.Typer(help="Scheduled posts: add, list, show, cancel, retry, import and export.", no_args_is_help=True)
 
 
 @post_app.command("add")
 @handle_errors
 def add(
     account: Annotated[str, typer.Option(help="Account name (see postpilot account list).")],
-    at: Annotated[str, typer.Option(help="When to publish: ISO 8601 (2026-12-01T09:00:00+01:00) or "
-                                         "'2026-12-01 09:00' read in --tz.")],
+    at: Annotated[
+        str,
+        typer.Option(help="When to publish: ISO 8601 (2026-12-01T09:00:00+01:00) or '2026-12-01 09:00' read in --tz."),
+    ],
     post_type: Annotated[str, typer.Option("--type", help="photo, carousel or reel.")] = "photo",
     tz: Annotated[str, typer.Option(help="IANA time zone for an --at without offset.")] = "UTC",
     caption: Annotated[str, typer.Option(help="≤ 2200 characters, ≤ 30 hashtags, ≤ 20 @mentions.")] = "",
@@ -44,18 +45,37 @@ def add(
         found = app.repo.account_by_name(account)
         when = parse_when(at, tz)
         draft = validation.PostDraft(
-            post_type=post_type, caption=caption, prompt=prompt, image_url=image_url,
-            media_urls=list(media_url) if media_url else None, video_url=video_url, cover_url=cover_url,
-            image_count=image_count, aspect=aspect, alt_text=alt_text, scheduled_at=when,
+            post_type=post_type,
+            caption=caption,
+            prompt=prompt,
+            image_url=image_url,
+            media_urls=list(media_url) if media_url else None,
+            video_url=video_url,
+            cover_url=cover_url,
+            image_count=image_count,
+            aspect=aspect,
+            alt_text=alt_text,
+            scheduled_at=when,
         )
         if found is None:
             raise InvalidInput(f"no account named {account!r} (see postpilot account list)")
         validation.check(draft, found)
-        post_id = app.repo.add_post({
-            "account_id": found.id, "post_type": post_type, "caption": caption, "prompt": prompt,
-            "image_url": image_url, "media_urls": draft.media_urls, "video_url": video_url, "cover_url": cover_url,
-            "image_count": image_count, "aspect": aspect, "alt_text": alt_text, "scheduled_at": when,
-        })
+        post_id = app.repo.add_post(
+            {
+                "account_id": found.id,
+                "post_type": post_type,
+                "caption": caption,
+                "prompt": prompt,
+                "image_url": image_url,
+                "media_urls": draft.media_urls,
+                "video_url": video_url,
+                "cover_url": cover_url,
+                "image_count": image_count,
+                "aspect": aspect,
+                "alt_text": alt_text,
+                "scheduled_at": when,
+            }
+        )
         typer.echo(post_id)
     finally:
         app.close()
@@ -74,12 +94,19 @@ def _table(posts: list[Post], names: dict[int, str]) -> str:
             detail = p.permalink or (f"media {p.ig_media_id}" if p.ig_media_id else "")
         if not p.is_active:
             detail = "paused (is_active = false)"
-        rows.append((str(p.id), names.get(p.account_id, str(p.account_id)), p.post_type,
-                     p.scheduled_at.strftime("%Y-%m-%d %H:%M:%S"), p.status.value, _short(detail, 60)))
+        rows.append(
+            (
+                str(p.id),
+                names.get(p.account_id, str(p.account_id)),
+                p.post_type,
+                p.scheduled_at.strftime("%Y-%m-%d %H:%M:%S"),
+                p.status.value,
+                _short(detail, 60),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:5])) + ("  " + r[5] if r[5] else "")
-        for r in rows
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:5])) + ("  " + r[5] if r[5] else "") for r in rows
     ).rstrip()
 
 
@@ -115,13 +142,25 @@ def show(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None
         post = app.repo.require_post(post_id)
         account = app.repo.account(post.account_id)
         fields = [
-            ("id", post.id), ("account", account.name if account else post.account_id), ("type", post.post_type),
-            ("status", post.status.value), ("scheduled_at", post.scheduled_at.isoformat()),
-            ("active", post.is_active), ("caption", post.caption), ("prompt", post.prompt),
-            ("image_url", post.image_url), ("media_urls", json.dumps(post.media_urls) if post.media_urls else None),
-            ("video_url", post.video_url), ("cover_url", post.cover_url), ("image_count", post.image_count),
-            ("aspect", post.aspect), ("alt_text", post.alt_text), ("attempts", post.attempts),
-            ("last_error", post.last_error), ("ig_media_id", post.ig_media_id), ("permalink", post.permalink),
+            ("id", post.id),
+            ("account", account.name if account else post.account_id),
+            ("type", post.post_type),
+            ("status", post.status.value),
+            ("scheduled_at", post.scheduled_at.isoformat()),
+            ("active", post.is_active),
+            ("caption", post.caption),
+            ("prompt", post.prompt),
+            ("image_url", post.image_url),
+            ("media_urls", json.dumps(post.media_urls) if post.media_urls else None),
+            ("video_url", post.video_url),
+            ("cover_url", post.cover_url),
+            ("image_count", post.image_count),
+            ("aspect", post.aspect),
+            ("alt_text", post.alt_text),
+            ("attempts", post.attempts),
+            ("last_error", post.last_error),
+            ("ig_media_id", post.ig_media_id),
+            ("permalink", post.permalink),
             ("published_at", post.published_at.isoformat() if post.published_at else None),
         ]
         for name, value in fields:
@@ -158,8 +197,9 @@ def cancel(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> No
 @handle_errors
 def retry(
     post_id: Annotated[int, typer.Argument(help="The post's id.")],
-    force: Annotated[bool, typer.Option("--force", help="Retry an unconfirmed post (after checking Instagram).")]
-    = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Retry an unconfirmed post (after checking Instagram).")
+    ] = False,
 ) -> None:
     """Schedule a failed, cancelled or (with --force) unconfirmed post again; media already made is reused."""
     app = open_app()
@@ -174,8 +214,9 @@ def retry(
 @handle_errors
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV file (see the README for its columns).")],
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows even if some are bad.")]
-    = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the good rows even if some are bad.")
+    ] = False,
 ) -> None:
     """Import posts from CSV. Every row is checked first; with any bad row nothing is imported (unless
     --skip-invalid)."""
@@ -195,8 +236,11 @@ def import_(
             typer.echo(f"line {r.line}: {'; '.join(r.problems)}", err=True)
         good = [r.values for r in results if r.values is not None]
         if bad and not skip_invalid:
-            raise fail(f"{len(bad)} of {len(results)} rows are invalid; nothing was imported "
-                       "(fix them, or use --skip-invalid to import the valid rows)", EXIT_INPUT)
+            raise fail(
+                f"{len(bad)} of {len(results)} rows are invalid; nothing was imported "
+                "(fix them, or use --skip-invalid to import the valid rows)",
+                EXIT_INPUT,
+            )
         ids = app.repo.add_posts(good) if good else []
         typer.echo(f"imported {len(ids)} post(s)" + (f", skipped {len(bad)} invalid row(s)" if bad else ""))
         if bad:
@@ -209,8 +253,7 @@ def import_(
 @handle_errors
 def export(
     status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
-    = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Export posts as CSV (the import format plus status and results)."""
     app = open_app()

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Table, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from postpilot.db import claims
@@ -30,10 +30,10 @@ from postpilot.domain.model import (
     PostStatus,
 )
 
-posts = PostRow.__table__
-accounts = AccountRow.__table__
-media = PostMediaRow.__table__
-events = PostEventRow.__table__
+posts = cast(Table, PostRow.__table__)
+accounts = cast(Table, AccountRow.__table__)
+media = cast(Table, PostMediaRow.__table__)
+events = cast(Table, PostEventRow.__table__)
 
 USER_FIELDS = (
     "account_id",
@@ -175,7 +175,12 @@ class Repository:
         )
 
     def add_event(
-        self, post_id: int, kind: str, *, message: str | None = None, detail: dict[str, Any] | None = None,
+        self,
+        post_id: int,
+        kind: str,
+        *,
+        message: str | None = None,
+        detail: dict[str, Any] | None = None,
         actor: str | None = None,
     ) -> None:
         with self._tx() as conn:
@@ -186,8 +191,13 @@ class Repository:
             rows = conn.execute(select(events).where(events.c.post_id == post_id).order_by(events.c.id)).mappings()
             return [
                 PostEvent(
-                    id=r["id"], post_id=r["post_id"], at=r["at"], kind=r["kind"], from_status=r["from_status"],
-                    to_status=r["to_status"], message=r["message"],
+                    id=r["id"],
+                    post_id=r["post_id"],
+                    at=r["at"],
+                    kind=r["kind"],
+                    from_status=r["from_status"],
+                    to_status=r["to_status"],
+                    message=r["message"],
                     detail=r["detail"] if isinstance(r["detail"], dict) else {},
                 )
                 for r in rows
@@ -361,16 +371,33 @@ class Repository:
             return [_media(r) for r in rows.mappings()]
 
     # ------------------------------------------------------------------ claims
-    def _claim(self, *, where: str, set_: str, params: dict[str, Any], batch: int, owner: str,
-               from_status: str | None, to_status: str | None, kind: str) -> list[Post]:
+    def _claim(
+        self,
+        *,
+        where: str,
+        set_: str,
+        params: dict[str, Any],
+        batch: int,
+        owner: str,
+        from_status: str | None,
+        to_status: str | None,
+        kind: str,
+    ) -> list[Post]:
         with self._tx() as conn:
             ids = claims.claim(conn, where=where, set_=set_, params={**params, "owner": owner}, batch=batch)
             if ids and kind:
                 conn.execute(
                     insert(events),
                     [
-                        {"post_id": i, "kind": kind, "from_status": from_status, "to_status": to_status,
-                         "actor": owner, "message": None, "detail": None}
+                        {
+                            "post_id": i,
+                            "kind": kind,
+                            "from_status": from_status,
+                            "to_status": to_status,
+                            "actor": owner,
+                            "message": None,
+                            "detail": None,
+                        }
                         for i in ids
                     ],
                 )
@@ -391,7 +418,11 @@ class Repository:
             where=claims.due_for_prepare_where(self.dialect),
             set_=self._lease_set("preparing"),
             params={"ahead": ahead_s, "lease": lease_s},
-            batch=batch, owner=owner, from_status="scheduled", to_status="preparing", kind="claimed",
+            batch=batch,
+            owner=owner,
+            from_status="scheduled",
+            to_status="preparing",
+            kind="claimed",
         )
 
     def claim_for_stage(self, *, owner: str, ahead_s: float, lease_s: float, batch: int) -> list[Post]:
@@ -399,7 +430,11 @@ class Repository:
             where=claims.due_for_stage_where(self.dialect),
             set_=self._lease_set(),
             params={"ahead": ahead_s, "lease": lease_s},
-            batch=batch, owner=owner, from_status=None, to_status=None, kind="",
+            batch=batch,
+            owner=owner,
+            from_status=None,
+            to_status=None,
+            kind="",
         )
 
     def claim_for_publish(self, *, owner: str, lease_s: float, batch: int, post_id: int | None = None) -> list[Post]:
@@ -410,7 +445,11 @@ class Repository:
             where=claims.due_for_publish_where(self.dialect, one=post_id is not None),
             set_=self._lease_set("publishing"),
             params=params,
-            batch=batch, owner=owner, from_status="ready", to_status="publishing", kind="claimed",
+            batch=batch,
+            owner=owner,
+            from_status="ready",
+            to_status="publishing",
+            kind="claimed",
         )
 
     def claim_stale_publishing(self, *, owner: str, lease_s: float, batch: int) -> list[Post]:
@@ -418,7 +457,11 @@ class Repository:
             where=claims.stale_publishing_where(self.dialect),
             set_=self._lease_set(),
             params={"lease": lease_s},
-            batch=batch, owner=owner, from_status="publishing", to_status="publishing", kind="reconcile",
+            batch=batch,
+            owner=owner,
+            from_status="publishing",
+            to_status="publishing",
+            kind="reconcile",
         )
 
     def renew_leases(self, post_ids: Sequence[int], *, owner: str, lease_s: float) -> int:
@@ -458,7 +501,9 @@ class Repository:
             row = conn.execute(
                 update(posts)
                 .where(
-                    posts.c.id == post_id, posts.c.status == status.value, posts.c.lease_owner == owner,
+                    posts.c.id == post_id,
+                    posts.c.status == status.value,
+                    posts.c.lease_owner == owner,
                     posts.c.publish_attempted_at.is_(None),
                 )
                 .values(status=back.value, lease_owner=None, lease_until=None, updated_at=db_now())
@@ -466,8 +511,15 @@ class Repository:
             ).first()
             if row is None:
                 return False
-            self._event(conn, post_id, "released", from_status=status.value, to_status=back.value,
-                        message="work not started before shutdown", actor=owner)
+            self._event(
+                conn,
+                post_id,
+                "released",
+                from_status=status.value,
+                to_status=back.value,
+                message="work not started before shutdown",
+                actor=owner,
+            )
             return True
 
     def release_lease(self, post_id: int, *, owner: str, delay_s: float = 0.0) -> bool:
@@ -511,14 +563,27 @@ class Repository:
                 return False
             from_status = expected_list[0].value if len(expected_list) == 1 else None
             self._event(
-                conn, post_id, kind, from_status=from_status, to_status=to.value, message=message,
-                detail=detail, actor=owner,
+                conn,
+                post_id,
+                kind,
+                from_status=from_status,
+                to_status=to.value,
+                message=message,
+                detail=detail,
+                actor=owner,
             )
             return True
 
     def update_owned(
-        self, post_id: int, *, owner: str, status: PostStatus, values: dict[str, Any],
-        kind: str | None = None, message: str | None = None, detail: dict[str, Any] | None = None,
+        self,
+        post_id: int,
+        *,
+        owner: str,
+        status: PostStatus,
+        values: dict[str, Any],
+        kind: str | None = None,
+        message: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> bool:
         """Change bookkeeping fields of a post we hold, without changing its status (container ids, the
         publish attempt marker, the media id)."""
@@ -561,8 +626,18 @@ class Repository:
             if ids:
                 conn.execute(
                     insert(events),
-                    [{"post_id": i, "kind": "missed", "from_status": None, "to_status": "failed",
-                      "message": message, "detail": None, "actor": None} for i in ids],
+                    [
+                        {
+                            "post_id": i,
+                            "kind": "missed",
+                            "from_status": None,
+                            "to_status": "failed",
+                            "message": message,
+                            "detail": None,
+                            "actor": None,
+                        }
+                        for i in ids
+                    ],
                 )
             return ids
 
@@ -577,9 +652,18 @@ class Repository:
             raise Conflict(f"post {post_id} is being published right now and can no longer be cancelled")
         ok = self.transition(
             post_id,
-            expected=[PostStatus.SCHEDULED, PostStatus.PREPARING, PostStatus.READY, PostStatus.FAILED,
-                      PostStatus.UNCONFIRMED],
-            to=PostStatus.CANCELLED, owner=None, kind="cancelled", message="cancelled by a user", detail=None,
+            expected=[
+                PostStatus.SCHEDULED,
+                PostStatus.PREPARING,
+                PostStatus.READY,
+                PostStatus.FAILED,
+                PostStatus.UNCONFIRMED,
+            ],
+            to=PostStatus.CANCELLED,
+            owner=None,
+            kind="cancelled",
+            message="cancelled by a user",
+            detail=None,
         )
         if not ok:
             raise Conflict(f"post {post_id} changed while cancelling; look at it again (postpilot post show {post_id})")
@@ -597,14 +681,22 @@ class Repository:
                 f"post {post_id} is {post.status.value}; only failed, unconfirmed or cancelled posts can be retried"
             )
         values: dict[str, Any] = {
-            "attempts": 0, "last_error": None, "next_attempt_at": None, "container_attempts": 0,
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": None,
+            "container_attempts": 0,
             "publish_attempted_at": None,
         }
         if post.status is PostStatus.UNCONFIRMED or post.container_id:
             values["container_id"] = None  # a forced retry starts from fresh containers
         ok = self.transition(
-            post_id, expected=post.status, to=PostStatus.SCHEDULED, owner=None, kind="retry",
-            message="forced retry by a user" if force else "retry requested by a user", values=values,
+            post_id,
+            expected=post.status,
+            to=PostStatus.SCHEDULED,
+            owner=None,
+            kind="retry",
+            message="forced retry by a user" if force else "retry requested by a user",
+            values=values,
         )
         if ok:
             with self._tx() as conn:
@@ -617,22 +709,36 @@ class Repository:
     def record_media(self, post_id: int, item: NewMedia) -> PostMedia:
         """Record one stored item as soon as it exists. Idempotent per (post, position)."""
         with self._tx() as conn:
-            existing = conn.execute(
-                select(media).where(media.c.post_id == post_id, media.c.position == item.position)
-            ).mappings().first()
+            existing = (
+                conn.execute(select(media).where(media.c.post_id == post_id, media.c.position == item.position))
+                .mappings()
+                .first()
+            )
             if existing:
                 return _media(existing)
             conn.execute(
                 insert(media).values(
-                    post_id=post_id, position=item.position, kind=item.kind, source=item.source.value,
-                    source_url=item.source_url, prompt=item.prompt, model=item.model, cost_usd=item.cost_usd,
-                    stored_url=item.stored_url, width=item.width, height=item.height, bytes=item.bytes,
-                    checksum=item.checksum, alt_text=item.alt_text,
+                    post_id=post_id,
+                    position=item.position,
+                    kind=item.kind,
+                    source=item.source.value,
+                    source_url=item.source_url,
+                    prompt=item.prompt,
+                    model=item.model,
+                    cost_usd=item.cost_usd,
+                    stored_url=item.stored_url,
+                    width=item.width,
+                    height=item.height,
+                    bytes=item.bytes,
+                    checksum=item.checksum,
+                    alt_text=item.alt_text,
                 )
             )
-            row = conn.execute(
-                select(media).where(media.c.post_id == post_id, media.c.position == item.position)
-            ).mappings().one()
+            row = (
+                conn.execute(select(media).where(media.c.post_id == post_id, media.c.position == item.position))
+                .mappings()
+                .one()
+            )
             return _media(row)
 
     def set_media_container(self, media_id: int, container_id: str | None) -> None:

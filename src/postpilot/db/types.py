@@ -42,9 +42,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):  # a raw value that bypassed the canonical form
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        moment: datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
 
 
 class LenientJSON(TypeDecorator[Any]):
@@ -78,7 +79,7 @@ class Money(TypeDecorator[float]):
     cache_ok = True
 
 
-class db_now(FunctionElement[datetime]):  # noqa: N801 - reads like the SQL function it renders
+class db_now(FunctionElement[datetime]):
     """The database's clock: leases and due checks use it, so replicas with skewed clocks agree."""
 
     type = UTCDateTime()
@@ -95,7 +96,7 @@ def _sqlite_now(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
     return SQLITE_NOW
 
 
-class db_now_plus(FunctionElement[datetime]):  # noqa: N801
+class db_now_plus(FunctionElement[datetime]):
     """Database time plus a number of seconds (may be negative)."""
 
     type = UTCDateTime()

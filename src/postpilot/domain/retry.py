@@ -37,8 +37,8 @@ class RetryDecision:
 
 def backoff_s(attempt: int, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter: base · 2^(attempt-1), capped, ± jitter."""
-    raw = min(policy.max_delay_s, policy.base_delay_s * (2 ** max(0, attempt - 1)))
-    return max(0.0, raw * (1 + policy.jitter * (2 * rand() - 1)))
+    raw = min(policy.max_delay_s, policy.base_delay_s * float(2 ** max(0, attempt - 1)))
+    return float(max(0.0, raw * (1 + policy.jitter * (2 * rand() - 1))))
 
 
 def decide(
@@ -46,10 +46,11 @@ def decide(
     *,
     attempts: int,
     container_attempts: int = 0,
-    policy: RetryPolicy = RetryPolicy(),
+    policy: RetryPolicy | None = None,
     rand: Callable[[], float] = random.random,
 ) -> RetryDecision:
     """What to do after ``error`` on a post that has already used ``attempts`` attempts (this one included)."""
+    policy = policy or RetryPolicy()
     if isinstance(error, errors.OutcomeUnknown):
         return RetryDecision(Action.RECONCILE, 0.0, error.message)
     if isinstance(error, errors.NeedsNewContainer):

@@ -33,9 +33,7 @@ def parse_when(text: str, tz: str | None = None) -> datetime:
         ) from exc
     if value.tzinfo is None:
         if tz is None:
-            raise InvalidInput(
-                f"scheduled_at {raw!r} has no UTC offset: add one (e.g. {EXAMPLE}) or give a time zone"
-            )
+            raise InvalidInput(f"scheduled_at {raw!r} has no UTC offset: add one (e.g. {EXAMPLE}) or give a time zone")
         value = value.replace(tzinfo=zone(tz))
     return value.astimezone(UTC)
 

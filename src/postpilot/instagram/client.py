@@ -231,6 +231,8 @@ class _GraphCalls:
     def recent_media(self, ig_user_id: str, limit: int = 25) -> list[MediaInfo]:
         """The account's newest posts, newest first, following at most a few pages."""
         found: list[MediaInfo] = []
+        if limit <= 0:
+            return found
         after: str | None = None
         for _ in range(RECENT_MEDIA_MAX_PAGES):
             params = {
@@ -271,7 +273,7 @@ class GraphClient(_GraphCalls):
     ) -> None:
         super().__init__(version=version, account=account)
         if not token:
-            raise ConfigError("The account has no Instagram token. Run: postpilot account connect NAME")
+            raise ConfigError(f"The account has no Instagram token. Run: postpilot account connect {account or 'NAME'}")
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._token = token

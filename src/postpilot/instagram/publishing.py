@@ -47,9 +47,7 @@ class PublishResult:
 class StagingFlow:
     """Creates the containers of a post (persisting each id at once) and waits until they are FINISHED."""
 
-    def __init__(
-        self, *, repo: Repository, policy: StagingPolicy, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
+    def __init__(self, *, repo: Repository, policy: StagingPolicy, sleep: Callable[[float], None] = time.sleep) -> None:
         self._repo = repo
         self._policy = policy
         self._sleep = sleep
@@ -126,9 +124,7 @@ class StagingFlow:
                 raise errors.OutcomeUnknown("the container already reads PUBLISHED")
             if code in ("ERROR", "EXPIRED"):
                 detail = f" ({state.status})" if state.status else ""
-                raise errors.NeedsNewContainer(
-                    f"Instagram could not process the media: {code.lower()}{detail}"
-                )
+                raise errors.NeedsNewContainer(f"Instagram could not process the media: {code.lower()}{detail}")
             if time.monotonic() >= deadline:
                 raise errors.Transient("Instagram is still processing the media; it will be checked again")
             self._sleep(delay)

@@ -294,9 +294,7 @@ def _draw_block(
     return baseline + block.line_height - ascent
 
 
-def _fit(
-    text: str, largest: int, smallest: int, width: int, *, max_lines: int, max_height: int | None
-) -> _Block:
+def _fit(text: str, largest: int, smallest: int, width: int, *, max_lines: int, max_height: int | None) -> _Block:
     """The largest size (down to ``smallest``) at which ``text`` wraps into the box; else cut with '…'."""
     for size in range(largest, smallest - 1, -2):
         font = _font(size)
@@ -327,15 +325,25 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
         if current:
             lines.append(current)
         while font.getlength(word) > width:
-            cut = len(word) - 1
-            while cut > 1 and font.getlength(word[:cut]) > width:
-                cut -= 1
+            cut = _longest_prefix(word, font, width)
             lines.append(word[:cut])
             word = word[cut:]
         current = word
     if current:
         lines.append(current)
     return lines
+
+
+def _longest_prefix(word: str, font: ImageFont.FreeTypeFont, width: float) -> int:
+    """How many leading characters of ``word`` fit in ``width`` (at least one), by bisection."""
+    low, high = 1, len(word)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if font.getlength(word[:middle]) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _balance(text: str, font: ImageFont.FreeTypeFont, width: int, count: int) -> list[str]:

@@ -82,9 +82,7 @@ def parse_cloudinary_url(url: str) -> CloudinaryAccount:
     query = dict(urllib.parse.parse_qsl(parts.query))
     upload_prefix = (query.get("upload_prefix") or "").rstrip("/") or None
     if upload_prefix is not None and not upload_prefix.startswith(("http://", "https://")):
-        raise ConfigError(
-            "CLOUDINARY_URL: upload_prefix must be an http(s) URL such as https://api.cloudinary.com"
-        )
+        raise ConfigError("CLOUDINARY_URL: upload_prefix must be an http(s) URL such as https://api.cloudinary.com")
     algorithm = (query.get("signature_algorithm") or "sha1").lower()
     if algorithm not in _SIGNATURE_ALGORITHMS:
         raise ConfigError("CLOUDINARY_URL: signature_algorithm must be sha1 or sha256")
@@ -115,16 +113,12 @@ class CloudinaryMediaStore:
         name = f"post-{key.post_id}-{key.position}"
         return f"{self._folder}/{name}" if self._folder else name
 
-    def store_image(
-        self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]
-    ) -> StoredMedia:
+    def store_image(self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]) -> StoredMedia:
         if not data:
             raise BadMedia("The image is empty (0 bytes)")
         return self._store(data, key=key, aspect=aspect, context=context, remote=False)
 
-    def store_remote_image(
-        self, *, key: MediaKey, url: str, aspect: Aspect, context: dict[str, str]
-    ) -> StoredMedia:
+    def store_remote_image(self, *, key: MediaKey, url: str, aspect: Aspect, context: dict[str, str]) -> StoredMedia:
         """Cloudinary fetches the marketer's URL itself. Only http(s) goes out: the SDK would read any other
         string as a local file path (or an ftp/s3/data source), which a table row must never reach."""
         _check_remote_url(url)
@@ -145,9 +139,7 @@ class CloudinaryMediaStore:
         if result.get("existing") is True and _size_of(result) != target:
             # What is stored under this key was made for another aspect (the post was edited after an
             # earlier attempt): replace it rather than hand Instagram an image of the wrong shape.
-            result = self._upload(
-                file, key=key, aspect=aspect, context=context, remote=remote, overwrite=True
-            )
+            result = self._upload(file, key=key, aspect=aspect, context=context, remote=remote, overwrite=True)
         return _stored_media(result, target)
 
     def _upload(
@@ -210,9 +202,7 @@ class CloudinaryMediaStore:
         if isinstance(exc, cloudinary.exceptions.GeneralError):
             return Transient("Cloudinary had an internal error; the upload will be retried")
         if isinstance(exc, cloudinary.exceptions.AlreadyExists):
-            return Transient(
-                "Cloudinary reported a conflicting upload in progress; the upload will be retried"
-            )
+            return Transient("Cloudinary reported a conflicting upload in progress; the upload will be retried")
         if message.startswith("Error parsing server response"):
             return Transient("Cloudinary sent an unreadable answer (often a proxy error page); will retry")
         if message.startswith(("Unexpected error", "Socket error")):
@@ -229,9 +219,7 @@ class CloudinaryMediaStore:
             if message.startswith("Error in loading"):
                 reason = message.rpartition(" - ")[2].strip()
                 detail = f" ({self._scrub(reason)[:120]})" if reason else ""
-                return BadMedia(
-                    f"Cloudinary could not download the image at {where}{detail}; check the image URL"
-                )
+                return BadMedia(f"Cloudinary could not download the image at {where}{detail}; check the image URL")
         if "Invalid image file" in message:
             source = f"at {_describe_url(remote_url)} " if remote_url else ""
             return BadMedia(f"The image {source}is not a readable image file (JPEG, PNG, WebP …)")

@@ -44,9 +44,7 @@ def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
     target = _check_scheme(url, shown)
     for _ in range(MAX_REDIRECTS + 1):
         # identity: a compressed body could inflate far past the size we checked.
-        request = client.build_request(
-            "GET", target, headers={"Accept": "image/*", "Accept-Encoding": "identity"}
-        )
+        request = client.build_request("GET", target, headers={"Accept": "image/*", "Accept-Encoding": "identity"})
         try:
             response = client.send(request, stream=True, follow_redirects=False)
         except httpx.TimeoutException as exc:
@@ -57,13 +55,18 @@ def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
             raise Transient(f"could not connect to download the image at {shown}") from exc
         try:
             if response.next_request is not None:
-                target = _check_scheme(str(response.next_request.url), shown)
+                target = response.next_request.url
+                if target.scheme not in ("http", "https"):
+                    raise BadMedia(
+                        f"the image URL {shown} redirects to {display_url(str(target))}, "
+                        "which is not an http:// or https:// address"
+                    )
                 continue
             _check_response(response, shown, max_bytes)
             data = _read_capped(response, shown, max_bytes)
         finally:
             response.close()
-        identify(data, what=f"the image at {shown}")
+        identify(data, what=f"the file at {shown}")
         return data
     raise BadMedia(f"the image URL redirects more than {MAX_REDIRECTS} times: {shown}")
 

@@ -28,17 +28,13 @@ from postpilot.media.transform import PreparedImage, identify, to_instagram_jpeg
 
 
 class LocalMediaStore:
-    def __init__(
-        self, *, root: Path, public_base_url: str | None, http: httpx.Client, max_fetch_bytes: int
-    ) -> None:
+    def __init__(self, *, root: Path, public_base_url: str | None, http: httpx.Client, max_fetch_bytes: int) -> None:
         self._root = root
         self._public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self._http = http
         self._max_fetch_bytes = max_fetch_bytes
 
-    def store_image(
-        self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]
-    ) -> StoredMedia:
+    def store_image(self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]) -> StoredMedia:
         existing = self._existing(key, aspect)
         if existing is not None:
             return existing
@@ -46,15 +42,13 @@ class LocalMediaStore:
             raise BadMedia("the image is empty (0 bytes)")
         return self._write(key, to_instagram_jpeg(data, aspect))
 
-    def store_remote_image(
-        self, *, key: MediaKey, url: str, aspect: Aspect, context: dict[str, str]
-    ) -> StoredMedia:
+    def store_remote_image(self, *, key: MediaKey, url: str, aspect: Aspect, context: dict[str, str]) -> StoredMedia:
         # Look before downloading: a retry should not fetch (and transform) the same image again.
         existing = self._existing(key, aspect)
         if existing is not None:
             return existing
         data = fetch_image(self._http, url, max_bytes=self._max_fetch_bytes)
-        prepared = to_instagram_jpeg(data, aspect, what=f"the image at {display_url(url)}")
+        prepared = to_instagram_jpeg(data, aspect, what=f"the file at {display_url(url)}")
         return self._write(key, prepared)
 
     def find(self, key: MediaKey) -> StoredMedia | None:

@@ -66,13 +66,9 @@ class MediaStore(Protocol):
     """Stores Instagram-ready JPEGs. Both implementations apply ``media.transform``'s one definition of
     the Instagram transform. Raises only ``postpilot.domain.errors`` exceptions."""
 
-    def store_image(
-        self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]
-    ) -> StoredMedia: ...
+    def store_image(self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]) -> StoredMedia: ...
 
-    def store_remote_image(
-        self, *, key: MediaKey, url: str, aspect: Aspect, context: dict[str, str]
-    ) -> StoredMedia:
+    def store_remote_image(self, *, key: MediaKey, url: str, aspect: Aspect, context: dict[str, str]) -> StoredMedia:
         """Store a marketer-supplied image given by URL (fetched safely, or handed to the store to fetch)."""
         ...
 

@@ -1,0 +1,490 @@
+"""The ``postpilot`` command line, on SQLite and PostgreSQL.
+
+Most commands run in-process through Typer's ``CliRunner`` (fast); the ones whose contract is the process
+itself (exit codes of ``run-once``, ``demo``, configuration errors, the token read from stdin) run as real
+subprocesses with ``cwd=tmp_path`` so a developer's ``.env`` never leaks in.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.fernet import Fernet
+from PIL import Image
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner, Result
+
+from postpilot.cli import cli
+from postpilot.db.engine import build_engine
+from tests.conftest import PG_ADMIN_URL
+from tests.fakes.base import FakeHandler, FakeServer
+
+SECRET_KEY = Fernet.generate_key().decode()
+TOKEN = "EAAG-live-token-" + uuid.uuid4().hex
+CLEAN_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CLOUDINARY_URL", "STATE_DIRECTORY", "NOTIFY_SOCKET")
+
+# The validation rules a marketer can break through `post add`, with a piece of each message.
+VALIDATION_CASES = [
+    (["--type", "photo"], "a photo needs an image_url or a prompt"),
+    (["--type", "carousel", "--media-url", "https://example.com/1.jpg"], "a carousel needs 2 to 10 images"),
+    (["--type", "carousel", *[a for i in range(11) for a in ("--media-url", f"https://example.com/{i}.jpg")]],
+     "a carousel needs 2 to 10 images; media_urls has 11"),
+    (["--type", "reel"], "a reel needs a video_url"),
+    (["--prompt", "p", "--caption", "x" * 2201], "caption is 2201 characters long; Instagram allows at most 2200"),
+    (["--prompt", "p", "--caption", " ".join(f"#t{i}" for i in range(31))], "caption has 31 hashtags"),
+    (["--prompt", "p", "--caption", " ".join(f"@u{i}" for i in range(21))], "caption has 21 @mentions"),
+    (["--prompt", "p", "--aspect", "wide"], "aspect must be square, portrait or landscape"),
+    (["--image-url", "ftp://example.com/a.jpg"], "image_url must start with http:// or https:// (got ftp://)"),
+    (["--prompt", "p", "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+    (["--prompt", "p", "--at", "next tuesday"], "is not a date and time"),
+    (["--prompt", "p", "--account", "nobody"], "no account named 'nobody'"),
+]
+
+
+# --------------------------------------------------------------------------------------------- helpers
+@pytest.fixture
+def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The process environment every command sees (in-process and subprocesses), isolated from the host."""
+    for name in list(os.environ):
+        if name.startswith("POSTPILOT_") or name in CLEAN_ENV:
+            monkeypatch.delenv(name)
+    values = {
+        "POSTPILOT_DATABASE_URL": db_url,
+        "POSTPILOT_SECRET_KEY": SECRET_KEY,
+        "POSTPILOT_STATE_DIR": str(tmp_path / "state"),
+        "POSTPILOT_LOG_LEVEL": "warning",
+        "POSTPILOT_LOG_FORMAT": "json",
+        # A live account's posts must never reach the real Instagram, whatever a test forgets.
+        "POSTPILOT_GRAPH_URL": "http://127.0.0.1:9",
+        "POSTPILOT_INSTAGRAM_GRAPH_URL": "http://127.0.0.1:9",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return dict(os.environ)
+
+
+def invoke(args: list[str], stdin: str | None = None) -> Result:
+    return CliRunner().invoke(cli, args, input=stdin)
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "postpilot", *args], env=env, cwd=cwd, input=stdin, capture_output=True,
+        text=True, timeout=90, check=False,
+    )
+
+
+def one_error_line(result: Result | subprocess.CompletedProcess[str]) -> str:
+    """The error contract: exactly one line on stderr, starting with ``error:``, and no traceback."""
+    err = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(err) == 1, result.stderr
+    assert err[0].startswith("error: "), err
+    assert "Traceback" not in result.stderr + result.stdout
+    return err[0]
+
+
+def add_dry_account(name: str = "brand") -> int:
+    result = invoke(["account", "add", name, "--ig-user-id", "17841400000000001", "--dry-run"])
+    assert result.exit_code == 0, result.stderr
+    return int(result.stdout.strip())
+
+
+def add_post(*args: str) -> int:
+    result = invoke(["post", "add", "--account", "brand", *args])
+    assert result.exit_code == 0, result.stderr
+    return int(result.stdout.strip())
+
+
+def iso(delta_s: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=delta_s)).isoformat()
+
+
+def status_of(engine: Engine, post_id: int) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(text("SELECT status FROM scheduled_posts WHERE id = :i"), {"i": post_id}).scalar_one())
+
+
+# --------------------------------------------------------------------------------------------- db
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    request.getfixturevalue("pg_database")  # skips (or fails under CI) like every PostgreSQL test
+    name = f"postpilot_empty_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"  # the plain postgresql:// form a user would write
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_missing_schema_then_db_upgrade_and_current(
+    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSTPILOT_DATABASE_URL", empty_db_url)
+    monkeypatch.chdir(tmp_path)
+
+    listed = invoke(["post", "list"])
+    assert listed.exit_code == 2
+    assert "run postpilot db upgrade" in one_error_line(listed)
+    once = invoke(["run-once"])
+    assert once.exit_code == 2
+    assert "run postpilot db upgrade" in one_error_line(once)
+
+    current = invoke(["db", "current"])
+    assert current.exit_code == 0
+    assert "needs upgrade" in current.stdout and "run postpilot db upgrade" in current.stdout
+
+    for _ in range(2):  # safe to run again
+        upgraded = invoke(["db", "upgrade"])
+        assert upgraded.exit_code == 0, upgraded.stderr
+        assert "(head)" in upgraded.stdout
+
+    current = invoke(["db", "current"])
+    assert current.exit_code == 0
+    assert current.stdout.strip().endswith("(head)")
+    assert invoke(["post", "list"]).stdout.strip() == "no posts"
+
+
+# --------------------------------------------------------------------------------------------- accounts
+def test_account_add_reads_token_from_stdin_and_list_never_shows_it(
+    env: dict[str, str], tmp_path: Path, engine: Engine
+) -> None:
+    added = run(["account", "add", "live", "--ig-user-id", "17841400000000002"], env, tmp_path, stdin=TOKEN + "\n")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip().isdigit()
+    assert TOKEN not in added.stdout + added.stderr
+
+    with engine.connect() as conn:
+        ciphertext = conn.execute(text("SELECT access_token_encrypted FROM accounts WHERE name = 'live'")).scalar_one()
+    assert ciphertext and TOKEN not in ciphertext  # encrypted at rest
+
+    add_dry_account("test")
+    listed = invoke(["account", "list"])
+    assert listed.exit_code == 0
+    assert "live" in listed.stdout and "stored" in listed.stdout and "dry-run" in listed.stdout
+    assert TOKEN not in listed.stdout + listed.stderr
+    assert ciphertext not in listed.stdout + listed.stderr
+    assert ciphertext[:16] not in listed.stdout
+
+
+def test_account_add_refuses_without_secret_key(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POSTPILOT_SECRET_KEY")
+    result = invoke(["account", "add", "live", "--ig-user-id", "17841400000000002"], stdin=TOKEN + "\n")
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "POSTPILOT_SECRET_KEY" in line and "Fernet.generate_key()" in line
+    assert invoke(["account", "list"]).stdout.startswith("no accounts")
+    # A dry-run account needs neither a token nor a key.
+    assert add_dry_account("test") == 1
+
+
+def test_account_add_duplicate_name_is_a_conflict(env: dict[str, str]) -> None:
+    add_dry_account("brand")
+    again = invoke(["account", "add", "brand", "--ig-user-id", "1", "--dry-run"])
+    assert again.exit_code == 5
+    assert "already exists" in one_error_line(again)
+
+
+def test_account_add_without_token_on_stdin(env: dict[str, str]) -> None:
+    result = invoke(["account", "add", "live", "--ig-user-id", "17841400000000002"], stdin="")
+    assert result.exit_code == 3
+    assert "no access token" in one_error_line(result)
+
+
+# --------------------------------------------------------------------------------------------- post add / list
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--type", "photo", "--prompt", "a lighthouse at dawn"],
+        ["--type", "photo", "--image-url", "https://example.com/a.jpg"],
+        ["--type", "carousel", "--media-url", "https://example.com/1.jpg", "--media-url", "https://example.com/2.jpg"],
+        ["--type", "carousel", "--prompt", "autumn", "--image-count", "4", "--aspect", "portrait"],
+        ["--type", "reel", "--video-url", "https://example.com/v.mp4", "--cover-url", "https://example.com/c.jpg"],
+    ],
+    ids=["photo-prompt", "photo-url", "carousel-urls", "carousel-prompt", "reel"],
+)
+def test_post_add_each_type_reads_local_time_in_tz(env: dict[str, str], engine: Engine, extra: list[str]) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2026-12-01 09:00", "--tz", "Europe/Paris", "--caption", "Hello #x @y", *extra)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT post_type, status FROM scheduled_posts WHERE id = :i"), {"i": post_id}).one()
+    assert row.post_type == extra[1]
+    assert row.status == "scheduled"
+    listed = invoke(["post", "list"])
+    assert "2026-12-01 08:00:00" in listed.stdout  # 09:00 in Paris in December is 08:00 UTC
+    shown = invoke(["post", "show", str(post_id)])
+    assert "2026-12-01T08:00:00+00:00" in shown.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), VALIDATION_CASES, ids=lambda v: str(v)[:30])
+def test_post_add_validation_message(env: dict[str, str], args: list[str], message: str) -> None:
+    add_dry_account()
+    # A later --account/--at/--tz overrides the default given first (the last value of an option wins).
+    result = invoke(["post", "add", "--account", "brand", "--at", "2026-12-01 09:00", *args])
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert message in one_error_line(result)
+    assert invoke(["post", "list"]).stdout.strip() == "no posts"
+
+
+PLAIN_SQL = (
+    "INSERT INTO scheduled_posts (account_id, post_type, caption, prompt, scheduled_at) "
+    "VALUES (1, 'photo', 'Hello', 'a lighthouse at dawn', '2026-12-01T09:00:00+01:00')"
+)
+
+
+def test_plain_sql_insert_shows_in_post_list_at_utc(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    with engine.begin() as conn:
+        conn.execute(text(PLAIN_SQL))
+    listed = invoke(["post", "list"])
+    assert listed.exit_code == 0
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[:2] == ["ID", "ACCOUNT"]
+    assert lines[1].split()[:6] == ["1", "brand", "photo", "2026-12-01", "08:00:00", "scheduled"]
+    assert invoke(["post", "list", "--status", "failed"]).stdout.strip() == "no posts"
+    assert invoke(["post", "list", "--account", "brand"]).stdout.count("\n") == 2
+    bad = invoke(["post", "list", "--status", "nope"])
+    assert bad.exit_code == 3 and "unknown status" in one_error_line(bad)
+
+
+# --------------------------------------------------------------------------------------------- show / cancel / retry
+def test_post_show_has_row_media_and_history(env: dict[str, str]) -> None:
+    add_dry_account()
+    post_id = add_post("--at", iso(-5), "--prompt", "a lighthouse at dawn", "--caption", "Hello")
+    assert invoke(["run-once"]).exit_code == 0
+    shown = invoke(["post", "show", str(post_id)])
+    assert shown.exit_code == 0, shown.stderr
+    out = shown.stdout
+    assert "status: simulated" in out and "caption: Hello" in out and "account: brand" in out
+    media = out.split("\nmedia:\n")[1].split("\nhistory:\n")[0]
+    assert "1080x1080" in media and "generated" in media
+    history = out.split("\nhistory:\n")[1]
+    assert "created" in history and "simulated" in history
+    missing = invoke(["post", "show", "999"])
+    assert missing.exit_code == 4 and "no post with id 999" in one_error_line(missing)
+
+
+def test_post_cancel(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2026-12-01 09:00", "--prompt", "p")
+    cancelled = invoke(["post", "cancel", str(post_id)])
+    assert cancelled.exit_code == 0 and "cancelled" in cancelled.stdout
+    assert status_of(engine, post_id) == "cancelled"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE scheduled_posts SET status = 'published' WHERE id = :i"), {"i": post_id})
+    refused = invoke(["post", "cancel", str(post_id)])
+    assert refused.exit_code == 5 and "already published" in one_error_line(refused)
+
+
+def test_post_retry_unconfirmed_needs_force(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2026-12-01 09:00", "--prompt", "p")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE scheduled_posts SET status = 'unconfirmed', last_error = 'publish timed out' "
+                          "WHERE id = :i"), {"i": post_id})
+    refused = invoke(["post", "retry", str(post_id)])
+    assert refused.exit_code == 5
+    line = one_error_line(refused)
+    assert "Instagram may already show it" in line and f"postpilot post retry {post_id} --force" in line
+    assert status_of(engine, post_id) == "unconfirmed"
+
+    forced = invoke(["post", "retry", str(post_id), "--force"])
+    assert forced.exit_code == 0, forced.stderr
+    assert status_of(engine, post_id) == "scheduled"
+    shown = invoke(["post", "show", str(post_id)]).stdout
+    assert "forced retry" in shown
+
+    again = invoke(["post", "retry", str(post_id)])  # a scheduled post has nothing to retry
+    assert again.exit_code == 5 and "only failed, unconfirmed or cancelled" in one_error_line(again)
+
+
+# --------------------------------------------------------------------------------------------- import / export
+CSV_TEXT = """account,post_type,scheduled_at,timezone,caption,prompt,image_url,media_urls
+brand,photo,2026-12-01 09:00,Europe/Paris,Good one,a lighthouse,,
+brand,carousel,2026-12-01T10:00:00Z,,Only one image,,,https://example.com/1.jpg
+brand,photo,2026-12-02T09:00:00+01:00,,Second good,,https://example.com/a.jpg,
+ghost,photo,2026-12-03T09:00:00Z,,Unknown account,a prompt,,
+brand,photo,2026-12-04 09:00,,No zone,,ftp://example.com/x.jpg,
+"""
+
+
+def test_post_import_reports_bad_rows_and_imports_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    path = tmp_path / "posts.csv"
+    path.write_text(CSV_TEXT, encoding="utf-8")
+    result = invoke(["post", "import", str(path)])
+    assert result.exit_code == 3
+    assert "Traceback" not in result.stderr
+    err = result.stderr.splitlines()
+    assert any(line.startswith("line 3:") and "a carousel needs 2 to 10 images" in line for line in err), err
+    assert any(line.startswith("line 5:") and "account" in line for line in err), err
+    assert any(line.startswith("line 6:") and "ftp://" in line for line in err), err
+    assert not any(line.startswith(("line 2:", "line 4:")) for line in err), err
+    assert "3 of 5 rows are invalid; nothing was imported" in err[-1]
+    assert invoke(["post", "list"]).stdout.strip() == "no posts"
+
+    skipped = invoke(["post", "import", str(path), "--skip-invalid"])
+    assert "imported 2 post(s), skipped 3 invalid row(s)" in skipped.stdout
+    assert skipped.exit_code == 3  # the file still had bad rows: scripts must notice
+    listed = invoke(["post", "list"]).stdout
+    assert "2026-12-01 08:00:00" in listed and "2026-12-02 08:00:00" in listed
+    assert listed.count("\n") == 3  # header and two rows
+
+
+def test_post_import_unreadable_file(env: dict[str, str], tmp_path: Path) -> None:
+    result = invoke(["post", "import", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 3 and "cannot read" in one_error_line(result)
+
+
+def test_post_export_round_trips(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    add_post("--at", "2026-12-01 09:00", "--tz", "Europe/Paris", "--prompt", "a lighthouse", "--caption", "Hi, there")
+    add_post("--type", "carousel", "--at", "2026-12-02T09:00:00Z", "--media-url", "https://example.com/1.jpg",
+             "--media-url", "https://example.com/2.jpg")
+    exported = invoke(["post", "export"])
+    assert exported.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [r["post_type"] for r in rows] == ["photo", "carousel"]
+    assert rows[0]["caption"] == "Hi, there" and rows[0]["account"] == "brand"
+    assert rows[0]["status"] == "scheduled"
+    assert "example.com/1.jpg" in rows[1]["media_urls"] and "example.com/2.jpg" in rows[1]["media_urls"]
+
+    out = tmp_path / "out.csv"
+    assert invoke(["post", "export", "-o", str(out)]).exit_code == 0
+    assert out.read_text(encoding="utf-8") == exported.stdout
+    # What export writes, import reads back (status columns aside).
+    reimport = tmp_path / "again.csv"
+    keep = ("account", "post_type", "scheduled_at", "timezone", "caption", "prompt", "image_url", "media_urls")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keep, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    reimport.write_text(buf.getvalue(), encoding="utf-8")
+    again = invoke(["post", "import", str(reimport)])
+    assert again.exit_code == 0, again.stderr
+    assert "imported 2 post(s)" in again.stdout
+
+
+# --------------------------------------------------------------------------------------------- run-once
+class _NotFound(FakeHandler):
+    def do_GET(self) -> None:
+        self.send_json(404, {"error": "not found"})
+
+
+def test_run_once_exit_0_when_all_published(env: dict[str, str], tmp_path: Path, engine: Engine) -> None:
+    add_dry_account()
+    ids = [add_post("--at", iso(-5), "--prompt", "a lighthouse at dawn"),
+           add_post("--type", "carousel", "--at", iso(-3), "--prompt", "autumn", "--image-count", "2")]
+    result = run(["run-once"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 simulated" in result.stdout
+    assert [status_of(engine, i) for i in ids] == ["simulated", "simulated"]
+
+
+def test_run_once_exit_1_when_a_post_failed(env: dict[str, str], tmp_path: Path, engine: Engine) -> None:
+    add_dry_account()
+    good = add_post("--at", iso(-5), "--prompt", "a lighthouse at dawn")
+    with FakeServer(_NotFound, None) as server:
+        missing = add_post("--at", iso(-5), "--image-url", f"{server.url}/gone.jpg")
+        with engine.begin() as conn:  # a row no CLI would accept, written with plain SQL
+            conn.execute(text(
+                "INSERT INTO scheduled_posts (account_id, post_type, media_urls, scheduled_at) "
+                f"VALUES (1, 'carousel', '[\"https://example.com/1.jpg\"]', '{iso(-5)}')"))
+            bad = int(conn.execute(text("SELECT max(id) FROM scheduled_posts")).scalar_one())
+        result = run(["run-once"], env, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 simulated" in result.stdout and "2 failed" in result.stdout
+    assert f"post {bad}: " in result.stderr and "a carousel needs 2 to 10 images" in result.stderr
+    assert f"post {missing}: " in result.stderr and "404" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [status_of(engine, i) for i in (good, missing, bad)] == ["simulated", "failed", "failed"]
+
+
+def test_run_once_dry_run_publishes_nothing(env: dict[str, str], tmp_path: Path, engine: Engine) -> None:
+    added = run(["account", "add", "live", "--ig-user-id", "17841400000000002"], env, tmp_path, stdin=TOKEN)
+    assert added.returncode == 0, added.stderr
+    post_id = int(invoke(["post", "add", "--account", "live", "--at", iso(-5), "--prompt", "p"]).stdout)
+    # The Graph API base points at a closed port: any request would fail the post.
+    result = run(["run-once", "--dry-run"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("dry run: ") and "1 simulated" in result.stdout
+    assert status_of(engine, post_id) == "simulated"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("POSTPILOT_DATABASE_URL", "mysql://x", "POSTPILOT_DATABASE_URL"),
+        ("POSTPILOT_WORKERS", "0", "POSTPILOT_WORKERS"),
+        ("POSTPILOT_IMAGE_PROVIDER", "dall-e", "POSTPILOT_IMAGE_PROVIDER"),
+    ],
+)
+def test_run_once_exit_2_on_configuration_error(tmp_path: Path, name: str, value: str, message: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPILOT_") and k not in CLEAN_ENV}
+    env[name] = value
+    result = run(["run-once"], env, tmp_path)
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+
+
+def test_nothing_due(env: dict[str, str]) -> None:
+    result = invoke(["run-once"])
+    assert result.exit_code == 0 and "nothing was due" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------- demo and help
+def test_demo_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPILOT_") and k not in CLEAN_ENV}
+    result = run(["demo"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "var" / "postpilot.db").is_file()
+    assert result.stdout.count(": simulated") == 3
+    sizes = {}
+    for path in sorted((tmp_path / "var" / "media").glob("*.jpg")):
+        with Image.open(path) as img:
+            assert img.format == "JPEG"
+            sizes[path.name] = img.size
+    assert sizes == {
+        "post-1-0.jpg": (1080, 1080),
+        "post-2-0.jpg": (1080, 1350), "post-2-1.jpg": (1080, 1350), "post-2-2.jpg": (1080, 1350),
+        "post-3-0.jpg": (1080, 566),
+    }
+
+
+COMMANDS = [
+    [], ["run"], ["run-once"], ["demo"], ["health"], ["db"], ["db", "upgrade"], ["db", "current"],
+    ["account"], ["account", "add"], ["account", "list"], ["account", "connect"], ["account", "refresh"],
+    ["account", "check"], ["post"], ["post", "add"], ["post", "list"], ["post", "show"], ["post", "cancel"],
+    ["post", "retry"], ["post", "import"], ["post", "export"],
+]
+
+
+def test_help_for_every_command() -> None:
+    for command in COMMANDS:
+        result = invoke([*command, "--help"])
+        assert result.exit_code == 0, (command, result.stdout, result.stderr)
+        assert "Usage:" in result.stdout, command
+        assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_module_entry_point_help(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPILOT_")}
+    result = run(["--help"], env, tmp_path)
+    assert result.returncode == 0 and "run-once" in result.stdout
+    version = run(["--version"], env, tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("postpilot ")
+
