@@ -52,8 +52,15 @@ def make_app(db_url: str, state_dir: Path, graph_url: str, **overrides: Any) -> 
     return build_app(make_settings(db_url, state_dir, graph_url, **overrides), owner="test-worker")
 
 
-def add_account(app: App, *, name: str = "brand", ig_user_id: str = IG_USER, token: str | None = TOKEN,
-                dry_run: bool = False, login_kind: LoginKind = LoginKind.FACEBOOK) -> int:
+def add_account(
+    app: App,
+    *,
+    name: str = "brand",
+    ig_user_id: str = IG_USER,
+    token: str | None = TOKEN,
+    dry_run: bool = False,
+    login_kind: LoginKind = LoginKind.FACEBOOK,
+) -> int:
     return app.repo.create_account(
         name=name,
         ig_user_id=ig_user_id,
@@ -95,11 +102,21 @@ def add_ready_post(app: App, account_id: int, spec: PostSpec = PostSpec()) -> in
         for i, url in enumerate(urls):
             app.repo.record_media(
                 post_id,
-                NewMedia(position=i, source=MediaSource.PROVIDED, stored_url=url, width=1080, height=1080,
-                         bytes=120_000, checksum=f"sha256-{i}", source_url=url, alt_text=f"item {i} alt"),
+                NewMedia(
+                    position=i,
+                    source=MediaSource.PROVIDED,
+                    stored_url=url,
+                    width=1080,
+                    height=1080,
+                    bytes=120_000,
+                    checksum=f"sha256-{i}",
+                    source_url=url,
+                    alt_text=f"item {i} alt",
+                ),
             )
-    assert app.repo.transition(post_id, expected=PostStatus.SCHEDULED, to=PostStatus.READY, owner=None,
-                               kind="prepared", message="test setup")
+    assert app.repo.transition(
+        post_id, expected=PostStatus.SCHEDULED, to=PostStatus.READY, owner=None, kind="prepared", message="test setup"
+    )
     return post_id
 
 

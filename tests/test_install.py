@@ -250,15 +250,19 @@ def test_uninstall_leaves_a_foreign_directory_alone(run: Runner, destdir: Path) 
 
 
 @pytest.mark.slow
-def test_full_install_builds_a_venv_and_migrates(run: Runner, repo: Path, destdir: Path) -> None:
-    # A real build needs the whole source tree, not just deploy/ and systemd/.
+@pytest.mark.timeout(300)
+def test_full_install_builds_a_venv_and_migrates(run: Runner, destdir: Path) -> None:
+    # A real build needs the whole source tree, not just deploy/ and systemd/. Skipping bytecode
+    # compilation (through the pip passthrough) saves time here; a production install keeps it.
+    had_build_dir = (ROOT / "build").exists()
     result = run(
         "install.sh",
         "--src",
         str(ROOT),
         "--migrate",
-        timeout=600,
+        timeout=280,
         PYTHON=sys.executable,
+        POSTPILOT_PIP_ARGS="--no-compile",
     )
 
     postpilot = destdir / "opt/postpilot/venv/bin/postpilot"
@@ -266,8 +270,10 @@ def test_full_install_builds_a_venv_and_migrates(run: Runner, repo: Path, destdi
     assert "ran        postpilot db upgrade" in result.stdout
     database = destdir / "var/lib/postpilot/postpilot.db"
     assert database.exists(), result.stdout
-    with sqlite3.connect(database) as conn:
+    conn = sqlite3.connect(database)
+    try:
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    conn.close()
+    finally:
+        conn.close()
     assert revision
-    assert not (ROOT / "build").exists(), "pip built inside the source tree"
+    assert (ROOT / "build").exists() == had_build_dir, "pip built inside the source tree"

@@ -168,7 +168,7 @@ def test_generated_posts_end_ready_with_instagram_sized_jpegs_on_cloudinary(
         data = download(item.stored_url)
         assert_instagram_jpeg(data, Aspect(aspect))
         assert item.bytes == len(data)
-        assert item.checksum == f"etag:{hashlib.md5(data).hexdigest()}"  # noqa: S324 - Cloudinary's etag
+        assert item.checksum == f"etag:{hashlib.md5(data).hexdigest()}"
         checksums.add(item.checksum)
     assert len(checksums) == count  # every carousel image is its own picture
     # The row shows what will be published.
@@ -249,7 +249,8 @@ def test_a_carousel_failing_midway_regenerates_only_the_missing_images_on_retry(
         assert result.outcome is Outcome.WAITING
         assert held.status is PostStatus.SCHEDULED
         assert held.attempts == 1 and held.next_attempt_at is not None
-        assert held.last_error == "OpenAI had a temporary problem (HTTP 500, after 2 attempts)"
+        assert held.last_error is not None
+        assert "OpenAI had a temporary problem (HTTP 500, after 2 attempts)" in held.last_error
         make_due_again(app, post_id)
     else:
         assert result.outcome is Outcome.FAILED
@@ -285,9 +286,9 @@ def test_a_safety_rejection_fails_the_post_with_a_readable_message(
     assert result.outcome is Outcome.FAILED
     failed = post(app, post_id)
     assert failed.status is PostStatus.FAILED
-    assert failed.last_error == (
-        "OpenAI's safety system rejected the prompt; change the prompt or supply an image"
-    )
+    assert failed.last_error is not None
+    assert "OpenAI's safety system rejected the prompt" in failed.last_error
+    assert "change the prompt or supply an image" in failed.last_error
     assert openai_server.state.request_count == 1  # a rejection is not retried
     assert app.repo.media(post_id) == []
     assert cloud.state.uploads_received == 0
@@ -372,7 +373,8 @@ def test_a_hung_cloudinary_is_abandoned_at_the_timeout_and_the_post_retried(
     held = post(app, post_id)
     assert held.status is PostStatus.SCHEDULED
     assert held.attempts == 1 and held.next_attempt_at is not None
-    assert held.last_error == "Cloudinary could not be reached or did not answer within 0.5 s; will retry"
+    assert held.last_error is not None
+    assert "Cloudinary could not be reached or did not answer within 0.5 s" in held.last_error
     assert cloud.state.uploads_received == 1
     assert app.repo.media(post_id) == []
 
@@ -396,10 +398,9 @@ def test_a_wrong_cloudinary_secret_waits_with_a_clear_message_after_one_upload(
     waiting = post(app, post_id)
     assert waiting.status is PostStatus.SCHEDULED
     assert waiting.attempts == 0
-    assert waiting.last_error == (
-        "The Cloudinary credentials were rejected (API key, secret or cloud name in CLOUDINARY_URL); "
-        "uploads wait until they are fixed"
-    )
+    assert waiting.last_error is not None
+    assert "Cloudinary credentials were rejected" in waiting.last_error
+    assert "CLOUDINARY_URL" in waiting.last_error
     assert wrong not in waiting.last_error and CLOUD_SECRET not in waiting.last_error
     assert cloud.state.uploads_received == 1  # an authentication error, not a retry loop
     assert cloud.state.assets_stored == 0
@@ -409,27 +410,30 @@ def test_a_wrong_cloudinary_secret_waits_with_a_clear_message_after_one_upload(
 # --- marketer media through the local store ---------------------------------------------------------------
 
 
-BAD_MEDIA = {
-    "404": ({"image_url": "{host}/missing.jpg"}, "the image URL answered 404 Not Found: {host}/missing.jpg"),
+# Each case: the bad post's columns, and the fragments its ``last_error`` must contain ({host} is the image
+# host). Fragments rather than whole sentences, so a rewording keeps the test while the facts stay checked.
+BAD_MEDIA: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "404": ({"image_url": "{host}/missing.jpg"}, ("answered 404 Not Found", "{host}/missing.jpg")),
     "html-page": (
         {"image_url": "{host}/page.jpg"},
-        "the image URL {host}/page.jpg returned a web page (text/html), not an image; "
-        "use the direct link to the image file",
+        ("{host}/page.jpg", "returned a web page (text/html), not an image", "direct link to the image file"),
     ),
-    "60-MB": ({"image_url": "{host}/huge.jpg"}, "the image at {host}/huge.jpg is larger than 50 MB"),
+    "60-MB": ({"image_url": "{host}/huge.jpg"}, ("{host}/huge.jpg", "is larger than 50 MB")),
     "png-bomb": (
         {"image_url": "{host}/bomb.png"},
-        "the image at {host}/bomb.png is too large to process (40000×40000 pixels); the most postpilot "
-        "handles is 80 megapixels, so please use a smaller version",
+        ("{host}/bomb.png", "is too large to process (40000×40000 pixels)", "80 megapixels"),
     ),
-    "ftp": ({"image_url": "ftp://example.com/cup.jpg"}, "image_url must start with http:// or https:// (got ftp://)"),
+    "ftp": (
+        {"image_url": "ftp://example.com/cup.jpg"},
+        ("image_url must start with http:// or https:// (got ftp://)",),
+    ),
     "carousel-of-1": (
         {"post_type": "carousel", "media_urls": ["{host}/good-1.png"]},
-        "a carousel needs 2 to 10 images; media_urls has 1",
+        ("a carousel needs 2 to 10 images; media_urls has 1",),
     ),
     "carousel-of-11": (
         {"post_type": "carousel", "media_urls": [f"{{host}}/good-{i}.png" for i in range(11)]},
-        "a carousel needs 2 to 10 images; media_urls has 11",
+        ("a carousel needs 2 to 10 images; media_urls has 11",),
     ),
 }
 
@@ -450,16 +454,19 @@ def test_bad_marketer_media_fails_that_post_and_the_run_carries_on(
 ) -> None:
     app = new_app(image_provider="card", media_store="local")
     account = add_account(app)
-    values, message = BAD_MEDIA[case]
+    values, fragments = BAD_MEDIA[case]
     bad_id = add_post(app, account, **_fill_host(values, media_host.url))
-    good_id = add_post(app, account, post_type="carousel", media_urls=[f"{media_host.url}/good-{i}.png" for i in range(2)])
+    good_urls = [f"{media_host.url}/good-{i}.png" for i in range(2)]
+    good_id = add_post(app, account, post_type="carousel", media_urls=good_urls)
 
     tally = run_once(app)
 
     assert tally.counts == {"failed": 1, "ready": 1}
     bad = post(app, bad_id)
     assert bad.status is PostStatus.FAILED
-    assert bad.last_error == _fill_host(message, media_host.url)
+    assert bad.last_error is not None
+    for fragment in fragments:
+        assert _fill_host(fragment, media_host.url) in bad.last_error
     assert tally.problems == [f"post {bad_id}: {bad.last_error}"]
     assert app.repo.media(bad_id) == []
     assert not list((tmp_path / "media").glob(f"post-{bad_id}-*"))

@@ -16,14 +16,18 @@ import subprocess
 import sys
 import textwrap
 import time
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy import update
 
 from postpilot.app import App
+from postpilot.db.repository import accounts
+from postpilot.domain.errors import PostpilotError
 from postpilot.domain.model import PostStatus
 from postpilot.logging import configure_logging
 from postpilot.once import run_once
@@ -76,6 +80,11 @@ def account_id(app: App) -> int:
     return add_account(app)
 
 
+def clear_throttle(app: App) -> None:
+    with app.engine.begin() as conn:
+        conn.execute(update(accounts).values(throttled_until=None))
+
+
 def assert_published_once(app: App, state: GraphState, post_id: int, *, calls: int = 1) -> str:
     """Published, one live media, and ``media_publish`` called ``calls`` times for one container (a call
     Instagram refused with an error published nothing, but the fake still counts it)."""
@@ -105,9 +114,7 @@ def assert_published_once(app: App, state: GraphState, post_id: int, *, calls: i
     ],
     ids=["photo", "carousel2", "carousel5", "carousel10", "reel"],
 )
-def test_each_post_type_publishes_exactly_once(
-    app: App, state: GraphState, account_id: int, spec: PostSpec
-) -> None:
+def test_each_post_type_publishes_exactly_once(app: App, state: GraphState, account_id: int, spec: PostSpec) -> None:
     post_id = add_ready_post(app, account_id, spec)
 
     result = publish_now(app, post_id)
@@ -191,9 +198,7 @@ def test_quota_exhausted_defers_then_publishes(app: App, state: GraphState, acco
     assert "waiting" in event_kinds(app, post_id)
 
 
-def test_expired_token_holds_the_post_and_marks_the_account(
-    app: App, state: GraphState, account_id: int
-) -> None:
+def test_expired_token_holds_the_post_and_marks_the_account(app: App, state: GraphState, account_id: int) -> None:
     post_id = add_ready_post(app, account_id)
     state.expire_token(TOKEN)
 
@@ -218,9 +223,7 @@ def test_expired_token_holds_the_post_and_marks_the_account(
 
 
 @pytest.mark.parametrize("code", [4, 17, 80002])
-def test_throttling_waits_and_throttles_the_account(
-    app: App, state: GraphState, account_id: int, code: int
-) -> None:
+def test_throttling_waits_and_throttles_the_account(app: App, state: GraphState, account_id: int, code: int) -> None:
     post_id = add_ready_post(app, account_id)
     state.inject_rate_limit("create", code=code, regain_minutes=7)
 
@@ -239,12 +242,7 @@ def test_throttling_waits_and_throttles_the_account(
     assert state.publish_calls == {}
 
     # Once the account's throttle has passed, the post goes out once.
-    from sqlalchemy import update
-
-    from postpilot.db.repository import accounts
-
-    with app.engine.begin() as conn:
-        conn.execute(update(accounts).where(accounts.c.id == account_id).values(throttled_until=None))
+    clear_throttle(app)
     set_post(app, post_id, next_attempt_at=None)
     assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
     assert_published_once(app, state, post_id)
@@ -270,9 +268,7 @@ def test_transient_error_is_retried_later(app: App, state: GraphState, account_i
     assert_published_once(app, state, post_id)
 
 
-def test_object_not_visible_right_after_creation_still_succeeds(
-    app: App, state: GraphState, account_id: int
-) -> None:
+def test_object_not_visible_right_after_creation_still_succeeds(app: App, state: GraphState, account_id: int) -> None:
     state.hide_fresh_objects(2)  # the first two reads of every new container / media answer 100/33
     post_id = add_ready_post(app, account_id)
 
@@ -287,9 +283,7 @@ def test_object_not_visible_right_after_creation_still_succeeds(
 # --- outcome unknown ------------------------------------------------------------------------------------
 
 
-def test_5xx_on_publish_after_commit_is_reconciled_as_published(
-    app: App, state: GraphState, account_id: int
-) -> None:
+def test_5xx_on_publish_after_commit_is_reconciled_as_published(app: App, state: GraphState, account_id: int) -> None:
     post_id = add_ready_post(app, account_id)
     state.inject_error("publish", 2, http_status=500, commit=True)
 
@@ -325,14 +319,12 @@ def test_5xx_on_publish_without_commit_settles_then_publishes_once(
     assert [r.outcome for r in results] == [Outcome.PUBLISHED]
     row = post(app, post_id)
     assert row.status is PostStatus.PUBLISHED and row.ig_media_id == state.media[0].id
-    (container, count) = only_publish(state)
+    _container, count = only_publish(state)
     assert count == 2  # the failed call (nothing published) and the real one
     assert state.published_count(IG_USER) == 1
 
 
-def test_slow_publish_that_commits_first_is_reconciled_once(
-    app: App, state: GraphState, account_id: int
-) -> None:
+def test_slow_publish_that_commits_first_is_reconciled_once(app: App, state: GraphState, account_id: int) -> None:
     post_id = add_ready_post(app, account_id)
     state.inject_slow("publish", 2.0, commit_first=True)  # publish_timeout_s is 1.0
 
@@ -408,9 +400,7 @@ def test_spam_block_on_publish_is_reconciled(app: App, state: GraphState, accoun
     assert post(app, post_id).ig_media_id == state.media[0].id
 
 
-def test_container_error_gets_a_new_container_then_publishes(
-    app: App, state: GraphState, account_id: int
-) -> None:
+def test_container_error_gets_a_new_container_then_publishes(app: App, state: GraphState, account_id: int) -> None:
     post_id = add_ready_post(app, account_id)
     state.script_containers("ERROR", error_subcode=2207001)
 
@@ -435,13 +425,22 @@ def test_container_error_gets_a_new_container_then_publishes(
 
 def _published_elsewhere(app: App, state: GraphState, account_id: int, post_id: int) -> str:
     """A worker created the container and called media_publish, then died before recording anything."""
-    graph = app.graph_for(app.repo.account(account_id))  # type: ignore[arg-type]
+    account = app.repo.account(account_id)
+    assert account is not None
+    graph = app.graph_for(account)
     row = post(app, post_id)
     container = graph.create_image_container(IG_USER, image_url=row.image_url or "", caption=row.caption)
     graph.publish(IG_USER, container)
     past = datetime.now(UTC).replace(microsecond=0)
-    set_post(app, post_id, status="publishing", container_id=container, publish_attempted_at=past,
-             lease_owner="dead-worker", lease_until=datetime(2020, 1, 1, tzinfo=UTC))
+    set_post(
+        app,
+        post_id,
+        status="publishing",
+        container_id=container,
+        publish_attempted_at=past,
+        lease_owner="dead-worker",
+        lease_until=datetime(2020, 1, 1, tzinfo=UTC),
+    )
     return container
 
 
@@ -546,15 +545,21 @@ def test_token_never_appears_in_logs_errors_or_urls(
         if post(app, post_id).status is PostStatus.PUBLISHING:  # settling after a 5xx: finish it
             age_publish_attempt(app, post_id)
             seen.extend(str(r.message) for r in reconcile_stale(app))
-        # Also the raw client errors, as an exception message would read.
+        # Error messages as stored and shown: events (messages and details) and last_error.
         seen.extend(str(e.message) + json.dumps(e.detail) for e in app.repo.events(post_id))
         seen.append(str(post(app, post_id).last_error))
-        from sqlalchemy import update
+        clear_throttle(app)  # let the next case reach Instagram again
 
-        from postpilot.db.repository import accounts
-
-        with app.engine.begin() as conn:  # let the next case reach Instagram again
-            conn.execute(update(accounts).values(throttled_until=None))
+    # The client's own exceptions, with their causes and tracebacks, as a crash report would show them.
+    account = app.repo.account(account_id)
+    assert account is not None
+    graph = app.graph_for(account)
+    for inject in (lambda: state.inject_lost_response("create"), lambda: state.inject_token_expired("limit")):
+        inject()
+        with pytest.raises(PostpilotError) as info:
+            graph.create_image_container(IG_USER, image_url="https://media.example.test/x.jpg")
+            graph.publishing_limit(IG_USER)
+        seen.append("".join(traceback.format_exception(info.value)))
 
     logged = log_stream.getvalue()
     assert "HTTP Request" in logged  # httpx really logged its URLs
@@ -592,18 +597,23 @@ def test_sigkill_between_media_publish_and_commit(
     script.write_text(textwrap.dedent(_CRASH_SCRIPT), encoding="utf-8")
     s = app.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPILOT_")}
-    env.update({
-        "POSTPILOT_DATABASE_URL": s.resolved_database_url,
-        "POSTPILOT_STATE_DIR": str(tmp_path),
-        "POSTPILOT_SECRET_KEY": s.secret_key.get_secret_value() if s.secret_key else "",
-        "POSTPILOT_GRAPH_URL": server.url,
-        "POSTPILOT_CONTAINER_POLL_S": "0.05",
-        "POSTPILOT_PUBLISH_TIMEOUT_S": "30",
-        "POSTPILOT_LOG_LEVEL": "warning",
-    })
+    env.update(
+        {
+            "POSTPILOT_DATABASE_URL": s.resolved_database_url,
+            "POSTPILOT_STATE_DIR": str(tmp_path),
+            "POSTPILOT_SECRET_KEY": s.secret_key.get_secret_value() if s.secret_key else "",
+            "POSTPILOT_GRAPH_URL": server.url,
+            "POSTPILOT_CONTAINER_POLL_S": "0.05",
+            "POSTPILOT_PUBLISH_TIMEOUT_S": "30",
+            "POSTPILOT_LOG_LEVEL": "warning",
+        }
+    )
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(post_id)], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, str(script), str(post_id)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 20
