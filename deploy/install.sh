@@ -159,7 +159,8 @@ else
         target=$TMP/src
         mkdir "$target"
         tar -C "$SRC_DIR" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
-            --exclude='*.egg-info' --exclude=__pycache__ --exclude=./var -cf - . | tar -C "$target" -xf -
+            --exclude='*.egg-info' --exclude=__pycache__ --exclude='./.*_cache' --exclude=./var \
+            -cf - . | tar -C "$target" -xf -
     fi
     # Word splitting of POSTPILOT_PIP_ARGS is intended: it carries several pip options.
     read -r -a pip_args <<<"$POSTPILOT_PIP_ARGS"

@@ -44,7 +44,7 @@ def make_settings(db_url: str, state_dir: Path, **overrides: Any) -> Settings:
         "drain_timeout_s": 10.0,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def make_app(db_url: str, state_dir: Path, **overrides: Any) -> App:

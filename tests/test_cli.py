@@ -25,7 +25,6 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner, Result
 
 from postpilot.cli import cli
-from postpilot.db.engine import build_engine
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.base import FakeHandler, FakeServer
 
@@ -79,7 +78,7 @@ def invoke(args: list[str], stdin: str | None = None) -> Result:
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
+    return subprocess.run(
         [sys.executable, "-m", "postpilot", *args], env=env, cwd=cwd, input=stdin, capture_output=True,
         text=True, timeout=90, check=False,
     )
@@ -388,11 +387,16 @@ class _NotFound(FakeHandler):
 def test_run_once_exit_0_when_all_published(env: dict[str, str], tmp_path: Path, engine: Engine) -> None:
     add_dry_account()
     ids = [add_post("--at", iso(-5), "--prompt", "a lighthouse at dawn"),
-           add_post("--type", "carousel", "--at", iso(-3), "--prompt", "autumn", "--image-count", "2")]
-    result = run(["run-once"], env, tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "2 simulated" in result.stdout
-    assert [status_of(engine, i) for i in ids] == ["simulated", "simulated"]
+           add_post("--type", "carousel", "--at", iso(-3), "--media-url", "https://example.com/1.jpg",
+                    "--media-url", "https://example.com/2.jpg", "--caption", "not due yet"),
+           add_post("--at", iso(7200), "--prompt", "outside the prepare window")]
+    with engine.begin() as conn:  # the carousel is not due for an hour: run-once leaves it alone
+        conn.execute(text("UPDATE scheduled_posts SET scheduled_at = :at WHERE id = :i"),
+                     {"at": datetime.now(UTC) + timedelta(hours=3), "i": ids[1]})
+    result = invoke(["run-once"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "1 simulated, 1 ready"  # one post: prepared (ready), then published
+    assert [status_of(engine, i) for i in ids] == ["simulated", "scheduled", "scheduled"]
 
 
 def test_run_once_exit_1_when_a_post_failed(env: dict[str, str], tmp_path: Path, engine: Engine) -> None:
@@ -405,7 +409,7 @@ def test_run_once_exit_1_when_a_post_failed(env: dict[str, str], tmp_path: Path,
                 "INSERT INTO scheduled_posts (account_id, post_type, media_urls, scheduled_at) "
                 f"VALUES (1, 'carousel', '[\"https://example.com/1.jpg\"]', '{iso(-5)}')"))
             bad = int(conn.execute(text("SELECT max(id) FROM scheduled_posts")).scalar_one())
-        result = run(["run-once"], env, tmp_path)
+        result = run(["run-once"], env, tmp_path)  # a real process: the exit code is the contract
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 simulated" in result.stdout and "2 failed" in result.stdout
     assert f"post {bad}: " in result.stderr and "a carousel needs 2 to 10 images" in result.stderr
@@ -415,12 +419,12 @@ def test_run_once_exit_1_when_a_post_failed(env: dict[str, str], tmp_path: Path,
 
 
 def test_run_once_dry_run_publishes_nothing(env: dict[str, str], tmp_path: Path, engine: Engine) -> None:
-    added = run(["account", "add", "live", "--ig-user-id", "17841400000000002"], env, tmp_path, stdin=TOKEN)
-    assert added.returncode == 0, added.stderr
+    added = invoke(["account", "add", "live", "--ig-user-id", "17841400000000002"], stdin=TOKEN)
+    assert added.exit_code == 0, added.stderr
     post_id = int(invoke(["post", "add", "--account", "live", "--at", iso(-5), "--prompt", "p"]).stdout)
     # The Graph API base points at a closed port: any request would fail the post.
-    result = run(["run-once", "--dry-run"], env, tmp_path)
-    assert result.returncode == 0, result.stderr
+    result = invoke(["run-once", "--dry-run"])
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("dry run: ") and "1 simulated" in result.stdout
     assert status_of(engine, post_id) == "simulated"
 
@@ -485,6 +489,6 @@ def test_module_entry_point_help(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPILOT_")}
     result = run(["--help"], env, tmp_path)
     assert result.returncode == 0 and "run-once" in result.stdout
-    version = run(["--version"], env, tmp_path)
-    assert version.returncode == 0 and version.stdout.startswith("postpilot ")
+    version = invoke(["--version"])
+    assert version.exit_code == 0 and version.stdout.startswith("postpilot ")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import struct
@@ -49,7 +50,10 @@ class ImageSite:
 
 
 class ImageSiteHandler(FakeHandler):
-    server_state: ImageSite
+    def handle(self) -> None:
+        # fetch hangs up without reading bodies it refuses; the next keep-alive read then sees a reset.
+        with contextlib.suppress(ConnectionError):
+            super().handle()
 
     def do_GET(self) -> None:
         state: ImageSite = self.server.state

@@ -203,10 +203,17 @@ def test_env_example_reads_the_same_in_systemd_and_dotenv() -> None:
     if not template.exists():
         pytest.skip(".env.example is not written yet")
     assignment = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=[^#]*")
+    # Environment variables beat credential files, so an active (even empty) secret line in the installed
+    # env file would hide /etc/postpilot/credentials; an active state dir would move the data out of
+    # the unit's StateDirectory=.
+    must_stay_commented = re.compile(
+        r"(POSTPILOT_(SECRET_KEY|DATABASE_URL|STATE_DIR|\w*_SECRET)|OPENAI_API_KEY|CLOUDINARY_URL)="
+    )
     for number, raw in enumerate(template.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.strip()
         if line and not line.startswith("#"):
             assert assignment.fullmatch(line), f".env.example:{number}: not a plain NAME=value line: {raw!r}"
+            assert not must_stay_commented.match(line), f".env.example:{number}: must stay commented out: {raw!r}"
 
 
 def test_uninstall_keeps_config_and_state_unless_purged(run: Runner, destdir: Path) -> None:

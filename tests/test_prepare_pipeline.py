@@ -163,6 +163,7 @@ def test_generated_posts_end_ready_with_instagram_sized_jpegs_on_cloudinary(
         assert item.cost_usd > 0
         assert item.alt_text == PROMPT
         assert (item.width, item.height) == TARGET_SIZES[Aspect(aspect)]
+        assert item.stored_url is not None
         assert item.stored_url.startswith(cloud.url)
         assert item.stored_url.endswith(f"postpilot/post-{post_id}-{item.position}.jpg")
         data = download(item.stored_url)

@@ -111,25 +111,39 @@ def test_both_services_share_identity_and_hardening() -> None:
     assert hardening(SERVICES[0]) == hardening(SERVICES[1])
 
 
-def test_credentials_reach_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # LoadCredential=ID:DIR hands every file in DIR to the service as "<ID>_<file name>". pydantic-settings
-    # looks for the setting's environment name (prefix included) in CREDENTIALS_DIRECTORY, so the ID
-    # must be the prefix without its underscore: credentials/secret_key -> postpilot_secret_key.
+# Files an operator puts in /etc/postpilot/credentials/ (as the README tells them), and what they set.
+CREDENTIAL_FILES = [
+    ("secret_key", "3tzH75IjR4ZgVKt06pDFRXnhl7_edYRHgfwqvDwSAJk=", "secret_key"),
+    ("database_url", "postgresql://pp@db/pp", "database_url"),
+    ("facebook_app_secret", "app-secret", "facebook_app_secret"),
+    ("instagram_app_secret", "ig-secret", "instagram_app_secret"),
+    ("openai_api_key", "sk-test", "openai_api_key"),
+    ("cloudinary_url", "cloudinary://key:secret@cloud", "cloudinary_url"),
+]
+
+
+@pytest.mark.parametrize(("file_name", "value", "attribute"), CREDENTIAL_FILES)
+def test_credential_files_reach_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_name: str, value: str, attribute: str
+) -> None:
+    # LoadCredential=ID:DIR hands every file in DIR to the service as "<ID>_<file name>", and
+    # pydantic-settings looks a setting up in CREDENTIALS_DIRECTORY under its environment name, prefix
+    # included (case-insensitively): credentials/secret_key arrives as postpilot_secret_key.
     (load,) = service("postpilot.service")["LoadCredential"]
     cred_id, _, source = load.partition(":")
     assert source == "/etc/postpilot/credentials"
     for key in list(os.environ):
-        if key.startswith("POSTPILOT_"):
+        if key.startswith(("POSTPILOT_", "OPENAI_", "CLOUDINARY_")):
             monkeypatch.delenv(key)
     credentials = tmp_path / "credentials"
     credentials.mkdir()
-    fernet_key = "3tzH75IjR4ZgVKt06pDFRXnhl7_edYRHgfwqvDwSAJk="
-    (credentials / f"{cred_id}_secret_key").write_text(fernet_key, encoding="utf-8")
-    (credentials / f"{cred_id}_database_url").write_text("postgresql://pp@db/pp\n", encoding="utf-8")
+    (credentials / f"{cred_id}_{file_name}").write_text(value + "\n", encoding="utf-8")
+
     settings = Settings(_env_file=None, _secrets_dir=credentials)
-    assert settings.secret_key is not None
-    assert settings.secret_key.get_secret_value() == fernet_key
-    assert settings.database_url == "postgresql://pp@db/pp"
+
+    found = getattr(settings, attribute)
+    assert found is not None, f"credentials/{file_name} did not reach Settings.{attribute}"
+    assert (found.get_secret_value() if hasattr(found, "get_secret_value") else found) == value
 
 
 # --- systemd-analyze --------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ class App:
             daily_budget_usd=self.settings.daily_image_budget_usd,
             generation_slots=self.generation_slots,
             on_generated=self._count_image,
+            spool_dir=self.settings.state_dir / "spool",
         )
         return Pipeline(
             repo=self.repo,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from postpilot.db.repository import NewMedia, Repository
@@ -91,6 +92,7 @@ class Preparer:
         daily_budget_usd: float | None = None,
         generation_slots: threading.Semaphore | None = None,
         on_generated: Callable[[str, float], None] | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
         self._repo = repo
         # Factories, not instances: a provider's SDK is imported only when a post first needs it.
@@ -100,6 +102,8 @@ class Preparer:
         self._budget_lock = threading.Lock()
         self._slots = generation_slots
         self._on_generated = on_generated
+        # Generated images wait here until the store has them: a failed upload never pays for the image twice.
+        self._spool = spool_dir
 
     def prepare(self, post: Post, account: Account | None) -> Prepared:
         """Raises our errors; the pipeline decides what they mean for the post."""
@@ -155,17 +159,26 @@ class Preparer:
         )
         cost = 0.0
         if stored is None:
-            guard: AbstractContextManager[Any] = self._slots if self._slots is not None else nullcontext()
-            with guard:
-                self._check_budget(generator.estimate_cost_usd(request))
-                image = generator.generate(request)
-            cost = image.cost_usd
-            if self._on_generated:
-                self._on_generated(image.model, cost)
-            prepared = to_instagram_jpeg(image.data, aspect)
-            stored = store.store_image(
-                key=key, data=prepared.data, aspect=aspect, context={**context, "model": image.model}
-            )
+            spooled = self._spool / f"post-{post.id}-{slot.position}.jpg" if self._spool else None
+            if spooled is not None and spooled.exists():
+                data, model, cost = spooled.read_bytes(), generator.model, 0.0
+            else:
+                guard: AbstractContextManager[Any] = self._slots if self._slots is not None else nullcontext()
+                with guard:
+                    self._check_budget(generator.estimate_cost_usd(request))
+                    image = generator.generate(request)
+                cost, model = image.cost_usd, image.model
+                if self._on_generated:
+                    self._on_generated(image.model, cost)
+                data = to_instagram_jpeg(image.data, aspect).data
+                if spooled is not None:
+                    spooled.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = spooled.with_suffix(".part")
+                    tmp.write_bytes(data)
+                    tmp.replace(spooled)
+            stored = store.store_image(key=key, data=data, aspect=aspect, context={**context, "model": model})
+            if spooled is not None:
+                spooled.unlink(missing_ok=True)
         alt = (post.alt_text or slot.prompt)[:ALT_TEXT_MAX]
         item = self._new_media(slot, stored, source_url=None, alt_text=alt)
         return NewMedia(**{**_as_kwargs(item), "model": generator.model, "cost_usd": cost, "prompt": slot.prompt}), cost

@@ -23,6 +23,8 @@ class _Server(ThreadingHTTPServer, Generic[S]):
 
 class FakeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Without TCP_NODELAY every answer waits ~40 ms for a delayed ACK, dwarfing configured latencies.
+    disable_nagle_algorithm = True
     server: _Server[Any]
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read state, not logs

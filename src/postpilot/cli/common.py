@@ -33,6 +33,9 @@ _EXIT_CODES: tuple[tuple[type[errors.PostpilotError], int], ...] = (
 )
 
 
+_SDK_VARIABLES = frozenset({"OPENAI_API_KEY", "OPENAI_BASE_URL", "CLOUDINARY_URL"})
+
+
 def fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"error: {redact_text(message)}", err=True)
     return typer.Exit(code)
@@ -43,8 +46,11 @@ def load_settings() -> Settings:
         settings = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise errors.ConfigError(f"invalid setting {where.upper()}: {first.get('msg')}") from None
+        where = ".".join(str(p) for p in first.get("loc", ())).upper()
+        # Name the variable the user actually set: ours carry the prefix, the SDKs' own keep their names.
+        if where and where not in _SDK_VARIABLES:
+            where = "POSTPILOT_" + where
+        raise errors.ConfigError(f"invalid setting {where or 'settings'}: {first.get('msg')}") from None
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     return settings
 

@@ -107,7 +107,7 @@ def render_card(request: ImageRequest) -> Image.Image:
     canvas = _background(width, height, palette, rng, request.variation)
     overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     # Each carousel position gets the next pattern, so neighbouring images never look alike.
-    _pattern(overlay, palette, rng, (digest[1] + request.variation) % 3)
+    _pattern(overlay, rng, (digest[1] + request.variation) % 3)
     canvas = Image.alpha_composite(canvas, overlay)
     _text(canvas, request, palette)
     return canvas.convert("RGB")
@@ -153,7 +153,7 @@ def _soft_disc(radius: int, strength: int) -> Image.Image:
 # --- pattern ------------------------------------------------------------------------------------------
 
 
-def _pattern(overlay: Image.Image, palette: Palette, rng: random.Random, kind: int) -> None:
+def _pattern(overlay: Image.Image, rng: random.Random, kind: int) -> None:
     """Thin geometric lines in white, drawn at twice the size and scaled down for smooth edges."""
     width, height = overlay.size
     big = Image.new("RGBA", (width * 2, height * 2), (0, 0, 0, 0))
@@ -368,8 +368,8 @@ def _with_ellipsis(line: str, font: ImageFont.FreeTypeFont, width: int) -> str:
     return shortened + _ELLIPSIS
 
 
-@lru_cache(maxsize=64)
 def _font(size: int) -> ImageFont.FreeTypeFont:
+    # Not cached: loading is cheap, and a FreeType face must not be shared between generation threads.
     font = ImageFont.load_default(size=size)
     assert isinstance(font, ImageFont.FreeTypeFont)  # Pillow is built with FreeType (checked in tests)
     return font

@@ -51,7 +51,7 @@ def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
             raise Transient(f"the image at {shown} did not answer in time") from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise BadMedia(f"the image URL is not valid: {shown}") from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise Transient(f"could not connect to download the image at {shown}") from exc
         try:
             if response.next_request is not None:
@@ -118,7 +118,9 @@ def _read_capped(response: httpx.Response, shown: str, max_bytes: int) -> bytes:
             chunks.append(chunk)
     except httpx.TimeoutException as exc:
         raise Transient(f"the image at {shown} stopped arriving before it was complete") from exc
-    except httpx.TransportError as exc:
+    except httpx.DecodingError as exc:
+        raise BadMedia(f"the image at {shown} was sent in an encoding that cannot be read") from exc
+    except httpx.RequestError as exc:
         raise Transient(f"the download of the image at {shown} was interrupted") from exc
     return b"".join(chunks)
 

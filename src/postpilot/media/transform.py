@@ -77,7 +77,7 @@ def to_instagram_jpeg(data: bytes, aspect: Aspect, *, what: str = "the file") ->
         except (OSError, ValueError, SyntaxError) as exc:
             raise BadMedia(f"{what} could not be read: it is damaged or incomplete") from exc
         try:
-            image = _to_srgb(ImageOps.exif_transpose(source))
+            image = _to_srgb(_upright(source))
         except (OSError, ValueError) as exc:
             raise BadMedia(f"{what} uses a colour format postpilot cannot convert ({source.mode})") from exc
     fitted = _fill(image, width, height)
@@ -131,6 +131,14 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
         except Exception:  # noqa: S112 - any failure just means "not this format"
             continue
     return None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation. A malformed EXIF block must not fail the post: use the pixels as stored."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # Pillow's EXIF parser can raise almost anything on corrupt data
+        return image.copy()
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
