@@ -126,6 +126,23 @@ def test_same_input_gives_the_same_bytes() -> None:
     assert to_instagram_jpeg(data, Aspect.SQUARE) == to_instagram_jpeg(data, Aspect.SQUARE)
 
 
+def test_the_transform_is_idempotent() -> None:
+    # An Instagram-ready JPEG passes unchanged: no second round of compression, same checksum.
+    once = to_instagram_jpeg(encode(Image.new("RGB", (900, 700), (20, 80, 160)), "PNG"), Aspect.SQUARE)
+    assert to_instagram_jpeg(once.data, Aspect.SQUARE) == once
+    # ...but not into another aspect.
+    assert decode(to_instagram_jpeg(once.data, Aspect.PORTRAIT).data).size == (1080, 1350)
+
+
+def test_a_target_size_jpeg_with_metadata_is_still_cleaned() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    data = encode(Image.new("RGB", (1080, 1080), (90, 90, 90)), "JPEG", exif=exif.tobytes(), comment=b"note")
+    prepared = to_instagram_jpeg(data, Aspect.SQUARE)
+    assert prepared.data != data
+    assert b"SecretCam" not in prepared.data and b"note" not in prepared.data
+
+
 def test_fill_crops_the_centre() -> None:
     # Red | green | blue thirds of a wide image: a square crop keeps the green middle only.
     image = Image.new("RGB", (3000, 1000), (255, 0, 0))

@@ -1,8 +1,9 @@
 """The one Settings object. Built once at the entry point (``Settings()``), never at import time.
 
 Sources, highest first: environment variables (prefix ``POSTPILOT_``), a ``.env`` file in the working
-directory, systemd credentials in ``$CREDENTIALS_DIRECTORY`` (file names = lower-case setting names without
-the prefix, e.g. ``secret_key``), then defaults. The SDKs' own variables (``OPENAI_API_KEY``,
+directory, systemd credentials in ``$CREDENTIALS_DIRECTORY`` (file names = lower-case setting names with the
+prefix, e.g. ``postpilot_secret_key``; the unit's ``LoadCredential=postpilot:/etc/postpilot/credentials`` adds
+that prefix to files named ``secret_key`` …), then defaults. The SDKs' own variables (``OPENAI_API_KEY``,
 ``OPENAI_BASE_URL``, ``CLOUDINARY_URL``) are honoured under those names, as their SDKs document.
 """
 

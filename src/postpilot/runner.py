@@ -145,10 +145,12 @@ class Runner:
     # ------------------------------------------------------------------ stopping
     def shutdown(self, *, timeout_s: float) -> None:
         """Stop taking work, give back posts whose work never started, wait a bounded time for the rest."""
-        for pool in (self.publish_pool, self.prepare_pool):
-            pool.shutdown(wait=False, cancel_futures=True)
+        # Snapshot before cancelling: a cancelled future runs its done-callback (``_forget``) at once, which
+        # would drop it from ``_inflight`` and leave its post claimed until the lease ran out.
         with self._lock:
             pending = [(pid, f, st) for pid, (f, st) in self._inflight.items()]
+        for pool in (self.publish_pool, self.prepare_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
         for pid, future, status in pending:
             if future.cancelled():
                 self.app.repo.unclaim(pid, owner=self.app.owner, status=status)

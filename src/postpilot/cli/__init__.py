@@ -162,7 +162,9 @@ def demo() -> None:
         ids = [
             app.repo.add_post({**p, "account_id": account.id, "scheduled_at": now}, actor="demo") for p in DEMO_POSTS
         ]
-        typer.echo(f"database: {app.settings.resolved_database_url}")
+        from sqlalchemy.engine import make_url
+
+        typer.echo(f"database: {make_url(app.settings.resolved_database_url).render_as_string(hide_password=True)}")
         typer.echo(f"added dry-run account '{DEMO_ACCOUNT}' posts {', '.join(map(str, ids))}")
     finally:
         app.close()

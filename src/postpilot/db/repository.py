@@ -676,9 +676,10 @@ class Repository:
                 f"post {post_id} is unconfirmed: Instagram may already show it. Check the account on Instagram; "
                 f"if the post is not there, run: postpilot post retry {post_id} --force"
             )
-        if post.status not in (PostStatus.FAILED, PostStatus.UNCONFIRMED, PostStatus.CANCELLED):
+        if post.status not in (PostStatus.FAILED, PostStatus.UNCONFIRMED, PostStatus.CANCELLED, PostStatus.SIMULATED):
             raise Conflict(
-                f"post {post_id} is {post.status.value}; only failed, unconfirmed or cancelled posts can be retried"
+                f"post {post_id} is {post.status.value}; only failed, unconfirmed, cancelled or simulated posts "
+                "can be retried"
             )
         values: dict[str, Any] = {
             "attempts": 0,
@@ -687,6 +688,8 @@ class Repository:
             "container_attempts": 0,
             "publish_attempted_at": None,
         }
+        if post.status is PostStatus.SIMULATED:
+            values.update(ig_media_id=None, permalink=None, published_at=None)
         if post.status is PostStatus.UNCONFIRMED or post.container_id:
             values["container_id"] = None  # a forced retry starts from fresh containers
         ok = self.transition(

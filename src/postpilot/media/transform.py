@@ -76,6 +76,9 @@ def to_instagram_jpeg(data: bytes, aspect: Aspect, *, what: str = "the file") ->
             raise _too_large(what, source.size) from exc
         except (OSError, ValueError, SyntaxError) as exc:
             raise BadMedia(f"{what} could not be read: it is damaged or incomplete") from exc
+        if _already_prepared(source, len(data), width, height):
+            # Re-encoding would only lose quality: this makes the transform idempotent.
+            return _prepared(data, width, height)
         try:
             image = _to_srgb(_upright(source))
         except (OSError, ValueError) as exc:
@@ -83,13 +86,25 @@ def to_instagram_jpeg(data: bytes, aspect: Aspect, *, what: str = "the file") ->
     fitted = _fill(image, width, height)
     # A fresh image carries no info dict: no EXIF, ICC, XMP or comments reach the output.
     clean = Image.frombytes("RGB", fitted.size, fitted.tobytes())
-    encoded = _encode(clean, what)
+    return _prepared(_encode(clean, what), width, height)
+
+
+def _prepared(data: bytes, width: int, height: int) -> PreparedImage:
     return PreparedImage(
-        data=encoded,
-        width=width,
-        height=height,
-        bytes=len(encoded),
-        checksum=hashlib.sha256(encoded).hexdigest(),
+        data=data, width=width, height=height, bytes=len(data), checksum=hashlib.sha256(data).hexdigest()
+    )
+
+
+def _already_prepared(image: Image.Image, size: int, width: int, height: int) -> bool:
+    """A plain RGB JPEG of exactly the target size whose only extra segment is the JFIF header."""
+    applist = getattr(image, "applist", None)
+    return (
+        image.format == "JPEG"
+        and image.mode == "RGB"
+        and image.size == (width, height)
+        and size <= MAX_JPEG_BYTES
+        and isinstance(applist, list)
+        and all(marker == "APP0" and payload.startswith(b"JFIF\0") for marker, payload in applist)
     )
 
 
