@@ -28,13 +28,14 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.fakes.graph_fake import GraphState, make_server  # noqa: E402
+
 from postpilot.app import build_app  # noqa: E402
 from postpilot.config import Settings  # noqa: E402
 from postpilot.db import migrate  # noqa: E402
 from postpilot.db.engine import build_engine  # noqa: E402
 from postpilot.db.repository import NewMedia  # noqa: E402
 from postpilot.domain.model import LoginKind, MediaSource, utcnow  # noqa: E402
-from tests.fakes.graph_fake import GraphState, make_server  # noqa: E402
 
 ADMIN = os.environ.get("POSTPILOT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 KEY = Fernet.generate_key().decode()

@@ -308,7 +308,7 @@ def test_post_retry_unconfirmed_needs_force(env: dict[str, str], engine: Engine)
     assert "forced retry" in shown
 
     again = invoke(["post", "retry", str(post_id)])  # a scheduled post has nothing to retry
-    assert again.exit_code == 5 and "only failed, unconfirmed or cancelled" in one_error_line(again)
+    assert again.exit_code == 5 and f"post {post_id} is scheduled; only failed" in one_error_line(again)
 
 
 # --------------------------------------------------------------------------------------------- import / export

@@ -88,6 +88,8 @@ class Daemon:
         self.http = HealthServer(host=host, port=port, probe=self, metrics=app.metrics)
         self._scheduled: dict[int, datetime] = {}
         self._lock: SqliteLock | None = None
+        # The first poll can finish before run() announces READY=1; systemd expects READY first.
+        self._ready_sent = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
@@ -102,6 +104,7 @@ class Daemon:
         )
         self.scheduler.start()
         self.notifier.ready(status="postpilot is running")
+        self._ready_sent.set()
         log.info("daemon_started", owner=self.app.owner, health=f"{self.http.url}", database=self._db_label())
         while not self.stop_event.wait(1.0):
             self.heartbeat = time.monotonic()
@@ -167,7 +170,8 @@ class Daemon:
         self.last_poll_ok = utcnow()
         self.last_poll_error = None
         self.app.metrics.poll_succeeded(self.last_poll_ok, time.monotonic() - started)
-        self.notifier.watchdog()
+        if self._ready_sent.is_set():
+            self.notifier.watchdog()
 
     def _schedule_precise_jobs(self) -> None:
         """Publishing waits for no poll: a date job fires at each upcoming post's exact instant."""

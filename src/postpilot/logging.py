@@ -80,8 +80,21 @@ def _format_exc_then_redact(_logger: Any, _method: str, event_dict: MutableMappi
     return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at write time (test runners and daemons swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return _isatty(sys.stderr)
+
+
 def configure_logging(*, level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     as_json = fmt == "json" or (fmt == "auto" and not _isatty(stream))
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -7,6 +7,7 @@ can also run in a separate process via ``python -m tests.fakes.<name> --port N``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,10 +59,8 @@ class FakeHandler(BaseHTTPRequestHandler):
     def drop_connection(self) -> None:
         """Close the socket without answering: the client sees a dropped connection."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(2)
-        except OSError:
-            pass
 
 
 class FakeServer(Generic[S]):
