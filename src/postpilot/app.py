@@ -10,7 +10,6 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -242,6 +241,3 @@ def build_app(settings: Settings, *, force_dry_run: bool = False, owner: str | N
     if owner:
         app.owner = owner
     return app
-
-
-Factory = Callable[[], object]

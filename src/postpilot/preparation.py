@@ -9,14 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from postpilot.db.repository import NewMedia, Repository
 from postpilot.domain import validation
-from postpilot.domain.errors import InvalidInput, QuotaExhausted
+from postpilot.domain.errors import QuotaExhausted
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
 from postpilot.media.ports import ImageGenerator, ImageRequest, MediaKey, MediaStore, StoredMedia
 from postpilot.media.transform import to_instagram_jpeg
@@ -112,18 +112,19 @@ class Preparer:
         existing = {m.position: m for m in self._repo.media(post.id)}
         done: list[PostMedia] = []
         generated, spent = 0, 0.0
-        for slot in plan_slots(post):
+        slots = plan_slots(post)
+        for slot in slots:
             if slot.position in existing:
                 done.append(existing[slot.position])
                 continue
-            item, cost = self._fill(post, slot, aspect)
+            item, cost = self._fill(post, slot, aspect, of_count=len(slots))
             done.append(self._repo.record_media(post.id, item))
             if slot.source is MediaSource.GENERATED:
                 generated += 1
                 spent += cost
         return Prepared(row_updates=self._row_updates(post, done), media=done, generated=generated, spent_usd=spent)
 
-    def _fill(self, post: Post, slot: Slot, aspect: Aspect) -> tuple[NewMedia, float]:
+    def _fill(self, post: Post, slot: Slot, aspect: Aspect, *, of_count: int) -> tuple[NewMedia, float]:
         key = MediaKey(post_id=post.id, position=slot.position)
         context = {"post_id": str(post.id), "position": str(slot.position)}
         if slot.kind == "video":
@@ -145,17 +146,23 @@ class Preparer:
             assert slot.url is not None
             stored = store.find(key) or store.store_remote_image(key=key, url=slot.url, aspect=aspect, context=context)
             return self._new_media(slot, stored, source_url=slot.url, alt_text=post.alt_text), 0.0
-        return self._generate(post, slot, aspect, key, store, context)
+        return self._generate(post, slot, aspect, key, store, context, of_count)
 
     def _generate(
-        self, post: Post, slot: Slot, aspect: Aspect, key: MediaKey, store: MediaStore, context: dict[str, str]
+        self,
+        post: Post,
+        slot: Slot,
+        aspect: Aspect,
+        key: MediaKey,
+        store: MediaStore,
+        context: dict[str, str],
+        of_count: int,
     ) -> tuple[NewMedia, float]:
         assert slot.prompt is not None
         stored = store.find(key)
         generator = self._generator_factory()
-        count = len(plan_slots(post))
         request = ImageRequest(
-            prompt=slot.prompt, aspect=aspect, caption=post.caption, variation=slot.position, of_count=count
+            prompt=slot.prompt, aspect=aspect, caption=post.caption, variation=slot.position, of_count=of_count
         )
         cost = 0.0
         if stored is None:
@@ -181,7 +188,7 @@ class Preparer:
                 spooled.unlink(missing_ok=True)
         alt = (post.alt_text or slot.prompt)[:ALT_TEXT_MAX]
         item = self._new_media(slot, stored, source_url=None, alt_text=alt)
-        return NewMedia(**{**_as_kwargs(item), "model": generator.model, "cost_usd": cost, "prompt": slot.prompt}), cost
+        return replace(item, model=generator.model, cost_usd=cost, prompt=slot.prompt), cost
 
     def _check_budget(self, estimate: float) -> None:
         if self._budget is None:
@@ -223,14 +230,3 @@ class Preparer:
         if generated and post.alt_text is None and post.prompt:
             updates["alt_text"] = post.prompt.strip()[:ALT_TEXT_MAX]
         return updates
-
-
-def _as_kwargs(item: NewMedia) -> dict[str, Any]:
-    return {name: getattr(item, name) for name in NewMedia.__slots__}
-
-
-def ensure_valid(post: Post, account: Account | None) -> None:
-    try:
-        validation.check(draft_of(post), account)
-    except InvalidInput:
-        raise

@@ -102,15 +102,22 @@ def list_() -> None:
         app.close()
 
 
-def _app_credentials(app: App, kind: LoginKind) -> tuple[str, str]:
+def _meta_app(app: App, kind: LoginKind) -> tuple[str | None, str | None]:
+    """The Meta app id and secret configured for a login kind (either may be missing)."""
     s = app.settings
     if kind is LoginKind.FACEBOOK:
-        app_id, secret, prefix = s.facebook_app_id, s.facebook_app_secret, "POSTPILOT_FACEBOOK_APP"
+        app_id, secret = s.facebook_app_id, s.facebook_app_secret
     else:
-        app_id, secret, prefix = s.instagram_app_id, s.instagram_app_secret, "POSTPILOT_INSTAGRAM_APP"
+        app_id, secret = s.instagram_app_id, s.instagram_app_secret
+    return app_id, secret.get_secret_value() if secret else None
+
+
+def _app_credentials(app: App, kind: LoginKind) -> tuple[str, str]:
+    app_id, secret = _meta_app(app, kind)
     if not app_id or secret is None:
+        prefix = f"POSTPILOT_{kind.value.upper()}_APP"
         raise ConfigError(f"connecting needs your Meta app's id and secret: set {prefix}_ID and {prefix}_SECRET")
-    return app_id, secret.get_secret_value()
+    return app_id, secret
 
 
 @account_app.command("connect")
@@ -290,8 +297,7 @@ def check(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
         account, token = _live_account(app, name)
         s = app.settings
         kind = account.login_kind
-        app_id = s.facebook_app_id if kind is LoginKind.FACEBOOK else s.instagram_app_id
-        secret = s.facebook_app_secret if kind is LoginKind.FACEBOOK else s.instagram_app_secret
+        app_id, secret = _meta_app(app, kind)
         result = oauth.check_token(
             http=app.http,
             login_kind=kind,
@@ -300,7 +306,7 @@ def check(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
             version=s.graph_version,
             timeout_s=s.graph_timeout_s,
             app_id=app_id,
-            app_secret=secret.get_secret_value() if secret else None,
+            app_secret=secret,
             expires_at=account.token_expires_at,
         )
         if result.valid and not result.missing_scopes:
