@@ -161,3 +161,8 @@ def test_due_index_is_partial(engine: Engine) -> None:
                 text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_scheduled_posts_due'")
             ).scalar_one()
     assert "WHERE" in sql.upper() and "scheduled" in sql
+
+
+def test_head_revision_constant_matches_the_migration_scripts() -> None:
+    # The daemon compares the database against HEAD_REVISION without loading Alembic; keep them in step.
+    assert migrate.script_head() == migrate.HEAD_REVISION

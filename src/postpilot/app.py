@@ -25,6 +25,7 @@ from postpilot.domain.model import Account, LoginKind
 from postpilot.domain.retry import RetryPolicy
 from postpilot.instagram.client import GraphApi, GraphClient
 from postpilot.instagram.publishing import PublishFlow, StagingFlow, StagingPolicy
+from postpilot.instagram.quota import PublishingQuota
 from postpilot.logging import register_secret
 from postpilot.media.ports import ImageGenerator, MediaStore
 from postpilot.metrics import Metrics
@@ -62,7 +63,13 @@ class App:
     # ------------------------------------------------------------------ infrastructure
     @cached_property
     def engine(self) -> Engine:
-        return build_engine(self.settings.resolved_database_url, pool_size=self.settings.workers + 4)
+        return build_engine(self.settings.resolved_database_url, pool_size=self.db_pool_size)
+
+    @property
+    def db_pool_size(self) -> int:
+        """A connection for every worker thread of the three pools, plus the scheduler's and the poll's."""
+        s = self.settings
+        return s.workers + s.stage_workers + s.generation_workers + 4
 
     @cached_property
     def repo(self) -> Repository:
@@ -198,7 +205,8 @@ class App:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        staging = StagingFlow(repo=self.repo, policy=self.staging_policy)
+        quota = PublishingQuota()
+        staging = StagingFlow(repo=self.repo, policy=self.staging_policy, quota=quota)
         preparer = Preparer(
             repo=self.repo,
             generator_factory=self.generator,
@@ -212,7 +220,7 @@ class App:
             repo=self.repo,
             preparer=preparer,
             staging=staging,
-            publishing=PublishFlow(repo=self.repo, staging=staging, policy=self.staging_policy),
+            publishing=PublishFlow(repo=self.repo, staging=staging, policy=self.staging_policy, quota=quota),
             graph_for=self.graph_for,
             metrics=self.metrics,
             owner=self.owner,

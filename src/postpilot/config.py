@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     max_lateness_s: float = Field(default=86400.0, gt=0)
     lease_s: float = Field(default=300.0, gt=10)
     workers: int = Field(default=8, ge=1, le=256)
+    stage_workers: int = Field(default=4, ge=1, le=64)
     generation_workers: int = Field(default=2, ge=1, le=64)
     claim_batch: int = Field(default=50, ge=1, le=1000)
     max_attempts: int = Field(default=5, ge=1, le=100)

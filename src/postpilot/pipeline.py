@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from postpilot.db.repository import Repository
-from postpilot.db.types import db_now, db_now_plus
+from postpilot.db.repository import Repository, published_at_or_now
+from postpilot.db.types import db_now_plus
 from postpilot.domain import errors
 from postpilot.domain.model import Account, Post, PostStatus, utcnow
 from postpilot.domain.retry import Action, RetryPolicy, decide
@@ -144,7 +144,8 @@ class Pipeline:
             values={
                 "ig_media_id": result.media_id,
                 "permalink": result.permalink,
-                "published_at": db_now(),
+                # Set when media_publish returned; only a recovered post gets the time we learned of it.
+                "published_at": published_at_or_now(),
                 "last_error": None,
                 "next_attempt_at": None,
             },

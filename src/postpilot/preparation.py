@@ -19,7 +19,6 @@ from postpilot.domain import validation
 from postpilot.domain.errors import QuotaExhausted
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
 from postpilot.media.ports import ImageGenerator, ImageRequest, MediaKey, MediaStore, StoredMedia
-from postpilot.media.transform import to_instagram_jpeg
 
 ALT_TEXT_MAX = validation.ALT_TEXT_MAX_CHARS
 
@@ -177,6 +176,8 @@ class Preparer:
                 cost, model = image.cost_usd, image.model
                 if self._on_generated:
                     self._on_generated(image.model, cost)
+                from postpilot.media.transform import to_instagram_jpeg  # Pillow: only once there is work
+
                 data = to_instagram_jpeg(image.data, aspect).data
                 if spooled is not None:
                     spooled.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
 """Claiming work and running it on bounded thread pools; shared by ``run-once`` and the daemon.
 
-Two pools: ``publish`` (POSTPILOT_WORKERS) for stage, publish and reconcile, which are short HTTP round trips
-and must never queue behind image generation; ``prepare`` (POSTPILOT_GENERATION_WORKERS) for preparation,
-which is slow and costs money.
+Three pools, so that the step with a deadline never queues behind one without: ``publish``
+(POSTPILOT_WORKERS) for publish and reconcile, the round trip at the scheduled instant; ``stage``
+(POSTPILOT_STAGE_WORKERS) for creating containers minutes ahead; ``prepare`` (POSTPILOT_GENERATION_WORKERS)
+for preparation, which is slow and costs money.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ class Tally:
         return bool(self.counts.get("failed") or self.counts.get("unconfirmed"))
 
 
+# Which pool runs a post claimed in each status (ready posts are claimed for staging).
+_POOL_OF = {
+    PostStatus.PREPARING: "prepare",
+    PostStatus.READY: "stage",
+    PostStatus.PUBLISHING: "publish",
+}
+
+
 class Runner:
     def __init__(self, *, app: App, on_result: Callable[[StepResult], None] | None = None) -> None:
         self.app = app
@@ -47,19 +56,20 @@ class Runner:
         self.tally = Tally()
         self._on_result = on_result
         self.publish_pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="publish")
+        self.stage_pool = ThreadPoolExecutor(self.settings.stage_workers, thread_name_prefix="stage")
         self.prepare_pool = ThreadPoolExecutor(self.settings.generation_workers, thread_name_prefix="prepare")
         self._lock = threading.Lock()
         self._inflight: dict[int, tuple[Future[StepResult], PostStatus]] = {}
 
     # ------------------------------------------------------------------ capacity
     def free(self, pool: str) -> int:
-        size = self.settings.workers if pool == "publish" else self.settings.generation_workers
+        size = {
+            "publish": self.settings.workers,
+            "stage": self.settings.stage_workers,
+            "prepare": self.settings.generation_workers,
+        }[pool]
         with self._lock:
-            busy = sum(
-                1
-                for f, st in self._inflight.values()
-                if not f.done() and (st is PostStatus.PREPARING) == (pool == "prepare")
-            )
+            busy = sum(1 for f, st in self._inflight.values() if not f.done() and _POOL_OF[st] == pool)
         # Claim a little ahead of the pool so a finishing worker always finds the next post queued.
         return max(0, size * 2 - busy)
 
@@ -113,12 +123,12 @@ class Runner:
 
     def stage_upcoming(self, batch: int | None = None) -> list[Future[StepResult]]:
         app, s = self.app, self.settings
-        n = batch if batch is not None else min(s.claim_batch, self.free("publish"))
+        n = batch if batch is not None else min(s.claim_batch, self.free("stage"))
         if n <= 0:
             return []
         posts = app.repo.claim_for_stage(owner=app.owner, ahead_s=s.stage_ahead_s, lease_s=s.lease_s, batch=n)
         app.metrics.count_claims("stage", len(posts))
-        return [self._submit(self.publish_pool, p, PostStatus.READY, app.pipeline.stage) for p in posts]
+        return [self._submit(self.stage_pool, p, PostStatus.READY, app.pipeline.stage) for p in posts]
 
     def publish_due(self, batch: int | None = None, *, post_id: int | None = None) -> list[Future[StepResult]]:
         app, s = self.app, self.settings
@@ -149,7 +159,7 @@ class Runner:
         # would drop it from ``_inflight`` and leave its post claimed until the lease ran out.
         with self._lock:
             pending = [(pid, f, st) for pid, (f, st) in self._inflight.items()]
-        for pool in (self.publish_pool, self.prepare_pool):
+        for pool in (self.publish_pool, self.stage_pool, self.prepare_pool):
             pool.shutdown(wait=False, cancel_futures=True)
         for pid, future, status in pending:
             if future.cancelled():

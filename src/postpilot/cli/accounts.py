@@ -4,7 +4,7 @@ only encrypted (POSTPILOT_SECRET_KEY)."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,8 +12,10 @@ from postpilot.app import App
 from postpilot.cli.common import EXIT_POST_FAILED, handle_errors, open_app
 from postpilot.domain.errors import ConfigError, InvalidInput
 from postpilot.domain.model import Account, LoginKind, utcnow
-from postpilot.instagram import oauth
 from postpilot.logging import register_secret
+
+if TYPE_CHECKING:
+    from postpilot.instagram import oauth
 
 account_app = typer.Typer(
     help="Instagram accounts: add, list, connect (OAuth), refresh and check tokens.", no_args_is_help=True
@@ -132,6 +134,8 @@ def connect(
 ) -> None:
     """Connect an account with OAuth: open the printed address, log in, then paste the address you were sent
     back to. The long-lived token is stored encrypted."""
+    from postpilot.instagram import oauth  # requests-oauthlib costs ~6 MB: load it for these commands only
+
     kind = _login(login)
     app = open_app()
     try:
@@ -257,6 +261,8 @@ def _live_account(app: App, name: str) -> tuple[Account, str]:
 @handle_errors
 def refresh(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
     """Refresh an Instagram-Login token (at least 24 h old and not expired) for another 60 days."""
+    from postpilot.instagram import oauth  # requests-oauthlib costs ~6 MB: load it for these commands only
+
     app = open_app()
     try:
         account, token = _live_account(app, name)
@@ -292,6 +298,8 @@ def refresh(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
 @handle_errors
 def check(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
     """Verify an account's token and its permissions. Exits 1 when it cannot publish."""
+    from postpilot.instagram import oauth  # requests-oauthlib costs ~6 MB: load it for these commands only
+
     app = open_app()
     try:
         account, token = _live_account(app, name)

@@ -126,6 +126,7 @@ class PostRow(Base):
     container_id: Mapped[str | None] = mapped_column(String(64))
     container_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     publish_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    container_ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PostMediaRow(Base):

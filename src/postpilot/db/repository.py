@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, Table, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from postpilot.db import claims
@@ -69,6 +69,19 @@ class NewMedia:
     alt_text: str | None = None
 
 
+def published_at_or_now() -> ColumnElement[Any]:
+    """``published_at`` keeps the moment ``media_publish`` returned, when it was recorded then."""
+    return func.coalesce(posts.c.published_at, db_now())
+
+
+def _container_rule(values: dict[str, Any]) -> dict[str, Any]:
+    """Whoever replaces or clears a post's container also forgets when the old one was seen FINISHED: the
+    publish step trusts ``container_ready_at`` to skip the status read."""
+    if "container_id" in values and "container_ready_at" not in values:
+        return {**values, "container_ready_at": None}
+    return values
+
+
 def _post(row: RowMapping) -> Post:
     return Post(
         id=row["id"],
@@ -93,6 +106,7 @@ def _post(row: RowMapping) -> Post:
         published_at=row["published_at"],
         container_id=row["container_id"],
         publish_attempted_at=row["publish_attempted_at"],
+        container_ready_at=row["container_ready_at"],
         container_attempts=row["container_attempts"],
         next_attempt_at=row["next_attempt_at"],
         lease_owner=row["lease_owner"],
@@ -552,7 +566,7 @@ class Repository:
         conditions = [posts.c.id == post_id, posts.c.status.in_([s.value for s in expected_list])]
         if owner is not None:
             conditions.append(posts.c.lease_owner == owner)
-        new_values: dict[str, Any] = {"status": to.value, "updated_at": db_now(), **(values or {})}
+        new_values: dict[str, Any] = {"status": to.value, "updated_at": db_now(), **_container_rule(values or {})}
         if release:
             new_values.update(lease_owner=None, lease_until=None)
         with self._tx() as conn:
@@ -591,7 +605,7 @@ class Repository:
             row = conn.execute(
                 update(posts)
                 .where(posts.c.id == post_id, posts.c.status == status.value, posts.c.lease_owner == owner)
-                .values(**values, updated_at=db_now())
+                .values(**_container_rule(values), updated_at=db_now())
                 .returning(posts.c.id)
             ).first()
             if row is None:

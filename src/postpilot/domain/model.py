@@ -111,6 +111,7 @@ class Post:
     published_at: datetime | None = None
     container_id: str | None = None
     publish_attempted_at: datetime | None = None
+    container_ready_at: datetime | None = None  # when the container was last read FINISHED
     container_attempts: int = 0
     next_attempt_at: datetime | None = None
     lease_owner: str | None = None

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from postpilot.db.repository import Repository
+from postpilot.db.types import db_now
 from postpilot.domain import errors
 from postpilot.domain.model import Account, Post, PostMedia, PostStatus, PostType, utcnow
 from postpilot.instagram.client import ContainerStatus, GraphApi, MediaInfo
+from postpilot.instagram.quota import PublishingQuota
 
 # How long to wait for containers to finish processing.
 IMAGE_WAIT_S = 90.0
@@ -35,6 +37,9 @@ class StagingPolicy:
     # once this long has passed: Meta may still be processing the request we sent.
     settle_s: float = 90.0
     read_tries: int = 3
+    # A container read FINISHED this recently is published without reading it again (containers live 24 h;
+    # one that expired anyway is refused by media_publish, which publishes nothing, and gets a new container).
+    ready_trust_s: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +52,28 @@ class PublishResult:
 class StagingFlow:
     """Creates the containers of a post (persisting each id at once) and waits until they are FINISHED."""
 
-    def __init__(self, *, repo: Repository, policy: StagingPolicy, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        repo: Repository,
+        policy: StagingPolicy,
+        quota: PublishingQuota | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._repo = repo
         self._policy = policy
+        self._quota = quota
         self._sleep = sleep
 
     def stage(self, graph: GraphApi, post: Post, account: Account, *, owner: str, status: PostStatus) -> str:
-        """Returns the container id to publish. ``status`` is the post's current status (ready or publishing)."""
+        """Returns the container id to publish. ``status`` is the post's current status (ready or publishing).
+        Staging ahead (``ready``) also records when the container read FINISHED and reads the account's
+        publishing quota, so that at the scheduled instant only ``media_publish`` is left to do."""
         if post.container_id:
+            if self._recently_ready(post):
+                return post.container_id
             self.wait_finished(graph, post.container_id, reel=post.post_type == PostType.REEL.value)
+            self._mark_ready(graph, post, account, owner=owner, status=status)
             return post.container_id
         media = self._repo.media(post.id)
         kind = PostType(post.post_type)
@@ -102,7 +120,20 @@ class StagingFlow:
         ):
             raise errors.Conflict("the post was taken over or cancelled while staging")
         self.wait_finished(graph, container, reel=kind is PostType.REEL)
+        self._mark_ready(graph, post, account, owner=owner, status=status)
         return container
+
+    def _recently_ready(self, post: Post) -> bool:
+        if post.container_ready_at is None:
+            return False
+        return (utcnow() - post.container_ready_at).total_seconds() < self._policy.ready_trust_s
+
+    def _mark_ready(self, graph: GraphApi, post: Post, account: Account, *, owner: str, status: PostStatus) -> None:
+        if status is not PostStatus.READY:
+            return  # publishing right now: the next step is media_publish itself, no need to remember
+        self._repo.update_owned(post.id, owner=owner, status=status, values={"container_ready_at": db_now()})
+        if self._quota is not None:
+            self._quota.refresh_if_stale(graph, account)
 
     def wait_finished(self, graph: GraphApi, container_id: str, *, reel: bool) -> None:
         deadline = time.monotonic() + (self._policy.reel_wait_s if reel else self._policy.image_wait_s)
@@ -138,11 +169,13 @@ class PublishFlow:
         repo: Repository,
         staging: StagingFlow,
         policy: StagingPolicy,
+        quota: PublishingQuota,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._repo = repo
         self._staging = staging
         self._policy = policy
+        self._quota = quota
         self._sleep = sleep
 
     def publish(self, graph: GraphApi, post: Post, account: Account, *, owner: str) -> PublishResult:
@@ -151,13 +184,7 @@ class PublishFlow:
             # An earlier attempt's outcome was never recorded: check before anything else.
             return self.reconcile(graph, post, account, owner=owner)
         container = self._staging.stage(graph, post, account, owner=owner, status=PostStatus.PUBLISHING)
-        limit = graph.publishing_limit(account.ig_user_id)
-        if limit.quota_total is not None and limit.quota_usage >= limit.quota_total:
-            raise errors.QuotaExhausted(
-                f"the account reached Instagram's limit of {limit.quota_total} API posts per 24 hours; "
-                "the post waits for a free slot",
-                retry_after_s=600.0,
-            )
+        self._quota.check(graph, account)
         return self._publish_container(graph, post, account, container, owner=owner)
 
     def _publish_container(
@@ -177,18 +204,22 @@ class PublishFlow:
             media_id = graph.publish(account.ig_user_id, container)
         except errors.OutcomeUnknown:
             raise
-        except errors.PostpilotError:
+        except errors.PostpilotError as exc:
+            if isinstance(exc, errors.QuotaExhausted):
+                self._quota.forget(account)  # our reading was out of date: ask again next time
             # Meta answered with an error: this call published nothing, so the next try needs no reconcile.
             self._repo.update_owned(
                 post.id, owner=owner, status=PostStatus.PUBLISHING, values={"publish_attempted_at": None}
             )
             raise
-        # Persist the media id at once; the permalink is a nicety that never fails a live post.
+        self._quota.published(account)
+        # Persist the media id at once, with the moment the post went live; the permalink is a nicety that
+        # never fails a live post.
         if not self._repo.update_owned(
             post.id,
             owner=owner,
             status=PostStatus.PUBLISHING,
-            values={"ig_media_id": media_id},
+            values={"ig_media_id": media_id, "published_at": db_now()},
         ):
             raise errors.Conflict("lost the lease right after publishing; another replica will reconcile")
         return PublishResult(media_id=media_id, permalink=self._permalink(graph, media_id))

@@ -1,0 +1,214 @@
+"""The scheduled instant costs one round trip: a post staged ahead (container read FINISHED, quota read) is
+published with ``media_publish`` alone — no status read, no quota read — and ``published_at`` is the moment
+that call returned. Stale or doubtful knowledge is read again. Real pipeline, real httpx, the Graph fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from postpilot.app import App
+from postpilot.domain.model import PostStatus
+from postpilot.pipeline import Outcome
+from postpilot.runner import Runner
+from tests.fakes.base import FakeServer
+from tests.fakes.graph_fake import GraphFakeHandler, GraphState, make_server
+from tests.pipeline_helpers import (
+    IG_USER,
+    TOKEN,
+    PostSpec,
+    add_account,
+    add_ready_post,
+    make_app,
+    only_publish,
+    post,
+    publish_now,
+    set_post,
+)
+
+
+@pytest.fixture
+def state() -> GraphState:
+    state = GraphState(image_delay_s=0.0, video_delay_s=0.2)
+    state.add_account(IG_USER, TOKEN, username="brand", quota_total=50)
+    return state
+
+
+@pytest.fixture
+def server(state: GraphState, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer[GraphState]]:
+    monkeypatch.setattr(GraphFakeHandler, "disable_nagle_algorithm", True)
+    with make_server(state) as srv:
+        yield srv
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, server: FakeServer[GraphState]) -> Iterator[App]:
+    application = make_app(db_url, tmp_path, server.url, stage_workers=1)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def account_id(app: App) -> int:
+    return add_account(app)
+
+
+def stage_ahead(app: App, post_id: int) -> None:
+    claimed = app.repo.claim_for_stage(owner=app.owner, ahead_s=3600, lease_s=60, batch=10)
+    assert [p.id for p in claimed] == [post_id]
+    assert app.pipeline.stage(claimed[0]).outcome is Outcome.STAGED
+
+
+def add_upcoming(app: App, account_id: int, spec: PostSpec = PostSpec()) -> int:
+    when = datetime.now(UTC) + timedelta(minutes=10)
+    return add_ready_post(app, account_id, PostSpec(spec.kind, spec.images, caption=spec.caption, scheduled_at=when))
+
+
+def make_due(app: App, post_id: int) -> None:
+    set_post(app, post_id, scheduled_at=datetime.now(UTC) - timedelta(seconds=1))
+
+
+def kinds_since(state: GraphState, start: int) -> list[str]:
+    with state.lock:
+        return [r.kind for r in state.requests[start:]]
+
+
+@pytest.mark.parametrize("kind,images", [("photo", 1), ("carousel", 3)])
+def test_a_staged_post_goes_live_with_media_publish_alone(
+    app: App, state: GraphState, account_id: int, kind: str, images: int
+) -> None:
+    post_id = add_upcoming(app, account_id, PostSpec(kind, images))
+    stage_ahead(app, post_id)
+    staged = post(app, post_id)
+    assert staged.status is PostStatus.READY and staged.container_id is not None
+    assert staged.container_ready_at is not None
+    assert "limit" in kinds_since(state, 0)  # the quota was read while staging
+
+    make_due(app, post_id)
+    before = len(state.requests)
+    result = publish_now(app, post_id)
+
+    assert result.outcome is Outcome.PUBLISHED, result.message
+    # media_publish, then the best-effort permalink read once the post is live: nothing before the publish.
+    assert kinds_since(state, before) == ["publish", "media_read"]
+    assert only_publish(state) == (staged.container_id, 1)
+
+
+def test_a_stale_finished_reading_is_checked_again(app: App, state: GraphState, account_id: int) -> None:
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)
+    make_due(app, post_id)
+    set_post(app, post_id, container_ready_at=datetime.now(UTC) - timedelta(hours=2))
+    before = len(state.requests)
+
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+
+    assert kinds_since(state, before)[:2] == ["status", "publish"]
+
+
+def test_an_expired_container_trusted_as_finished_gets_a_new_one_and_publishes_once(
+    app: App, state: GraphState, account_id: int
+) -> None:
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)
+    old = post(app, post_id).container_id
+    assert old is not None
+    state.expire_container(old)
+    make_due(app, post_id)
+
+    first = publish_now(app, post_id)  # Instagram refuses the dead container: nothing was published
+    assert first.outcome is Outcome.WAITING, first.message
+    row = post(app, post_id)
+    assert row.status is PostStatus.READY and row.container_id is None and row.container_ready_at is None
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+    assert state.published_count(IG_USER) == 1
+    assert post(app, post_id).container_id != old
+
+
+def test_a_nearly_full_quota_is_read_again_before_publishing(app: App, state: GraphState, account_id: int) -> None:
+    state.consume_quota(IG_USER, 49)  # one slot of 50 left: too close to trust a reading from earlier
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)
+    make_due(app, post_id)
+    before = len(state.requests)
+
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+
+    assert kinds_since(state, before)[:2] == ["limit", "publish"]
+
+
+def test_a_quota_used_up_elsewhere_defers_the_post_and_is_read_afresh(
+    app: App, state: GraphState, account_id: int
+) -> None:
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)  # reads 0 of 50 used
+    state.consume_quota(IG_USER, 50)  # another tool spent the day's slots since
+    make_due(app, post_id)
+
+    result = publish_now(app, post_id)
+
+    assert result.outcome is Outcome.WAITING
+    row = post(app, post_id)
+    assert row.status is PostStatus.READY and row.publish_attempted_at is None
+    assert row.last_error is not None and "limit" in row.last_error
+    assert state.published_count(IG_USER) == 0
+    # Instagram's refusal replaced the remembered reading: the next try asks before calling media_publish.
+    set_post(app, post_id, next_attempt_at=None)
+    before = len(state.requests)
+    assert publish_now(app, post_id).outcome is Outcome.WAITING
+    assert kinds_since(state, before) == ["limit"]
+
+
+def test_published_at_is_when_media_publish_returned(app: App, state: GraphState, account_id: int) -> None:
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)
+    make_due(app, post_id)
+    state.latency["media_read"] = 0.5  # a slow permalink read after the post is live
+
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+
+    row = post(app, post_id)
+    published_event = app.repo.events(post_id)[-1]
+    assert published_event.kind == "published"
+    assert row.published_at is not None and row.permalink is not None
+    assert (published_event.at - row.published_at).total_seconds() >= 0.4
+
+
+def test_replacing_a_container_forgets_that_the_old_one_was_ready(app: App, account_id: int) -> None:
+    post_id = add_upcoming(app, account_id)
+    claimed = app.repo.claim_for_stage(owner=app.owner, ahead_s=3600, lease_s=60, batch=1)
+    assert [p.id for p in claimed] == [post_id]
+    assert app.repo.update_owned(
+        post_id,
+        owner=app.owner,
+        status=PostStatus.READY,
+        values={"container_id": "1790000000001", "container_ready_at": datetime.now(UTC)},
+    )
+    assert post(app, post_id).container_ready_at is not None
+
+    assert app.repo.update_owned(post_id, owner=app.owner, status=PostStatus.READY, values={"container_id": "17902"})
+
+    assert post(app, post_id).container_ready_at is None
+
+
+def test_publishing_never_queues_behind_staging(app: App, state: GraphState, account_id: int) -> None:
+    due = add_upcoming(app, account_id)
+    stage_ahead(app, due)
+    make_due(app, due)
+    for n in range(2):
+        add_upcoming(app, account_id, PostSpec(caption=f"later {n}"))
+    state.latency["create"] = 1.5  # staging is slow; the single stage thread is busy for ~3 s
+    runner = Runner(app=app)
+    try:
+        staging = runner.stage_upcoming()
+        assert len(staging) == 2
+        (publishing,) = runner.publish_due()
+
+        assert publishing.result(timeout=10).outcome is Outcome.PUBLISHED
+        assert not all(f.done() for f in staging), "the publish waited for staging to finish"
+        assert [f.result(timeout=20).outcome for f in staging] == [Outcome.STAGED, Outcome.STAGED]
+    finally:
+        runner.shutdown(timeout_s=20)
