@@ -62,7 +62,8 @@ def stage_ahead(app: App, post_id: int) -> None:
     assert app.pipeline.stage(claimed[0]).outcome is Outcome.STAGED
 
 
-def add_upcoming(app: App, account_id: int, spec: PostSpec = PostSpec()) -> int:
+def add_upcoming(app: App, account_id: int, spec: PostSpec | None = None) -> int:
+    spec = spec or PostSpec()
     when = datetime.now(UTC) + timedelta(minutes=10)
     return add_ready_post(app, account_id, PostSpec(spec.kind, spec.images, caption=spec.caption, scheduled_at=when))
 

@@ -38,7 +38,9 @@ class _Reading:
 class PublishingQuota:
     """Per-process memory of each account's last ``content_publishing_limit`` reading."""
 
-    def __init__(self, *, fresh_s: float = 600.0, margin: int = 2, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, fresh_s: float = 3600.0, margin: int = 2, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         # ``margin`` keeps a reading from being trusted when only a slot or two is left: then we read again.
         self._fresh_s = fresh_s
         self._margin = margin
