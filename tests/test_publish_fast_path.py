@@ -12,6 +12,7 @@ import pytest
 
 from postpilot.app import App
 from postpilot.domain.model import PostStatus
+from postpilot.instagram.quota import PublishingQuota
 from postpilot.pipeline import Outcome
 from postpilot.runner import Runner
 from tests.fakes.base import FakeServer
@@ -213,3 +214,36 @@ def test_publishing_never_queues_behind_staging(app: App, state: GraphState, acc
         assert [f.result(timeout=20).outcome for f in staging] == [Outcome.STAGED, Outcome.STAGED]
     finally:
         runner.shutdown(timeout_s=20)
+
+
+def test_a_quota_reading_is_trusted_for_an_hour_then_read_again(app: App, state: GraphState, account_id: int) -> None:
+    now = [1000.0]
+    quota = PublishingQuota(clock=lambda: now[0])
+    account = app.repo.account(account_id)
+    assert account is not None
+    graph = app.graph_for(account)
+
+    quota.check(graph, account)
+    now[0] += 3599
+    quota.check(graph, account)
+    assert kinds_since(state, 0) == ["limit"]
+
+    now[0] += 2
+    quota.check(graph, account)
+    assert kinds_since(state, 0) == ["limit", "limit"]
+
+
+def test_our_own_publishes_count_against_a_remembered_reading(app: App, state: GraphState, account_id: int) -> None:
+    quota = PublishingQuota(margin=2)
+    account = app.repo.account(account_id)
+    assert account is not None
+    graph = app.graph_for(account)
+    state.consume_quota(IG_USER, 46)  # 4 of 50 left
+
+    quota.check(graph, account)
+    quota.published(account)  # 3 left by our count: still room beyond the margin
+    quota.check(graph, account)
+    assert kinds_since(state, 0) == ["limit"]
+    quota.published(account)  # 2 left: too close, ask Instagram
+    quota.check(graph, account)
+    assert kinds_since(state, 0) == ["limit", "limit"]
