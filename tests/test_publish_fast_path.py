@@ -173,10 +173,10 @@ def test_published_at_is_when_media_publish_returned(app: App, state: GraphState
     assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
 
     row = post(app, post_id)
-    published_event = app.repo.events(post_id)[-1]
-    assert published_event.kind == "published"
-    assert row.published_at is not None and row.permalink is not None
-    assert (published_event.at - row.published_at).total_seconds() >= 0.4
+    assert row.published_at is not None and row.permalink is not None and row.updated_at is not None
+    # updated_at is when the permalink was filled in, half a second after the post went live.
+    assert (row.updated_at - row.published_at).total_seconds() >= 0.4
+    assert app.repo.events(post_id)[-1].kind == "published"
 
 
 def test_replacing_a_container_forgets_that_the_old_one_was_ready(app: App, account_id: int) -> None:
@@ -247,3 +247,21 @@ def test_our_own_publishes_count_against_a_remembered_reading(app: App, state: G
     quota.published(account)  # 2 left: too close, ask Instagram
     quota.check(graph, account)
     assert kinds_since(state, 0) == ["limit", "limit"]
+
+
+def test_the_permalink_is_read_after_the_publish_worker_is_free(app: App, state: GraphState, account_id: int) -> None:
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)
+    make_due(app, post_id)
+    state.latency["media_read"] = 1.0
+    runner = Runner(app=app)
+    try:
+        (publishing,) = runner.publish_due()
+        assert publishing.result(timeout=10).outcome is Outcome.PUBLISHED
+        row = post(app, post_id)
+        assert row.status is PostStatus.PUBLISHED and row.ig_media_id is not None
+        assert row.permalink is None  # still being read by the follow-up pool
+    finally:
+        runner.shutdown(timeout_s=20)  # waits for the follow-ups too
+
+    assert post(app, post_id).permalink == state.media[0].permalink

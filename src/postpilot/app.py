@@ -67,9 +67,9 @@ class App:
 
     @property
     def db_pool_size(self) -> int:
-        """A connection for every worker thread of the three pools, plus the scheduler's and the poll's."""
+        """A connection for every worker thread of the runner's pools, plus the scheduler's and the poll's."""
         s = self.settings
-        return s.workers + s.stage_workers + s.generation_workers + 4
+        return s.workers + s.stage_workers + s.generation_workers + 6
 
     @cached_property
     def repo(self) -> Repository:

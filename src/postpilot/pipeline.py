@@ -46,6 +46,8 @@ class StepResult:
 
 
 GraphFactory = Callable[[Account], GraphApi]
+# Runs a follow-up job (the permalink read) elsewhere, so the publish worker is free once the post is live.
+FollowUp = Callable[[Callable[[], None]], None]
 
 
 class Pipeline:
@@ -109,13 +111,14 @@ class Pipeline:
         self._repo.release_lease(post.id, owner=self.owner)
         return StepResult(post.id, Outcome.STAGED)
 
-    def publish(self, post: Post) -> StepResult:
-        return self._publish(post, reconcile=False)
+    def publish(self, post: Post, *, follow_up: FollowUp | None = None) -> StepResult:
+        """``follow_up`` takes the permalink read off this thread; without it the read happens inline."""
+        return self._publish(post, reconcile=False, follow_up=follow_up)
 
-    def reconcile(self, post: Post) -> StepResult:
-        return self._publish(post, reconcile=True)
+    def reconcile(self, post: Post, *, follow_up: FollowUp | None = None) -> StepResult:
+        return self._publish(post, reconcile=True, follow_up=follow_up)
 
-    def _publish(self, post: Post, *, reconcile: bool) -> StepResult:
+    def _publish(self, post: Post, *, reconcile: bool, follow_up: FollowUp | None = None) -> StepResult:
         started = time.monotonic()
         account = self._repo.account(post.account_id)
         graph: GraphApi | None = None
@@ -130,6 +133,10 @@ class Pipeline:
                 self._record_dry_run(post, graph, "publish")
             return self._after_error(post, exc, back_to=PostStatus.READY, account=account)
         dry = isinstance(graph, RecordingGraphClient)
+        permalink = result.permalink
+        if dry and result.media_id and not permalink:
+            # The recorded requests show the whole exchange, the permalink read included.
+            permalink = self._publishing.permalink(graph, result.media_id)
         self._record_dry_run(post, graph, "publish")
         final = PostStatus.SIMULATED if dry else PostStatus.PUBLISHED
         message = "recovered: Instagram shows the post as published" if result.recovered else None
@@ -140,10 +147,10 @@ class Pipeline:
             owner=self.owner,
             kind="simulated" if dry else "published",
             message=message,
-            detail={"media_id": result.media_id, "permalink": result.permalink},
+            detail={"media_id": result.media_id, "permalink": permalink},
             values={
                 "ig_media_id": result.media_id,
-                "permalink": result.permalink,
+                "permalink": permalink,
                 # Set when media_publish returned; only a recovered post gets the time we learned of it.
                 "published_at": published_at_or_now(),
                 "last_error": None,
@@ -156,7 +163,24 @@ class Pipeline:
         self._metrics.observe_outcome(final.value, post.post_type)
         self._metrics.observe_lateness((utcnow() - post.scheduled_at).total_seconds())
         log.info("post_published" if not dry else "post_simulated", post_id=post.id, media_id=result.media_id)
+        if result.media_id and not permalink and graph is not None:
+            job = self._permalink_job(post.id, graph, result.media_id)
+            if follow_up is None:
+                job()
+            else:
+                follow_up(job)
         return StepResult(post.id, Outcome.SIMULATED if dry else Outcome.PUBLISHED)
+
+    def _permalink_job(self, post_id: int, graph: GraphApi, media_id: str) -> Callable[[], None]:
+        def fill() -> None:
+            try:
+                permalink = self._publishing.permalink(graph, media_id)
+                if permalink:
+                    self._repo.set_permalink(post_id, media_id=media_id, permalink=permalink)
+            except Exception as exc:  # best effort: the post is live and recorded whatever happens here
+                log.warning("permalink_not_recorded", post_id=post_id, error=type(exc).__name__)
+
+        return fill
 
     # ------------------------------------------------------------------ helpers
     def _graph(self, account: Account) -> GraphApi:

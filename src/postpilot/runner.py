@@ -3,7 +3,8 @@
 Three pools, so that the step with a deadline never queues behind one without: ``publish``
 (POSTPILOT_WORKERS) for publish and reconcile, the round trip at the scheduled instant; ``stage``
 (POSTPILOT_STAGE_WORKERS) for creating containers minutes ahead; ``prepare`` (POSTPILOT_GENERATION_WORKERS)
-for preparation, which is slow and costs money.
+for preparation, which is slow and costs money. A small ``follow-up`` pool reads permalinks after posts are
+recorded live, so a publish thread is free for the next due post as soon as ``media_publish`` has returned.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Tally:
         return bool(self.counts.get("failed") or self.counts.get("unconfirmed"))
 
 
+FOLLOW_UP_THREADS = 2
+
 # Which pool runs a post claimed in each status (ready posts are claimed for staging).
 _POOL_OF = {
     PostStatus.PREPARING: "prepare",
@@ -58,6 +61,7 @@ class Runner:
         self.publish_pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="publish")
         self.stage_pool = ThreadPoolExecutor(self.settings.stage_workers, thread_name_prefix="stage")
         self.prepare_pool = ThreadPoolExecutor(self.settings.generation_workers, thread_name_prefix="prepare")
+        self.follow_up_pool = ThreadPoolExecutor(FOLLOW_UP_THREADS, thread_name_prefix="follow-up")
         self._lock = threading.Lock()
         self._inflight: dict[int, tuple[Future[StepResult], PostStatus]] = {}
 
@@ -110,7 +114,7 @@ class Runner:
         app, s = self.app, self.settings
         posts = app.repo.claim_stale_publishing(owner=app.owner, lease_s=s.lease_s, batch=batch or s.claim_batch)
         app.metrics.count_claims("reconcile", len(posts))
-        return [self._submit(self.publish_pool, p, PostStatus.PUBLISHING, app.pipeline.reconcile) for p in posts]
+        return [self._submit(self.publish_pool, p, PostStatus.PUBLISHING, self._reconcile_step) for p in posts]
 
     def prepare_due(self, *, ahead_s: float, batch: int | None = None) -> list[Future[StepResult]]:
         app, s = self.app, self.settings
@@ -137,7 +141,19 @@ class Runner:
             return []
         posts = app.repo.claim_for_publish(owner=app.owner, lease_s=s.lease_s, batch=n, post_id=post_id)
         app.metrics.count_claims("publish", len(posts))
-        return [self._submit(self.publish_pool, p, PostStatus.PUBLISHING, app.pipeline.publish) for p in posts]
+        return [self._submit(self.publish_pool, p, PostStatus.PUBLISHING, self._publish_step) for p in posts]
+
+    def _publish_step(self, post: Post) -> StepResult:
+        return self.app.pipeline.publish(post, follow_up=self._follow_up)
+
+    def _reconcile_step(self, post: Post) -> StepResult:
+        return self.app.pipeline.reconcile(post, follow_up=self._follow_up)
+
+    def _follow_up(self, job: Callable[[], None]) -> None:
+        try:
+            self.follow_up_pool.submit(job)
+        except RuntimeError:  # shutting down: do it here rather than drop it
+            job()
 
     def fail_missed(self) -> int:
         ids = self.app.repo.fail_missed(max_lateness_s=self.settings.max_lateness_s)
@@ -172,6 +188,8 @@ class Runner:
                     # The step records its own outcome; here we only wait for it to end.
                     with contextlib.suppress(Exception):
                         future.result()
+            # Then the permalink reads the finished steps queued (each one bounded by the HTTP timeout).
+            self.follow_up_pool.shutdown(wait=True)
             done.set()
 
         waiter = threading.Thread(target=wait_all, daemon=True)

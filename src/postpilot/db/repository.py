@@ -762,6 +762,17 @@ class Repository:
         with self._tx() as conn:
             conn.execute(update(media).where(media.c.id == media_id).values(container_id=container_id))
 
+    def set_permalink(self, post_id: int, *, media_id: str, permalink: str) -> bool:
+        """Fill the permalink of a published post, read after the post was recorded live."""
+        with self._tx() as conn:
+            row = conn.execute(
+                update(posts)
+                .where(posts.c.id == post_id, posts.c.ig_media_id == media_id, posts.c.permalink.is_(None))
+                .values(permalink=permalink, updated_at=db_now())
+                .returning(posts.c.id)
+            ).first()
+            return row is not None
+
     def clear_containers(self, post_id: int) -> None:
         with self._tx() as conn:
             conn.execute(update(media).where(media.c.post_id == post_id).values(container_id=None))

@@ -45,7 +45,7 @@ class StagingPolicy:
 @dataclass(frozen=True, slots=True)
 class PublishResult:
     media_id: str | None
-    permalink: str | None
+    permalink: str | None = None  # only when already known (recovered from the account's media list)
     recovered: bool = False  # found PUBLISHED while reconciling
 
 
@@ -222,9 +222,10 @@ class PublishFlow:
             values={"ig_media_id": media_id, "published_at": db_now()},
         ):
             raise errors.Conflict("lost the lease right after publishing; another replica will reconcile")
-        return PublishResult(media_id=media_id, permalink=self._permalink(graph, media_id))
+        return PublishResult(media_id=media_id)
 
-    def _permalink(self, graph: GraphApi, media_id: str) -> str | None:
+    def permalink(self, graph: GraphApi, media_id: str) -> str | None:
+        """Best effort, after the post is recorded live: a failed read never fails a published post."""
         try:
             return graph.media_info(media_id).permalink
         except errors.PostpilotError:
@@ -234,9 +235,7 @@ class PublishFlow:
         """Decide what happened to a post whose publish outcome is unknown. Raises ``Unconfirmed`` when the
         container cannot be read, ``NeedsNewContainer`` when nothing was published and the container is dead."""
         if post.ig_media_id:
-            return PublishResult(
-                media_id=post.ig_media_id, permalink=self._permalink(graph, post.ig_media_id), recovered=True
-            )
+            return PublishResult(media_id=post.ig_media_id, recovered=True)
         if post.container_id is None:
             # publish_attempted_at is only ever set after the container id was committed (and both are
             # cleared together), so without a container media_publish was never called for this post.
