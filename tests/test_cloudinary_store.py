@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cloudinary.uploader
@@ -452,3 +454,21 @@ def test_the_fake_runs_standalone() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def test_concurrent_uploads_keep_their_connections(caplog: pytest.LogCaptureFixture) -> None:
+    # The SDK's shared pool holds one connection per host unless sized: with several prepare threads each
+    # extra upload used to open a connection, then discard it with a warning (a TLS handshake per upload).
+    with CloudinaryFake(api_secret=SECRET, latency_s=0.2) as fake:
+        store = CloudinaryMediaStore(cloudinary_url=fake.cloudinary_url(), timeout_s=5.0, connections=4)
+        data = image_bytes((1080, 1080), "JPEG", "RGB")
+
+        def upload(n: int) -> str:
+            key = MediaKey(post_id=900 + n, position=0)
+            return store.store_image(key=key, data=data, aspect=Aspect.SQUARE, context={}).url
+
+        with caplog.at_level(logging.WARNING, logger="urllib3"), ThreadPoolExecutor(4) as pool:
+            for _ in range(2):
+                urls = list(pool.map(upload, range(4)))
+        assert len(set(urls)) == 4
+        assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]

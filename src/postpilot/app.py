@@ -150,6 +150,7 @@ class App:
                 cloudinary_url=self.settings.cloudinary_url.get_secret_value(),
                 timeout_s=self.settings.cloudinary_timeout_s,
                 folder=self.settings.cloudinary_folder,
+                connections=self.settings.generation_workers,
             )
         from postpilot.media.local_store import LocalMediaStore
 

@@ -104,13 +104,14 @@ def render_card(request: ImageRequest) -> Image.Image:
     seed = int.from_bytes(hashlib.sha256(digest + f"/{request.variation}".encode()).digest()[:8], "big")
     rng = random.Random(seed)
 
+    # Memory: every layer is an RGB canvas or a one-byte mask, and colours go on with ``paste(colour, mask)``.
+    # A burst of cards drawn on several threads at once must stay small (full-size RGBA layers and a cache of
+    # large glow masks once cost about 80 MB per card in flight).
     canvas = _background(width, height, palette, rng, request.variation)
-    overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     # Each carousel position gets the next pattern, so neighbouring images never look alike.
-    _pattern(overlay, rng, (digest[1] + request.variation) % 3)
-    canvas = Image.alpha_composite(canvas, overlay)
+    canvas.paste(_WHITE, (0, 0), _pattern(width, height, rng, (digest[1] + request.variation) % 3))
     _text(canvas, request, palette)
-    return canvas.convert("RGB")
+    return canvas
 
 
 # --- background ---------------------------------------------------------------------------------------
@@ -127,39 +128,44 @@ def _background(width: int, height: int, palette: Palette, rng: random.Random, v
         mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     if quadrant & 2:
         mask = mask.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-    start = Image.new("RGBA", (width, height), (*palette.start, 255))
-    end = Image.new("RGBA", (width, height), (*palette.end, 255))
-    canvas = Image.composite(end, start, mask)
+    canvas = Image.new("RGB", (width, height), palette.start)
+    canvas.paste(palette.end, (0, 0, width, height), mask)
+    del mask, horizontal, vertical
 
     # The glow sits away from the text, which lives in the lower left.
     corners = [(0.85, 0.12), (0.9, 0.45), (0.6, 0.05), (0.95, 0.8)]
     cx, cy = corners[(variation + rng.randrange(len(corners))) % len(corners)]
     radius = int(max(width, height) * rng.uniform(0.55, 0.75))
     glow = _soft_disc(radius, strength=rng.randint(70, 95))
-    light = Image.new("RGBA", glow.size, (*palette.accent, 255))
-    light.putalpha(glow)
-    canvas.alpha_composite(light, (int(cx * width) - radius, int(cy * height) - radius))
+    left, top = int(cx * width) - radius, int(cy * height) - radius
+    # Only the part of the disc that lands on the canvas is pasted.
+    box = (max(0, -left), max(0, -top), min(glow.width, width - left), min(glow.height, height - top))
+    canvas.paste(palette.accent, (left + box[0], top + box[1]), glow.crop(box))
     return canvas
 
 
-@lru_cache(maxsize=32)
-def _soft_disc(radius: int, strength: int) -> Image.Image:
-    """An 'L' mask: ``strength`` at the centre, fading smoothly to 0 at ``radius``."""
+@lru_cache(maxsize=8)
+def _falloff(strength: int) -> Image.Image:
+    """A 256 × 256 'L' disc: ``strength`` at the centre, fading smoothly to 0 at the edge (64 KB each)."""
     falloff = Image.radial_gradient("L").point(lambda v: max(0, 255 - v * 255 // 181))
-    falloff = falloff.point(lambda v: (v * v // 255) * strength // 255)
-    return falloff.resize((2 * radius, 2 * radius), Image.Resampling.BICUBIC)
+    return falloff.point(lambda v: (v * v // 255) * strength // 255)
+
+
+def _soft_disc(radius: int, strength: int) -> Image.Image:
+    """The disc scaled to ``radius``; not cached: at full size each one is several MB."""
+    return _falloff(strength).resize((2 * radius, 2 * radius), Image.Resampling.BICUBIC)
 
 
 # --- pattern ------------------------------------------------------------------------------------------
 
 
-def _pattern(overlay: Image.Image, rng: random.Random, kind: int) -> None:
-    """Thin geometric lines in white, drawn at twice the size and scaled down for smooth edges."""
-    width, height = overlay.size
-    big = Image.new("RGBA", (width * 2, height * 2), (0, 0, 0, 0))
+def _pattern(width: int, height: int, rng: random.Random, kind: int) -> Image.Image:
+    """The coverage mask of thin geometric lines (painted white by the caller), drawn at twice the size and
+    scaled down for smooth edges."""
+    big = Image.new("L", (width * 2, height * 2), 0)
     draw = ImageDraw.Draw(big)
     unit = width * 2 / 1080
-    line = (255, 255, 255, 34)
+    line = 34
     if kind == 0:  # concentric rings around a point near the top right
         cx = width * 2 * rng.uniform(0.7, 1.05)
         cy = height * 2 * rng.uniform(-0.05, 0.3)
@@ -180,7 +186,7 @@ def _pattern(overlay: Image.Image, rng: random.Random, kind: int) -> None:
                 fade = (x / (width * 2)) * (1 - row / rows)
                 if fade > 0.15:
                     alpha = int(90 * fade)
-                    draw.ellipse((x - dot, y - dot, x + dot, y + dot), fill=(255, 255, 255, alpha))
+                    draw.ellipse((x - dot, y - dot, x + dot, y + dot), fill=alpha)
     else:  # diagonal pinstripes across one band
         step = 30 * unit
         shift = rng.uniform(0, step)
@@ -191,8 +197,8 @@ def _pattern(overlay: Image.Image, rng: random.Random, kind: int) -> None:
             draw.line((x, top + band, x + band, top), fill=line, width=max(2, round(1.6 * unit)))
         # Fade the stripes out on the left, where the title starts.
         ramp = Image.linear_gradient("L").rotate(90).resize(big.size).point(lambda v: min(255, v * 2))
-        big.putalpha(ImageChops.multiply(big.getchannel("A"), ramp))
-    overlay.alpha_composite(big.resize(overlay.size, Image.Resampling.LANCZOS))
+        big = ImageChops.multiply(big, ramp)
+    return big.resize((width, height), Image.Resampling.LANCZOS)
 
 
 # --- text ---------------------------------------------------------------------------------------------

@@ -16,12 +16,14 @@ The SDK is imported only by this module (the composition root imports this modul
 
 from __future__ import annotations
 
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
 import cloudinary.exceptions
 import cloudinary.uploader
+import cloudinary.utils
 
 from postpilot.domain.errors import (
     BadMedia,
@@ -95,14 +97,36 @@ def parse_cloudinary_url(url: str) -> CloudinaryAccount:
     )
 
 
+def _size_upload_pool(connections: int) -> None:
+    """The SDK uploads through one module-level urllib3 pool that keeps a single connection per host, so
+    concurrent uploads from our prepare threads each opened (and threw away) a connection: one more TLS
+    handshake per upload and a "Connection pool is full" warning. The SDK has no setting for it; replace the
+    pool once with the SDK's own connector (same keep-alive and certificate options), sized for our threads."""
+    global _pool_size
+    with _pool_lock:
+        if connections <= _pool_size:
+            return
+        cloudinary.uploader._http = cloudinary.utils.get_http_connector(
+            cloudinary.config(), {**cloudinary.CERT_KWARGS, "maxsize": connections}
+        )
+        _pool_size = connections
+
+
+_pool_lock = threading.Lock()
+_pool_size = 1  # what the SDK starts with
+
+
 class CloudinaryMediaStore:
     """``MediaStore`` on Cloudinary. Makes exactly one upload request per call (two when an item stored
     earlier has the wrong size) and never retries: retries belong to the pipeline's policy."""
 
-    def __init__(self, *, cloudinary_url: str, timeout_s: float, folder: str = "postpilot") -> None:
+    def __init__(
+        self, *, cloudinary_url: str, timeout_s: float, folder: str = "postpilot", connections: int = 1
+    ) -> None:
         if timeout_s <= 0:
             raise ConfigError("The Cloudinary timeout must be a positive number of seconds")
         self._account = parse_cloudinary_url(cloudinary_url)
+        _size_upload_pool(connections)
         # The uploader has no default timeout and ignores config.timeout: it goes on every call.
         self._timeout_s = timeout_s
         self._folder = folder.strip("/")
