@@ -1,75 +1,53 @@
-"""postpilot benchmarks (a report, not a test): publish lateness at 1,000 posts/minute and for a 200-post burst,
-the claim query at 1,000,000 finished rows (EXPLAIN ANALYZE), and idle RSS. Results print as JSON and are
-written to bench/results/latest.json; bench/README.md is the written report.
+"""postpilot benchmarks (a report, not a test). Scenarios, each selectable with ``--only``:
 
-Needs PostgreSQL (POSTPILOT_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/postgres).
-Run from the repository root: ``.venv/bin/python bench/run.py [--quick]``.
+* ``lateness``: publish lateness for 1,000 posts across 50 accounts spread over one minute, media prepared;
+* ``burst``: the same for 200 posts due in the same second;
+* ``naive``: the naive serial baseline on the ``lateness`` schedule (``naive.py``), censored at the end of a
+  bounded window, and its p99 ratio to ``lateness`` (when both run);
+* ``drain``: drain throughput with image generation on the critical path (``generation.py``);
+* ``carousel_rss``: peak RSS during a burst of 10-image carousels (OpenAI + Cloudinary, and embedded);
+* ``claim``: the claim query at 1,000,000 finished rows (EXPLAIN ANALYZE);
+* ``rss``: idle RSS.
+
+Results print as JSON and are written to bench/results/latest.json (``--out``); bench/README.md is the
+written report. Needs PostgreSQL (POSTPILOT_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/postgres).
+Run from the repository root: ``.venv/bin/python bench/run.py [--quick] [--only naive,drain]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import psycopg
-from cryptography.fernet import Fernet
+import generation
+import naive
+import support
 from sqlalchemy import text
+from support import GRAPH_LATENCY, KEY, ROOT, daemon, drop_db, fresh_db, pct
+from tests.fakes.graph_fake import GraphState, make_server
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from postpilot.db.engine import build_engine
+from postpilot.db.repository import NewMedia
+from postpilot.domain.model import MediaSource, utcnow
 
-from tests.fakes.graph_fake import GraphState, make_server  # noqa: E402
-
-from postpilot.app import build_app  # noqa: E402
-from postpilot.config import Settings  # noqa: E402
-from postpilot.db import migrate  # noqa: E402
-from postpilot.db.engine import build_engine  # noqa: E402
-from postpilot.db.repository import NewMedia  # noqa: E402
-from postpilot.domain.model import LoginKind, MediaSource, utcnow  # noqa: E402
-
-ADMIN = os.environ.get("POSTPILOT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-KEY = Fernet.generate_key().decode()
-LATENCY = {"create": 0.3, "status": 0.1, "publish": 0.4}
-
-
-def fresh_db() -> str:
-    name = f"postpilot_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    engine = build_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
-
-
-def drop_db(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+SCENARIOS = ("lateness", "burst", "naive", "drain", "carousel_rss", "claim", "rss")
 
 
 def seed(url: str, graph: GraphState, *, posts: int, accounts: int, first_in_s: float, spread_s: float) -> None:
-    app = build_app(Settings(database_url=url, state_dir=Path(tempfile.mkdtemp()), secret_key=KEY))
+    """Posts with their media already prepared (status ready), spread evenly from ``first_in_s`` on."""
+    app = support.open_app(url)
     try:
-        ids = []
-        for i in range(accounts):
-            ig, token = f"1784{i:011d}", f"EAAbench{i:04d}yyyyyyyyyyyyyyyyyyyy"
-            graph.add_account(ig, token, quota_total=10_000)
-            ids.append(app.repo.create_account(name=f"acct{i}", ig_user_id=ig, login_kind=LoginKind.FACEBOOK,
-                                               dry_run=False, token_encrypted=app.cipher.encrypt(token)))
+        accts = support.add_accounts(app, graph, accounts)
         start = utcnow() + timedelta(seconds=first_in_s)
-        rows = [{"account_id": ids[n % accounts], "post_type": "photo", "caption": f"bench {n}",
+        rows = [{"account_id": accts[n % accounts].id, "post_type": "photo", "caption": f"bench {n}",
                  "image_url": f"https://cdn.example.com/{n}.jpg",
                  "scheduled_at": start + timedelta(seconds=spread_s * n / posts)} for n in range(posts)]
         for pid in app.repo.add_posts(rows, actor="bench"):
@@ -82,26 +60,25 @@ def seed(url: str, graph: GraphState, *, posts: int, accounts: int, first_in_s: 
         app.close()
 
 
-def daemon(env_extra: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("POSTPILOT_")}, **env_extra}
-    workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "postpilot", "run"], cwd=workdir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def lateness(url: str, *, posts: int, accounts: int, first_in_s: float, spread_s: float, workers: int) -> dict:
-    graph = GraphState(latency=dict(LATENCY))
+def lateness(url: str, *, posts: int, accounts: int, first_in_s: float, spread_s: float, workers: int,
+             stage_workers: int = 16) -> dict:
+    """``first_in_s`` leaves the stage pool time to create every container before the first post is due (at
+    16 threads and 400 ms per container, 1,000 containers take about 25 s), as the default 15-minute stage
+    window would in production; ``staged_ahead`` in the result says whether it did."""
+    graph = GraphState(latency=dict(GRAPH_LATENCY))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-lateness-"))
     with make_server(graph) as server:
         seed(url, graph, posts=posts, accounts=accounts, first_in_s=first_in_s, spread_s=spread_s)
         proc = daemon({"POSTPILOT_DATABASE_URL": url, "POSTPILOT_SECRET_KEY": KEY, "POSTPILOT_GRAPH_URL": server.url,
                        "POSTPILOT_HEALTH_LISTEN": "127.0.0.1:0", "POSTPILOT_POLL_INTERVAL_S": "1",
                        "POSTPILOT_STAGE_AHEAD_S": "900", "POSTPILOT_CONTAINER_POLL_S": "0.1",
-                       "POSTPILOT_WORKERS": str(workers), "POSTPILOT_LOG_LEVEL": "error"},
-                      Path(tempfile.mkdtemp()))
+                       "POSTPILOT_WORKERS": str(workers), "POSTPILOT_STAGE_WORKERS": str(stage_workers),
+                       "POSTPILOT_LOG_LEVEL": "warning",
+                       "POSTPILOT_LOG_FORMAT": "json"}, workdir)
         try:
             deadline = time.monotonic() + first_in_s + spread_s + 120
             engine = build_engine(url)
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and proc.poll() is None:
                 with engine.connect() as conn:
                     done = conn.execute(text("SELECT count(*) FROM scheduled_posts WHERE status='published'")).scalar()
                 if done == posts:
@@ -111,20 +88,20 @@ def lateness(url: str, *, posts: int, accounts: int, first_in_s: float, spread_s
                 late = [float(r[0]) for r in conn.execute(text(
                     "SELECT extract(epoch FROM published_at - scheduled_at) FROM scheduled_posts "
                     "WHERE status = 'published'"))]
+                staged_ahead = conn.execute(text(
+                    "SELECT count(DISTINCT p.id) FROM scheduled_posts p JOIN post_events e ON e.post_id = p.id "
+                    "WHERE e.kind = 'container_created' AND e.at < p.scheduled_at")).scalar()
             engine.dispose()
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-        late.sort()
-
-        def q(p: float) -> float:
-            return round(late[min(len(late) - 1, int(p * len(late)))], 3) if late else float("nan")
-
-        return {"posts": posts, "published": len(late), "workers": workers, "p50_s": q(0.50), "p95_s": q(0.95),
-                "p99_s": q(0.99), "max_s": round(max(late), 3) if late else None,
+            support.stop(proc)
+        return {"posts": posts, "published": len(late), "workers": workers, "stage_workers": stage_workers,
+                "staged_ahead": staged_ahead, "graph_latency_s": GRAPH_LATENCY,
+                "p50_s": pct(late, 0.50), "p95_s": pct(late, 0.95), "p99_s": pct(late, 0.99),
+                "max_s": round(max(late), 3) if late else None,
                 "mean_s": round(statistics.mean(late), 3) if late else None,
                 "publish_calls": graph.total_publish_calls(),
-                "max_calls_per_container": max(graph.publish_calls.values(), default=0)}
+                "max_calls_per_container": max(graph.publish_calls.values(), default=0),
+                "log_problems": support.log_problems(workdir)}
 
 
 def claim_query(url: str, rows: int) -> dict:
@@ -161,53 +138,146 @@ def claim_query(url: str, rows: int) -> dict:
 
 def rss_idle(extra: dict[str, str]) -> float:
     with tempfile.TemporaryDirectory() as d:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("POSTPILOT_", "OPENAI", "CLOUDINARY"))},
-               "POSTPILOT_HEALTH_LISTEN": "127.0.0.1:0", **extra}
+        env = {**support.clean_env(), "POSTPILOT_HEALTH_LISTEN": "127.0.0.1:0", **extra}
         subprocess.run([sys.executable, "-m", "postpilot", "db", "upgrade"], cwd=d, env=env, check=True,
                        capture_output=True)
         proc = subprocess.Popen([sys.executable, "-m", "postpilot", "run"], cwd=d, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(8)
-            status = Path(f"/proc/{proc.pid}/status").read_text()
-            kb = int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+            kb = support.proc_status_kb(proc.pid, "VmRSS")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-        return round(kb / 1024, 1)
+            support.stop(proc)
+        return support.mb(kb) or 0.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def in_fresh_db(fn: Any, **kwargs: Any) -> dict:
+    url = fresh_db()
+    try:
+        return fn(url, **kwargs)
+    finally:
+        drop_db(url)
+
+
+def naive_ratio(results: dict[str, Any]) -> dict[str, Any] | None:
+    """naive p99 lower bound ÷ postpilot p99, both from this run: itself a lower bound."""
+    nv, pp = results.get("naive"), results.get("lateness_even")
+    if not nv or not pp or not pp.get("p99_s"):
+        return None
+    bound = nv["censored_lateness_lower_bound_s"]["p99"]
+    out = {"naive_p99_lower_bound_s": bound, "postpilot_p99_s": pp["p99_s"],
+           "ratio_lower_bound": round(bound / pp["p99_s"], 1) if bound is not None else None, "target": 50.0}
+    for name, projected in (nv.get("projection") or {}).items():
+        out[f"projected_ratio_{name}"] = round(projected["p99_s"] / pp["p99_s"], 1)
+    out["verdict"] = "met" if (out["ratio_lower_bound"] or 0) >= 50 else "not shown by this run"
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test of the script)")
-    args = parser.parse_args()
-    results: dict[str, object] = {}
-    n, spread, burst, rows = (200, 12, 50, 100_000) if args.quick else (1000, 60, 200, 1_000_000)
-    url = fresh_db()
-    try:
-        results["lateness_even"] = lateness(url, posts=n, accounts=50, first_in_s=20, spread_s=spread, workers=16)
-    finally:
-        drop_db(url)
-    url = fresh_db()
-    try:
-        results["lateness_burst"] = lateness(url, posts=burst, accounts=50, first_in_s=20, spread_s=0.5, workers=16)
-        results["lateness_burst"]["limit_s"] = round(burst * LATENCY["publish"] / 16, 2)  # type: ignore[index]
-    finally:
-        drop_db(url)
-    url = fresh_db()
-    try:
-        results["claim_query"] = claim_query(url, rows)
-    finally:
-        drop_db(url)
-    results["rss_idle_embedded_mb"] = rss_idle({})
-    results["rss_idle_openai_cloudinary_mb"] = rss_idle({
-        "OPENAI_API_KEY": "sk-bench-not-a-real-key", "CLOUDINARY_URL": "cloudinary://1:2@bench"})
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma-separated scenarios to run (default: all): {', '.join(SCENARIOS)}")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json",
+                        help="where to write the JSON results")
+    parser.add_argument("--naive-window", type=float, default=None,
+                        help="seconds after the first due time before the naive script stops (default 180; 60 quick)")
+    parser.add_argument("--naive-sleep", type=float, default=naive.SLEEP_AFTER_CREATE_S,
+                        help="the naive script's fixed sleep between creating the container and publishing")
+    parser.add_argument("--drain-posts", type=int, default=None, help="posts in the drain (default 100; 20 quick)")
+    parser.add_argument("--generation-workers", type=int, default=generation.GENERATION_WORKERS,
+                        help="POSTPILOT_GENERATION_WORKERS for drain and carousel_rss")
+    parser.add_argument("--carousel-posts", type=int, default=None,
+                        help="10-image carousels in the burst (default 20; 8 quick)")
+    parser.add_argument("--carousel-variants", default="cloud,embedded",
+                        help="carousel_rss variants: cloud (OpenAI + Cloudinary), embedded (card + local, SQLite)")
+    args = parser.parse_args(argv)
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(args.only) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    quick = args.quick
+    n, spread, burst, rows = (200, 12, 50, 100_000) if quick else (1000, 60, 200, 1_000_000)
+    results: dict[str, Any] = {"meta": {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
+                                        "only": args.only, "graph_latency_s": GRAPH_LATENCY,
+                                        "generation_latency_s": list(support.GENERATION_LATENCY_S),
+                                        "upload_latency_s": support.UPLOAD_LATENCY_S}}
+    only = set(args.only)
+    if "lateness" in only:
+        results["lateness_even"] = in_fresh_db(lateness, posts=n, accounts=50, first_in_s=45, spread_s=spread,
+                                               workers=16)
+    if "burst" in only:
+        results["lateness_burst"] = in_fresh_db(lateness, posts=burst, accounts=50, first_in_s=30, spread_s=0.5,
+                                                workers=16)
+        results["lateness_burst"]["limit_s"] = round(burst * GRAPH_LATENCY["publish"] / 16, 2)
+    if "naive" in only:
+        window = args.naive_window if args.naive_window is not None else (60 if quick else 180)
+        results["naive"] = in_fresh_db(naive.run_scenario, posts=n, accounts=50, first_in_s=20, spread_s=spread,
+                                       window_s=window, sleep_s=args.naive_sleep)
+        results["naive_ratio"] = naive_ratio(results)
+    if "drain" in only:
+        posts = args.drain_posts or (20 if quick else 100)
+        results["drain"] = in_fresh_db(generation.drain, posts=posts, generation_workers=args.generation_workers)
+    if "carousel_rss" in only:
+        count = args.carousel_posts or (8 if quick else 20)
+        variants = [v.strip() for v in args.carousel_variants.split(",") if v.strip()]
+        for variant in variants:
+            results[f"carousel_rss_{variant}"] = generation.carousel_rss(
+                posts=count, embedded=variant == "embedded", generation_workers=args.generation_workers)
+    if "claim" in only:
+        results["claim_query"] = in_fresh_db(claim_query, rows=rows)
+    if "rss" in only:
+        results["rss_idle_embedded_mb"] = rss_idle({})
+        results["rss_idle_openai_cloudinary_mb"] = rss_idle({
+            "OPENAI_API_KEY": "sk-bench-not-a-real-key", "CLOUDINARY_URL": "cloudinary://1:2@bench"})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    report(results)
+
+
+def report(results: dict[str, Any]) -> None:
     print(json.dumps({k: v for k, v in results.items() if k != "claim_query"}, indent=2))
-    print(json.dumps({k: v for k, v in results["claim_query"].items() if k != "plan"}))  # type: ignore[union-attr]
-    print("\n".join(results["claim_query"]["plan"]))  # type: ignore[index]
+    claim = results.get("claim_query")
+    if claim:
+        print(json.dumps({k: v for k, v in claim.items() if k != "plan"}))
+        print("\n".join(claim["plan"]))
+    print()
+    if "lateness_even" in results:
+        le = results["lateness_even"]
+        print(f"lateness: p50 {le['p50_s']} s, p95 {le['p95_s']} s, p99 {le['p99_s']} s ({le['published']} posts)")
+    nv = results.get("naive")
+    if nv:
+        lb = nv["censored_lateness_lower_bound_s"]
+        print(f"naive: {nv['published_in_window']} of {nv['posts']} published in {nv['window_actual_s']} s; "
+              f"lateness p50 >= {lb['p50']} s, p95 >= {lb['p95']} s, p99 >= {lb['p99']} s; "
+              f"mean serial time {nv['mean_serial_s']} s per post")
+        for name, pr in (nv.get("projection") or {}).items():
+            print(f"naive, projected to the end ({name}, {pr['per_post_s']} s/post): {pr['total_serial_h']} h of "
+                  f"serial work, p99 ~ {pr['p99_s']} s")
+        ratio = results.get("naive_ratio")
+        if ratio:
+            print(f"RATIO naive p99 / postpilot p99 >= {ratio['ratio_lower_bound']}x "
+                  f"(lower bound; target >= 50x; projected {ratio.get('projected_ratio_measured_mean')}x)")
+        else:
+            print("RATIO: not computed (run the lateness scenario in the same run: --only lateness,naive)")
+    dr = results.get("drain")
+    if dr and dr.get("fraction_of_limit"):
+        fr, lim = dr["fraction_of_limit"], dr["limit_posts_per_s"]
+        print(f"drain: {dr['published']} posts in {dr['wall_from_first_claim_s']} s = "
+              f"{dr['throughput_posts_per_s']} posts/s; limit (issue: {dr['generation_workers']} generation workers "
+              f"/ {dr['per_post_latency_s']['prepare_step']} s prepare step) {lim['issue_definition']} posts/s -> "
+              f"{fr['issue_definition']:.0%} (target 80%); vs gen+upload only "
+              f"{fr['vs_ideal_generation_plus_upload']:.0%}; vs end-to-end {fr['vs_end_to_end']:.0%}")
+    for key in ("carousel_rss_cloud", "carousel_rss_embedded"):
+        cr = results.get(key)
+        if cr:
+            print(f"{key}: peak {cr['peak_mb']} MB (VmHWM {cr['vm_hwm_mb']}, sampled {cr['rss_peak_sampled_mb']}) "
+                  f"vs target {cr['target_mb']} MB: {cr['verdict']}; {cr['published']}/{cr['posts']} published")
 
 
 if __name__ == "__main__":
