@@ -383,6 +383,13 @@ def test_a_hung_cloudinary_is_abandoned_at_the_timeout_and_the_post_retried(
     make_due_again(app, post_id)
     assert run_once(app).counts == {"ready": 1}
     assert post(app, post_id).status is PostStatus.READY
+    # The image paid for on the first attempt was kept and uploaded: generated once, and its price recorded
+    # (the daily budget adds up these rows).
+    assert openai_server.state.request_count == 1
+    (item,) = app.repo.media(post_id)
+    assert item.cost_usd > 0 and item.model
+    assert app.repo.spend_today() == pytest.approx(item.cost_usd)
+    assert not list((app.settings.state_dir / "spool").iterdir())
 
 
 def test_a_wrong_cloudinary_secret_waits_with_a_clear_message_after_one_upload(

@@ -6,6 +6,7 @@ No money is spent before validation passes, and the daily image budget is checke
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -163,11 +164,13 @@ class Preparer:
         request = ImageRequest(
             prompt=slot.prompt, aspect=aspect, caption=post.caption, variation=slot.position, of_count=of_count
         )
-        cost = 0.0
+        cost, model = 0.0, generator.model
         if stored is None:
             spooled = self._spool / f"post-{post.id}-{slot.position}.jpg" if self._spool else None
             if spooled is not None and spooled.exists():
-                data, model, cost = spooled.read_bytes(), generator.model, 0.0
+                # Paid for on an earlier attempt whose upload failed: record what it cost then.
+                data = spooled.read_bytes()
+                model, cost = _read_receipt(spooled, default_model=generator.model)
             else:
                 guard: AbstractContextManager[Any] = self._slots if self._slots is not None else nullcontext()
                 with guard:
@@ -181,15 +184,15 @@ class Preparer:
                 data = to_instagram_jpeg(image.data, aspect).data
                 if spooled is not None:
                     spooled.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = spooled.with_suffix(".part")
-                    tmp.write_bytes(data)
-                    tmp.replace(spooled)
+                    _write_atomically(_receipt_path(spooled), json.dumps({"model": model, "cost_usd": cost}).encode())
+                    _write_atomically(spooled, data)
             stored = store.store_image(key=key, data=data, aspect=aspect, context={**context, "model": model})
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
+                _receipt_path(spooled).unlink(missing_ok=True)
         alt = (post.alt_text or slot.prompt)[:ALT_TEXT_MAX]
         item = self._new_media(slot, stored, source_url=None, alt_text=alt)
-        return replace(item, model=generator.model, cost_usd=cost, prompt=slot.prompt), cost
+        return replace(item, model=model, cost_usd=cost, prompt=slot.prompt), cost
 
     def _check_budget(self, estimate: float) -> None:
         if self._budget is None:
@@ -231,3 +234,25 @@ class Preparer:
         if generated and post.alt_text is None and post.prompt:
             updates["alt_text"] = post.prompt.strip()[:ALT_TEXT_MAX]
         return updates
+
+
+# --- the spool: generated images kept on disk until stored ---------------------------------------------------
+
+
+def _receipt_path(spooled: Path) -> Path:
+    return spooled.with_suffix(".json")
+
+
+def _read_receipt(spooled: Path, *, default_model: str) -> tuple[str, float]:
+    """The model and price of a spooled image, so the retry that stores it records what it cost."""
+    try:
+        receipt = json.loads(_receipt_path(spooled).read_text())
+        return str(receipt["model"]), float(receipt["cost_usd"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default_model, 0.0  # spooled by a version without receipts: the cost is unknown
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
