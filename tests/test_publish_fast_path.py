@@ -265,3 +265,34 @@ def test_the_permalink_is_read_after_the_publish_worker_is_free(app: App, state:
         runner.shutdown(timeout_s=20)  # waits for the follow-ups too
 
     assert post(app, post_id).permalink == state.media[0].permalink
+
+
+def test_a_post_claimed_while_the_runner_shuts_down_is_given_back_at_once(
+    app: App, state: GraphState, account_id: int
+) -> None:
+    # A signal can land while a poll or a date job is between its claim and handing the post to a pool.
+    due = add_ready_post(app, account_id)
+    stale = add_ready_post(app, account_id, PostSpec(caption="attempted earlier"))
+    set_post(
+        app,
+        stale,
+        status="publishing",
+        container_id="17900000000000999",
+        publish_attempted_at=datetime.now(UTC) - timedelta(hours=1),
+        lease_owner="crashed-replica",
+        lease_until=datetime.now(UTC) - timedelta(minutes=1),
+    )
+    runner = Runner(app=app)
+    runner.shutdown(timeout_s=5)
+
+    (publishing,) = runner.publish_due()
+    (reconciling,) = runner.reconcile_stale()
+
+    assert publishing.result().outcome is Outcome.LOST and reconciling.result().outcome is Outcome.LOST
+    row = post(app, due)
+    assert row.status is PostStatus.READY and row.lease_owner is None  # claimable again right away
+    held = post(app, stale)
+    # It may be live: it stays publishing, without a lease, for the next reconcile to look at.
+    assert held.status is PostStatus.PUBLISHING and held.lease_owner is None and held.lease_until is None
+    assert state.total_publish_calls() == 0
+    assert [p.id for p in app.repo.claim_stale_publishing(owner="next", lease_s=60, batch=5)] == [stale]

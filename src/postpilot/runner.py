@@ -96,12 +96,27 @@ class Runner:
                 self._on_result(result)
             return result
 
-        future = pool.submit(run)
+        try:
+            future = pool.submit(run)
+        except RuntimeError:
+            # The pools shut down while this post was being claimed (a signal during a poll or a date job):
+            # give it back now rather than leave it leased until the lease runs out.
+            self._give_back(post.id, status)
+            given_back: Future[StepResult] = Future()
+            given_back.set_result(StepResult(post.id, Outcome.LOST, "given back: shutting down"))
+            return given_back
         with self._lock:
             self._inflight[post.id] = (future, status)
         post_id = post.id
         future.add_done_callback(lambda done: self._forget(post_id, done))
         return future
+
+    def _give_back(self, post_id: int, status: PostStatus) -> None:
+        """Undo a claim whose work never started. A post with a publish attempt on record cannot go back to
+        ready (it may be live); it keeps its status and only loses the lease, so a reconcile picks it up."""
+        repo, owner = self.app.repo, self.app.owner
+        if not repo.unclaim(post_id, owner=owner, status=status):
+            repo.release_lease(post_id, owner=owner)
 
     def _forget(self, post_id: int, future: Future[StepResult]) -> None:
         with self._lock:
@@ -179,7 +194,7 @@ class Runner:
             pool.shutdown(wait=False, cancel_futures=True)
         for pid, future, status in pending:
             if future.cancelled():
-                self.app.repo.unclaim(pid, owner=self.app.owner, status=status)
+                self._give_back(pid, status)
         done = threading.Event()
 
         def wait_all() -> None:

@@ -60,7 +60,7 @@ def due_for_prepare_where(dialect: str) -> str:
         "is_active AND ("
         f"(status = 'scheduled' AND scheduled_at <= {plus_sql(dialect, 'ahead')}"
         f" AND (next_attempt_at IS NULL OR next_attempt_at <= {now}))"
-        f" OR (status = 'preparing' AND lease_until < {now}))"
+        f" OR (status = 'preparing' AND {lease_free_sql(dialect)}))"
     )
 
 
@@ -87,5 +87,6 @@ def due_for_publish_where(dialect: str, *, one: bool = False) -> str:
 
 
 def stale_publishing_where(dialect: str) -> str:
-    """A publish whose worker died or lost its lease: its outcome is unknown and must be reconciled."""
-    return f"status = 'publishing' AND lease_until < {now_sql(dialect)}"
+    """A publish whose worker died, lost its lease or gave it back: its outcome is unknown and must be
+    reconciled. A publishing row without a lease belongs to nobody, so it counts as stale too."""
+    return f"status = 'publishing' AND {lease_free_sql(dialect)}"
