@@ -28,7 +28,7 @@ from sqlalchemy import update
 from postpilot.app import App
 from postpilot.db.repository import accounts
 from postpilot.domain.errors import PostpilotError
-from postpilot.domain.model import PostStatus
+from postpilot.domain.model import LoginKind, PostStatus
 from postpilot.logging import configure_logging
 from postpilot.once import run_once
 from postpilot.pipeline import Outcome
@@ -508,6 +508,34 @@ def test_dry_run_account_simulates_without_any_request(app: App, state: GraphSta
     blob = json.dumps(events[0].detail)
     assert dry_token not in blob and "access_token" not in blob
     assert all(r["headers"].get("Authorization") == "Bearer <redacted>" for r in requests)
+
+
+@pytest.mark.parametrize(
+    "login,host",
+    [(LoginKind.FACEBOOK, "https://graph.facebook.com"), (LoginKind.INSTAGRAM, "https://graph.instagram.com")],
+)
+def test_dry_run_records_the_host_and_version_a_real_run_would_use(
+    db_url: str, tmp_path: Path, login: LoginKind, host: str
+) -> None:
+    # Real hosts: a dry run never sends anything, so nothing goes out to them.
+    dry_app = make_app(
+        db_url,
+        tmp_path,
+        "https://graph.facebook.com",
+        instagram_graph_url="https://graph.instagram.com",
+        graph_version="v24.0",
+    )
+    try:
+        account_id = add_account(dry_app, name="dry", token=None, dry_run=True, login_kind=login)
+        post_id = add_ready_post(dry_app, account_id)
+
+        assert publish_now(dry_app, post_id).outcome is Outcome.SIMULATED
+
+        (event,) = [e for e in dry_app.repo.events(post_id) if e.kind == "dry_run_requests"]
+        urls = [r["url"] for r in event.detail["requests"]]
+        assert urls and all(u.startswith(f"{host}/v24.0/") for u in urls), urls
+    finally:
+        dry_app.close()
 
 
 @pytest.fixture

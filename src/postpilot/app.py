@@ -23,7 +23,7 @@ from postpilot.db.repository import Repository
 from postpilot.domain.errors import ConfigError
 from postpilot.domain.model import Account, LoginKind
 from postpilot.domain.retry import RetryPolicy
-from postpilot.instagram.client import GraphApi, GraphClient
+from postpilot.instagram.client import GraphApi, GraphClient, RecordingGraphClient
 from postpilot.instagram.publishing import PublishFlow, StagingFlow, StagingPolicy
 from postpilot.instagram.quota import PublishingQuota
 from postpilot.logging import register_secret
@@ -178,18 +178,25 @@ class App:
             )
         token = self.cipher.decrypt(ciphertext)
         register_secret(token)
-        base = (
-            self.settings.instagram_graph_url if account.login_kind is LoginKind.INSTAGRAM else self.settings.graph_url
-        )
         return GraphClient(
             http=self.http,
-            base_url=base,
+            base_url=self._graph_base(account),
             version=self.settings.graph_version,
             token=token,
             timeout_s=self.settings.graph_timeout_s,
             publish_timeout_s=self.settings.publish_timeout_s,
             account=account.name,
         )
+
+    def dry_run_graph_for(self, account: Account) -> RecordingGraphClient:
+        """Records the requests a real run would send: same host (per login kind) and API version."""
+        return RecordingGraphClient(
+            base_url=self._graph_base(account), version=self.settings.graph_version, account=account.name
+        )
+
+    def _graph_base(self, account: Account) -> str:
+        s = self.settings
+        return s.instagram_graph_url if account.login_kind is LoginKind.INSTAGRAM else s.graph_url
 
     # ------------------------------------------------------------------ the pipeline
     @cached_property
@@ -223,6 +230,7 @@ class App:
             staging=staging,
             publishing=PublishFlow(repo=self.repo, staging=staging, policy=self.staging_policy, quota=quota),
             graph_for=self.graph_for,
+            dry_run_graph_for=self.dry_run_graph_for,
             metrics=self.metrics,
             owner=self.owner,
             policy=RetryPolicy(max_attempts=self.settings.max_attempts),

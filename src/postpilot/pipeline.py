@@ -59,6 +59,7 @@ class Pipeline:
         staging: StagingFlow,
         publishing: PublishFlow,
         graph_for: GraphFactory,
+        dry_run_graph_for: Callable[[Account], RecordingGraphClient],
         metrics: Metrics,
         owner: str,
         policy: RetryPolicy | None = None,
@@ -69,6 +70,7 @@ class Pipeline:
         self._staging = staging
         self._publishing = publishing
         self._graph_for = graph_for
+        self._dry_run_graph_for = dry_run_graph_for
         self._metrics = metrics
         self.owner = owner
         self._policy = policy or RetryPolicy()
@@ -185,7 +187,7 @@ class Pipeline:
     # ------------------------------------------------------------------ helpers
     def _graph(self, account: Account) -> GraphApi:
         if account.dry_run or self._force_dry_run:
-            return RecordingGraphClient(account=account.name)
+            return self._dry_run_graph_for(account)
         if account.needs_reconnect:
             raise errors.NeedsReconnect(
                 account.last_error
