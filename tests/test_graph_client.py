@@ -25,9 +25,9 @@ from postpilot.instagram.client import (
     GraphClient,
     MediaInfo,
     PublishingLimit,
-    RecordingGraphClient,
     parse_graph_time,
 )
+from postpilot.instagram.recording import RecordingGraphClient
 
 TOKEN = "EAAGtesttokenvalue0123456789abcdef"
 IG = "17841400000000001"

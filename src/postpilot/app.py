@@ -23,9 +23,10 @@ from postpilot.db.repository import Repository
 from postpilot.domain.errors import ConfigError
 from postpilot.domain.model import Account, LoginKind
 from postpilot.domain.retry import RetryPolicy
-from postpilot.instagram.client import GraphApi, GraphClient, RecordingGraphClient
+from postpilot.instagram.client import GraphApi, GraphClient
 from postpilot.instagram.publishing import PublishFlow, StagingFlow, StagingPolicy
 from postpilot.instagram.quota import PublishingQuota
+from postpilot.instagram.recording import RecordingGraphClient
 from postpilot.logging import register_secret
 from postpilot.media.ports import ImageGenerator, MediaStore
 from postpilot.metrics import Metrics

@@ -18,8 +18,9 @@ from postpilot.db.types import db_now_plus
 from postpilot.domain import errors
 from postpilot.domain.model import Account, Post, PostStatus, utcnow
 from postpilot.domain.retry import Action, RetryPolicy, decide
-from postpilot.instagram.client import GraphApi, RecordingGraphClient
+from postpilot.instagram.client import GraphApi
 from postpilot.instagram.publishing import PublishFlow, Settling, StagingFlow, Unconfirmed
+from postpilot.instagram.recording import RecordingGraphClient
 from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
 from postpilot.preparation import Preparer
