@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -16,6 +19,7 @@ from postpilot.db.engine import build_engine
 from postpilot.db.models import Base
 from postpilot.db.repository import Repository
 from postpilot.domain.model import LoginKind, PostStatus
+from tests.conftest import IN_CI, PG_ADMIN_URL, _pg_available
 
 
 def _account(engine: Engine) -> int:
@@ -166,3 +170,60 @@ def test_due_index_is_partial(engine: Engine) -> None:
 def test_head_revision_constant_matches_the_migration_scripts() -> None:
     # The daemon compares the database against HEAD_REVISION without loading Alembic; keep them in step.
     assert migrate.script_head() == migrate.HEAD_REVISION
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of its own (migrations are run up and down, so the shared ones will not do)."""
+    if request.param == "sqlite":
+        eng = build_engine(f"sqlite:///{tmp_path / 'blank.db'}")
+        yield eng
+        eng.dispose()
+        return
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI but is not reachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    name = f"postpilot_mig_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    eng = build_engine(PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}")
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_upgrading_a_populated_0001_database_keeps_its_posts_and_rules(blank_engine: Engine) -> None:
+    migrate.upgrade(blank_engine, "0001")
+    account = _account(blank_engine)
+    with blank_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO scheduled_posts (account_id, caption, image_url, scheduled_at) "
+                "VALUES (:a, 'kept', 'https://cdn.example.com/a.jpg', '2026-12-01T09:00:00+01:00')"
+            ),
+            {"a": account},
+        )
+
+    migrate.upgrade(blank_engine)
+    assert migrate.current_revision(blank_engine) == migrate.HEAD_REVISION
+    repo = Repository(engine=blank_engine)
+    (kept,) = repo.list_posts()
+    assert kept.caption == "kept" and kept.container_ready_at is None
+    assert kept.scheduled_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+    # Down to 0001 and up again: the column goes and comes back, the timestamp rules survive (a SQLite
+    # batch rebuild would have dropped the triggers that refuse unreadable times).
+    migrate.downgrade(blank_engine, "0001")
+    assert migrate.current_revision(blank_engine) == "0001"
+    with pytest.raises(DBAPIError), blank_engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO scheduled_posts (account_id, caption, scheduled_at) VALUES (:a, 'x', 'next tuesday')"),
+            {"a": account},
+        )
+    migrate.upgrade(blank_engine)
+    assert [p.caption for p in repo.list_posts()] == ["kept"]
