@@ -23,8 +23,10 @@ EXPECTED_FAMILIES = {
     "postpilot_last_poll_timestamp_seconds": "gauge",
     "postpilot_poll_duration_seconds": "histogram",
     "postpilot_info": "gauge",
+    "postpilot_pool_posts": "gauge",
+    "postpilot_pool_threads": "gauge",
 }
-ALLOWED_LABELS = {"outcome", "post_type", "stage", "provider", "error_class", "version", "le"}
+ALLOWED_LABELS = {"outcome", "post_type", "stage", "provider", "error_class", "version", "le", "pool"}
 
 
 def test_every_family_is_present_with_prefix_and_type() -> None:

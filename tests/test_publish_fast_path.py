@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from postpilot.app import App
 from postpilot.domain.model import PostStatus
@@ -71,6 +72,18 @@ def add_upcoming(app: App, account_id: int, spec: PostSpec | None = None) -> int
 
 def make_due(app: App, post_id: int) -> None:
     set_post(app, post_id, scheduled_at=datetime.now(UTC) - timedelta(seconds=1))
+
+
+def pool_gauges(app: App) -> dict[str, tuple[float, float]]:
+    """``{pool: (posts, threads)}`` as /metrics shows them."""
+    body, _ = app.metrics.render()
+    values: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        if family.name in ("postpilot_pool_posts", "postpilot_pool_threads"):
+            for sample in family.samples:
+                values[(family.name, sample.labels["pool"])] = sample.value
+    pools = {pool for _, pool in values}
+    return {p: (values[("postpilot_pool_posts", p)], values[("postpilot_pool_threads", p)]) for p in pools}
 
 
 def kinds_since(state: GraphState, start: int) -> list[str]:
@@ -207,6 +220,8 @@ def test_publishing_never_queues_behind_staging(app: App, state: GraphState, acc
     try:
         staging = runner.stage_upcoming()
         assert len(staging) == 2
+        runner.report_load()
+        assert pool_gauges(app) == {"stage": (2.0, 1.0), "publish": (0.0, 2.0), "prepare": (0.0, 1.0)}
         (publishing,) = runner.publish_due()
 
         assert publishing.result(timeout=10).outcome is Outcome.PUBLISHED

@@ -162,6 +162,7 @@ class Daemon:
             self.runner.publish_due()
             self._schedule_precise_jobs()
             self._update_backlog()
+            self.runner.report_load()
         except Exception as exc:
             self.last_poll_error = type(exc).__name__
             log.warning("poll_failed", error=str(exc)[:300])

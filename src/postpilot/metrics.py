@@ -30,6 +30,7 @@ OUTCOMES = ("published", "failed", "unconfirmed", "simulated", "cancelled", "mis
 STAGES = ("prepare", "stage", "publish")
 # Expired leases are reclaimed for reconciliation, which is worth counting apart from the three stages.
 CLAIM_STAGES = (*STAGES, "reconcile")
+POOLS = ("publish", "stage", "prepare")  # the runner's thread pools
 UNEXPECTED_ERROR = "Unexpected"
 
 # A stage ranges from a cached no-op (tens of ms) to a slow image generation plus a video container
@@ -157,6 +158,20 @@ class Metrics:
             buckets=POLL_BUCKETS,
             registry=reg,
         )
+        self._pool_posts = Gauge(
+            "pool_posts",
+            "Posts this process has claimed and not finished, per pool (running or queued behind the threads).",
+            ["pool"],
+            namespace=PREFIX,
+            registry=reg,
+        )
+        self._pool_threads = Gauge(
+            "pool_threads",
+            "Threads per pool (POSTPILOT_WORKERS, POSTPILOT_STAGE_WORKERS, POSTPILOT_GENERATION_WORKERS).",
+            ["pool"],
+            namespace=PREFIX,
+            registry=reg,
+        )
         # Named without the namespace so that the series is ``postpilot_info{version=…} 1``.
         self._info = Info(PREFIX, "postpilot build information.", registry=reg)
         self._info.info({"version": version})
@@ -172,6 +187,9 @@ class Metrics:
             self._claims.labels(stage=stage)
         for name in self._error_classes:
             self._errors.labels(error_class=name)
+        for pool in POOLS:
+            self._pool_posts.labels(pool=pool)
+            self._pool_threads.labels(pool=pool)
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -212,6 +230,13 @@ class Metrics:
         """Set the overdue backlog: how many posts are due and unpublished, and the oldest one's age."""
         self._due.set(due)
         self._oldest_overdue.set(max(0.0, oldest_s or 0.0))
+
+    def set_pool_load(self, pool: str, *, posts: int, threads: int) -> None:
+        """How busy a pool is: claimed posts against threads. Posts steadily above threads in ``publish``
+        means due posts wait for a thread (raise POSTPILOT_WORKERS)."""
+        name = _check(pool, POOLS, "pool")
+        self._pool_posts.labels(pool=name).set(posts)
+        self._pool_threads.labels(pool=name).set(threads)
 
     def poll_succeeded(self, ts: float | datetime, duration: float) -> None:
         """Record a successful poll finishing at ``ts`` (Unix seconds or an aware datetime)."""

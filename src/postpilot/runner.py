@@ -77,6 +77,18 @@ class Runner:
         # Claim a little ahead of the pool so a finishing worker always finds the next post queued.
         return max(0, size * 2 - busy)
 
+    def report_load(self) -> None:
+        """Publish each pool's load as metrics (claimed and unfinished posts against its threads)."""
+        s = self.settings
+        threads = {"publish": s.workers, "stage": s.stage_workers, "prepare": s.generation_workers}
+        with self._lock:
+            busy = dict.fromkeys(threads, 0)
+            for future, status in self._inflight.values():
+                if not future.done():
+                    busy[_POOL_OF[status]] += 1
+        for pool, size in threads.items():
+            self.app.metrics.set_pool_load(pool, posts=busy[pool], threads=size)
+
     def inflight_ids(self) -> list[int]:
         with self._lock:
             return [pid for pid, (f, _) in self._inflight.items() if not f.done()]
