@@ -35,7 +35,7 @@ from support import GRAPH_LATENCY, KEY, ROOT, daemon, drop_db, fresh_db, pct
 from tests.fakes.graph_fake import GraphState, make_server
 
 from postpilot.db.engine import build_engine
-from postpilot.db.repository import NewMedia
+from postpilot.db.rows import NewMedia
 from postpilot.domain.model import MediaSource, utcnow
 
 SCENARIOS = ("lateness", "burst", "naive", "drain", "carousel_rss", "claim", "rss")

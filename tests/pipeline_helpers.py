@@ -17,8 +17,8 @@ from sqlalchemy import update
 
 from postpilot.app import App, build_app
 from postpilot.config import Settings
-from postpilot.db.repository import NewMedia
-from postpilot.db.repository import posts as posts_table
+from postpilot.db.rows import NewMedia
+from postpilot.db.rows import posts as posts_table
 from postpilot.domain.model import LoginKind, MediaSource, Post, PostStatus
 from postpilot.pipeline import StepResult
 from tests.fakes.graph_fake import GraphState

@@ -30,7 +30,8 @@ from sqlalchemy import Engine, insert, select
 from postpilot.crypto import TokenCipher
 from postpilot.db import migrate
 from postpilot.db.engine import build_engine
-from postpilot.db.repository import Repository, posts
+from postpilot.db.repository import Repository
+from postpilot.db.rows import posts
 from postpilot.domain.model import LoginKind
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.graph_fake import GraphState, make_server

@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy import update
 
 from postpilot.app import App
-from postpilot.db.repository import accounts
+from postpilot.db.rows import accounts
 from postpilot.domain.errors import PostpilotError
 from postpilot.domain.model import LoginKind, PostStatus
 from postpilot.logging import configure_logging

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import Engine, insert, select, text, update
 
 from postpilot.db.engine import build_engine
-from postpilot.db.repository import Repository, events, posts
+from postpilot.db.repository import Repository
+from postpilot.db.rows import events, posts
 from postpilot.db.types import db_now
 from postpilot.domain.model import LoginKind, PostStatus
 

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from postpilot.app import build_app
 from postpilot.config import Settings
 from postpilot.db.engine import build_engine
-from postpilot.db.repository import NewMedia
+from postpilot.db.rows import NewMedia
 from postpilot.domain.model import LoginKind, MediaSource, PostStatus, utcnow
 from tests.fakes.graph_fake import GraphState, make_server
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from postpilot.db.repository import Repository, published_at_or_now
+from postpilot.db.repository import Repository
+from postpilot.db.rows import published_at_or_now
 from postpilot.db.types import db_now_plus
 from postpilot.domain import errors
 from postpilot.domain.model import Account, Post, PostStatus, utcnow

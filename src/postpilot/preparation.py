@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from postpilot.db.repository import NewMedia, Repository
+from postpilot.db.repository import Repository
+from postpilot.db.rows import NewMedia
 from postpilot.domain import validation
 from postpilot.domain.errors import QuotaExhausted
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType

@@ -9,31 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from postpilot.db import claims
-from postpilot.db.models import AccountRow, PostEventRow, PostMediaRow, PostRow
+from postpilot.db.rows import (
+    NewMedia,
+    account_from_row,
+    accounts,
+    container_rule,
+    events,
+    media,
+    media_from_row,
+    post_from_row,
+    posts,
+)
 from postpilot.db.types import db_now, db_now_plus
 from postpilot.domain.errors import Conflict, NotFound
 from postpilot.domain.model import (
     Account,
     LoginKind,
-    MediaSource,
     Post,
     PostEvent,
     PostMedia,
     PostStatus,
 )
-
-posts = cast(Table, PostRow.__table__)
-accounts = cast(Table, AccountRow.__table__)
-media = cast(Table, PostMediaRow.__table__)
-events = cast(Table, PostEventRow.__table__)
 
 USER_FIELDS = (
     "account_id",
@@ -50,107 +53,6 @@ USER_FIELDS = (
     "scheduled_at",
     "is_active",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NewMedia:
-    position: int
-    source: MediaSource
-    stored_url: str
-    width: int
-    height: int
-    bytes: int
-    checksum: str
-    kind: str = "image"
-    source_url: str | None = None
-    prompt: str | None = None
-    model: str | None = None
-    cost_usd: float = 0.0
-    alt_text: str | None = None
-
-
-def published_at_or_now() -> ColumnElement[Any]:
-    """``published_at`` keeps the moment ``media_publish`` returned, when it was recorded then."""
-    return func.coalesce(posts.c.published_at, db_now())
-
-
-def _container_rule(values: dict[str, Any]) -> dict[str, Any]:
-    """Whoever replaces or clears a post's container also forgets when the old one was seen FINISHED: the
-    publish step trusts ``container_ready_at`` to skip the status read."""
-    if "container_id" in values and "container_ready_at" not in values:
-        return {**values, "container_ready_at": None}
-    return values
-
-
-def _post(row: RowMapping) -> Post:
-    return Post(
-        id=row["id"],
-        account_id=row["account_id"],
-        post_type=row["post_type"],
-        caption=row["caption"] or "",
-        prompt=row["prompt"],
-        image_url=row["image_url"],
-        media_urls=row["media_urls"],
-        video_url=row["video_url"],
-        cover_url=row["cover_url"],
-        image_count=row["image_count"],
-        aspect=row["aspect"],
-        alt_text=row["alt_text"],
-        scheduled_at=row["scheduled_at"],
-        status=PostStatus(row["status"]),
-        is_active=bool(row["is_active"]),
-        last_error=row["last_error"],
-        attempts=row["attempts"],
-        ig_media_id=row["ig_media_id"],
-        permalink=row["permalink"],
-        published_at=row["published_at"],
-        container_id=row["container_id"],
-        publish_attempted_at=row["publish_attempted_at"],
-        container_ready_at=row["container_ready_at"],
-        container_attempts=row["container_attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        lease_owner=row["lease_owner"],
-        lease_until=row["lease_until"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _account(row: RowMapping) -> Account:
-    return Account(
-        id=row["id"],
-        name=row["name"],
-        ig_user_id=row["ig_user_id"],
-        login_kind=LoginKind(row["login_kind"]),
-        dry_run=bool(row["dry_run"]),
-        is_active=bool(row["is_active"]),
-        has_token=row["access_token_encrypted"] is not None,
-        token_expires_at=row["token_expires_at"],
-        needs_reconnect=bool(row["needs_reconnect"]),
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-    )
-
-
-def _media(row: RowMapping) -> PostMedia:
-    return PostMedia(
-        id=row["id"],
-        post_id=row["post_id"],
-        position=row["position"],
-        kind=row["kind"],
-        source=MediaSource(row["source"]),
-        source_url=row["source_url"],
-        prompt=row["prompt"],
-        model=row["model"],
-        cost_usd=float(row["cost_usd"] or 0),
-        stored_url=row["stored_url"],
-        width=row["width"],
-        height=row["height"],
-        bytes=row["bytes"],
-        checksum=row["checksum"],
-        container_id=row["container_id"],
-        alt_text=row["alt_text"],
-    )
 
 
 class Repository:
@@ -251,12 +153,12 @@ class Repository:
     def account(self, account_id: int) -> Account | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()
-            return _account(row) if row else None
+            return account_from_row(row) if row else None
 
     def account_by_name(self, name: str) -> Account | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(accounts).where(accounts.c.name == name)).mappings().first()
-            return _account(row) if row else None
+            return account_from_row(row) if row else None
 
     def require_account(self, name: str) -> Account:
         found = self.account_by_name(name)
@@ -266,7 +168,7 @@ class Repository:
 
     def list_accounts(self) -> list[Account]:
         with self.engine.connect() as conn:
-            return [_account(r) for r in conn.execute(select(accounts).order_by(accounts.c.id)).mappings()]
+            return [account_from_row(r) for r in conn.execute(select(accounts).order_by(accounts.c.id)).mappings()]
 
     def account_token_encrypted(self, account_id: int) -> str | None:
         with self.engine.connect() as conn:
@@ -350,7 +252,7 @@ class Repository:
     def post(self, post_id: int) -> Post | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(posts).where(posts.c.id == post_id)).mappings().first()
-            return _post(row) if row else None
+            return post_from_row(row) if row else None
 
     def require_post(self, post_id: int) -> Post:
         found = self.post(post_id)
@@ -364,7 +266,7 @@ class Repository:
             return []
         with self.engine.connect() as conn:
             rows = conn.execute(select(posts).where(posts.c.id.in_(ids)).order_by(posts.c.scheduled_at, posts.c.id))
-            return [_post(r) for r in rows.mappings()]
+            return [post_from_row(r) for r in rows.mappings()]
 
     def list_posts(
         self, *, status: str | None = None, account_id: int | None = None, limit: int | None = None
@@ -377,12 +279,12 @@ class Repository:
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [_post(r) for r in conn.execute(query).mappings()]
+            return [post_from_row(r) for r in conn.execute(query).mappings()]
 
     def media(self, post_id: int) -> list[PostMedia]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(media).where(media.c.post_id == post_id).order_by(media.c.position))
-            return [_media(r) for r in rows.mappings()]
+            return [media_from_row(r) for r in rows.mappings()]
 
     # ------------------------------------------------------------------ claims
     def _claim(
@@ -418,7 +320,7 @@ class Repository:
             if not ids:
                 return []
             rows = conn.execute(select(posts).where(posts.c.id.in_(ids)).order_by(posts.c.scheduled_at))
-            return [_post(r) for r in rows.mappings()]
+            return [post_from_row(r) for r in rows.mappings()]
 
     def _lease_set(self, status: str | None = None) -> str:
         now = claims.now_sql(self.dialect)
@@ -566,7 +468,7 @@ class Repository:
         conditions = [posts.c.id == post_id, posts.c.status.in_([s.value for s in expected_list])]
         if owner is not None:
             conditions.append(posts.c.lease_owner == owner)
-        new_values: dict[str, Any] = {"status": to.value, "updated_at": db_now(), **_container_rule(values or {})}
+        new_values: dict[str, Any] = {"status": to.value, "updated_at": db_now(), **container_rule(values or {})}
         if release:
             new_values.update(lease_owner=None, lease_until=None)
         with self._tx() as conn:
@@ -605,7 +507,7 @@ class Repository:
             row = conn.execute(
                 update(posts)
                 .where(posts.c.id == post_id, posts.c.status == status.value, posts.c.lease_owner == owner)
-                .values(**_container_rule(values), updated_at=db_now())
+                .values(**container_rule(values), updated_at=db_now())
                 .returning(posts.c.id)
             ).first()
             if row is None:
@@ -732,7 +634,7 @@ class Repository:
                 .first()
             )
             if existing:
-                return _media(existing)
+                return media_from_row(existing)
             conn.execute(
                 insert(media).values(
                     post_id=post_id,
@@ -756,7 +658,7 @@ class Repository:
                 .mappings()
                 .one()
             )
-            return _media(row)
+            return media_from_row(row)
 
     def set_media_container(self, media_id: int, container_id: str | None) -> None:
         with self._tx() as conn:
@@ -802,7 +704,7 @@ class Repository:
                 .order_by(posts.c.scheduled_at)
                 .limit(limit)
             ).mappings()
-            return [_post(r) for r in rows]
+            return [post_from_row(r) for r in rows]
 
     def overdue(self) -> tuple[int, datetime | None]:
         """How many active posts are past their time, and the oldest one's scheduled_at."""
@@ -831,7 +733,7 @@ class Repository:
                     )
                 )
             ).mappings()
-            return [_account(r) for r in rows]
+            return [account_from_row(r) for r in rows]
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
