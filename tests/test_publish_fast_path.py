@@ -311,3 +311,40 @@ def test_a_post_claimed_while_the_runner_shuts_down_is_given_back_at_once(
     assert held.status is PostStatus.PUBLISHING and held.lease_owner is None and held.lease_until is None
     assert state.total_publish_calls() == 0
     assert [p.id for p in app.repo.claim_stale_publishing(owner="next", lease_s=60, batch=5)] == [stale]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"code": 24, "subcode": 2207008},  # "container not found (can be temporary)": retried as transient
+        {"code": 0, "http_status": 408},  # a proxy timing out after Meta applied the publish
+    ],
+    ids=["24-2207008", "http-408"],
+)
+def test_an_error_answer_to_a_publish_that_went_through_never_leads_to_a_second_call(
+    app: App, state: GraphState, account_id: int, fault: dict[str, int]
+) -> None:
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)
+    make_due(app, post_id)
+    extra = dict(fault)  # the parameter is shared between the two databases' runs
+    code = extra.pop("code")
+    state.inject_error("publish", code, extra.pop("subcode", None), commit=True, **extra)
+
+    first = publish_now(app, post_id)  # Meta published, then answered with an error
+
+    row = post(app, post_id)
+    if first.outcome is not Outcome.PUBLISHED:
+        assert row.container_ready_at is None  # the FINISHED reading is gone with the attempt
+        set_post(app, post_id, next_attempt_at=None)
+        age = datetime.now(UTC) - timedelta(hours=1)
+        if row.status is PostStatus.PUBLISHING:
+            set_post(app, post_id, publish_attempted_at=age, lease_until=age)
+            stale = app.repo.claim_stale_publishing(owner=app.owner, lease_s=60, batch=5)
+            (result,) = [app.pipeline.reconcile(p) for p in stale]
+        else:
+            result = publish_now(app, post_id)
+        assert result.outcome is Outcome.PUBLISHED, result.message
+    assert post(app, post_id).status is PostStatus.PUBLISHED
+    assert only_publish(state) == (row.container_id, 1)
+    assert state.published_count(IG_USER) == 1

@@ -8,7 +8,7 @@ error for the caller to raise; it does no I/O.
 
 Choices worth knowing (the reference leaves them open):
 
-- Meta's generic server errors (codes 1, 2, -1, or ``is_transient``) and any 5xx during ``media_publish``
+- Meta's generic server errors (codes 1, 2, -1, or ``is_transient``) and any 5xx or 408 during ``media_publish``
   become ``OutcomeUnknown``, not ``Transient``: Meta's publish has no idempotency key and can fail after it
   applied, so the flow must read the container before publishing again. Elsewhere they are ``Transient``.
 - 24/2207008 (container not found, "can be temporary") is ``Transient`` with a 30 s wait. The classifier
@@ -323,8 +323,9 @@ def classify_graph_error(
     meta = redact(user_msg or message or "").strip() or f"HTTP {http_status}"
     tag = "" if code is None else f" (Instagram error {code}{'' if subcode is None else f'/{subcode}'})"
 
-    if during == "publish" and http_status >= 500:
-        # A 5xx can come from a proxy after Meta applied the publish: only reading the container can tell.
+    if during == "publish" and (http_status >= 500 or http_status == 408):
+        # A 5xx or a 408 can come from a proxy after Meta applied the publish: only reading the container
+        # can tell.
         return OutcomeUnknown(_PUBLISH_UNSURE.format(meta=meta) + tag)
 
     rule = find_rule(code, subcode, during)

@@ -190,12 +190,14 @@ class PublishFlow:
     def _publish_container(
         self, graph: GraphApi, post: Post, account: Account, container: str, *, owner: str
     ) -> PublishResult:
-        # The attempt is committed before the irreversible call, so a crash leaves a trace to reconcile.
+        # The attempt is committed before the irreversible call, so a crash leaves a trace to reconcile. The
+        # FINISHED reading goes with it: once media_publish has been sent, even an error answer may hide a
+        # live post, and only a fresh read of the container may say it is safe to send again.
         if not self._repo.update_owned(
             post.id,
             owner=owner,
             status=PostStatus.PUBLISHING,
-            values={"publish_attempted_at": utcnow()},
+            values={"publish_attempted_at": utcnow(), "container_ready_at": None},
             kind="publish_attempt",
             detail={"container_id": container},
         ):
