@@ -170,11 +170,12 @@ def test_a_quota_used_up_elsewhere_defers_the_post_and_is_read_afresh(
     assert row.status is PostStatus.READY and row.publish_attempted_at is None
     assert row.last_error is not None and "limit" in row.last_error
     assert state.published_count(IG_USER) == 0
-    # Instagram's refusal replaced the remembered reading: the next try asks before calling media_publish.
+    # Instagram's refusal replaced the remembered reading: the next try asks before calling media_publish
+    # (after reading the container again: media_publish was sent once, so its FINISHED reading is gone).
     set_post(app, post_id, next_attempt_at=None)
     before = len(state.requests)
     assert publish_now(app, post_id).outcome is Outcome.WAITING
-    assert kinds_since(state, before) == ["limit"]
+    assert kinds_since(state, before) == ["status", "limit"]
 
 
 def test_published_at_is_when_media_publish_returned(app: App, state: GraphState, account_id: int) -> None:

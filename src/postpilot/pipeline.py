@@ -167,7 +167,7 @@ class Pipeline:
         self._metrics.observe_outcome(final.value, post.post_type)
         self._metrics.observe_lateness((utcnow() - post.scheduled_at).total_seconds())
         log.info("post_published" if not dry else "post_simulated", post_id=post.id, media_id=result.media_id)
-        if result.media_id and not permalink and graph is not None:
+        if result.media_id and not permalink and graph is not None and not dry:
             job = self._permalink_job(post.id, graph, result.media_id)
             if follow_up is None:
                 job()

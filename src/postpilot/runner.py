@@ -62,7 +62,9 @@ class Runner:
         self.stage_pool = ThreadPoolExecutor(self.settings.stage_workers, thread_name_prefix="stage")
         self.prepare_pool = ThreadPoolExecutor(self.settings.generation_workers, thread_name_prefix="prepare")
         self.follow_up_pool = ThreadPoolExecutor(FOLLOW_UP_THREADS, thread_name_prefix="follow-up")
-        self._lock = threading.Lock()
+        # Re-entrant: cancelling futures in ``shutdown`` (under this lock) runs their ``_forget`` callbacks
+        # in the same thread.
+        self._lock = threading.RLock()
         self._inflight: dict[int, tuple[Future[StepResult], PostStatus]] = {}
 
     # ------------------------------------------------------------------ capacity
@@ -108,17 +110,23 @@ class Runner:
                 self._on_result(result)
             return result
 
-        try:
-            future = pool.submit(run)
-        except RuntimeError:
+        # Submitting and recording happen under the lock that ``shutdown`` holds while it takes its snapshot
+        # and cancels: a post is either in the snapshot (given back if cancelled) or refused by the pool.
+        with self._lock:
+            try:
+                future = pool.submit(run)
+            except RuntimeError:
+                refused = True
+            else:
+                refused = False
+                self._inflight[post.id] = (future, status)
+        if refused:
             # The pools shut down while this post was being claimed (a signal during a poll or a date job):
             # give it back now rather than leave it leased until the lease runs out.
             self._give_back(post.id, status)
             given_back: Future[StepResult] = Future()
             given_back.set_result(StepResult(post.id, Outcome.LOST, "given back: shutting down"))
             return given_back
-        with self._lock:
-            self._inflight[post.id] = (future, status)
         post_id = post.id
         future.add_done_callback(lambda done: self._forget(post_id, done))
         return future
@@ -199,11 +207,12 @@ class Runner:
     def shutdown(self, *, timeout_s: float) -> None:
         """Stop taking work, give back posts whose work never started, wait a bounded time for the rest."""
         # Snapshot before cancelling: a cancelled future runs its done-callback (``_forget``) at once, which
-        # would drop it from ``_inflight`` and leave its post claimed until the lease ran out.
+        # would drop it from ``_inflight`` and leave its post claimed until the lease ran out. Both under the
+        # lock, so no submit slips in between (see ``_submit``).
         with self._lock:
             pending = [(pid, f, st) for pid, (f, st) in self._inflight.items()]
-        for pool in (self.publish_pool, self.stage_pool, self.prepare_pool):
-            pool.shutdown(wait=False, cancel_futures=True)
+            for pool in (self.publish_pool, self.stage_pool, self.prepare_pool):
+                pool.shutdown(wait=False, cancel_futures=True)
         for pid, future, status in pending:
             if future.cancelled():
                 self._give_back(pid, status)
