@@ -349,3 +349,24 @@ def test_an_error_answer_to_a_publish_that_went_through_never_leads_to_a_second_
     assert post(app, post_id).status is PostStatus.PUBLISHED
     assert only_publish(state) == (row.container_id, 1)
     assert state.published_count(IG_USER) == 1
+
+
+def test_a_skipped_permalink_read_is_backfilled_later(app: App, state: GraphState, account_id: int) -> None:
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)
+    make_due(app, post_id)
+    state.inject_error("media_read", 2, http_status=500)  # the permalink read right after publishing fails
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+    assert post(app, post_id).permalink is None
+
+    runner = Runner(app=app)
+    try:
+        assert runner.backfill_permalinks() == 0  # too fresh: its own read may still be on the way
+        set_post(app, post_id, published_at=datetime.now(UTC) - timedelta(minutes=5))
+        assert runner.backfill_permalinks() == 1
+    finally:
+        runner.shutdown(timeout_s=10)
+
+    assert post(app, post_id).permalink == state.media[0].permalink
+    assert Runner(app=app).backfill_permalinks() == 0
+    assert only_publish(state)[1] == 1

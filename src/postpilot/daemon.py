@@ -34,6 +34,10 @@ from postpilot.web import HealthReport, HealthServer
 
 log = get_logger("postpilot.daemon")
 
+# Every few minutes, published posts whose permalink read was skipped (crash, drain timeout) get one; for
+# six hours after publishing, then they are left without (the media id is what matters).
+PERMALINK_BACKFILL_S = 300.0
+
 
 class SqliteLock:
     """One daemon per SQLite file: an exclusive flock on ``<db>.lock`` held for the process's life."""
@@ -102,6 +106,7 @@ class Daemon:
         self.scheduler.add_job(
             self.runner.renew_leases, "interval", seconds=max(5.0, self.settings.lease_s / 3), id="renew-leases"
         )
+        self.scheduler.add_job(self._backfill_permalinks, "interval", seconds=PERMALINK_BACKFILL_S, id="permalinks")
         self.scheduler.start()
         self.notifier.ready(status="postpilot is running")
         self._ready_sent.set()
@@ -200,6 +205,14 @@ class Daemon:
             self.runner.publish_due(batch=1, post_id=post_id)
         except Exception as exc:
             log.warning("precise_publish_failed", post_id=post_id, error=type(exc).__name__)
+
+    def _backfill_permalinks(self) -> None:
+        if self.draining:
+            return
+        try:
+            self.runner.backfill_permalinks()
+        except Exception as exc:  # best effort; the next run tries again
+            log.warning("permalink_backfill_failed", error=type(exc).__name__)
 
     def _update_backlog(self) -> None:
         due, oldest = self.app.repo.overdue()

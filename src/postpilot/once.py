@@ -31,6 +31,7 @@ def run_once(
         drain(lambda: runner.reconcile_stale(batch=settings.claim_batch))
         drain(lambda: runner.prepare_due(ahead_s=settings.prepare_ahead_s, batch=settings.claim_batch))
         drain(lambda: runner.publish_due(batch=settings.claim_batch))
+        runner.backfill_permalinks()  # read before the follow-up pool is drained below
     finally:
         runner.shutdown(timeout_s=settings.drain_timeout_s)
     return runner.tally

@@ -175,6 +175,17 @@ class Pipeline:
                 follow_up(job)
         return StepResult(post.id, Outcome.SIMULATED if dry else Outcome.PUBLISHED)
 
+    def fill_permalink(self, post: Post) -> None:
+        """Read the permalink of a published post that has none yet (best effort; the backfill's step)."""
+        account = self._repo.account(post.account_id)
+        if account is None or account.dry_run or self._force_dry_run or not post.ig_media_id:
+            return
+        try:
+            graph = self._graph(account)
+        except errors.PostpilotError:
+            return  # the account needs reconnecting or is throttled: a later backfill tries again
+        self._permalink_job(post.id, graph, post.ig_media_id)()
+
     def _permalink_job(self, post_id: int, graph: GraphApi, media_id: str) -> Callable[[], None]:
         def fill() -> None:
             try:

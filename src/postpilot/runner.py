@@ -10,6 +10,7 @@ recorded live, so a publish thread is free for the next due post as soon as ``me
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -189,6 +190,13 @@ class Runner:
             self.follow_up_pool.submit(job)
         except RuntimeError:  # shutting down: do it here rather than drop it
             job()
+
+    def backfill_permalinks(self, *, older_than_s: float = 120.0, within_s: float = 6 * 3600.0) -> int:
+        """Queue permalink reads for published posts that missed theirs; returns how many were queued."""
+        posts = self.app.repo.missing_permalinks(older_than_s=older_than_s, within_s=within_s)
+        for post in posts:
+            self._follow_up(functools.partial(self.app.pipeline.fill_permalink, post))
+        return len(posts)
 
     def fail_missed(self) -> int:
         ids = self.app.repo.fail_missed(max_lateness_s=self.settings.max_lateness_s)

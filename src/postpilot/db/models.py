@@ -47,6 +47,8 @@ STATUSES = (
     "simulated",
 )
 ACTIVE_STATUS_SQL = "status IN ('scheduled', 'preparing', 'ready', 'publishing')"
+# Published posts whose permalink read was skipped (crash, drain timeout): the daemon fills them in later.
+PERMALINK_MISSING_SQL = "status = 'published' AND ig_media_id IS NOT NULL AND permalink IS NULL"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -95,6 +97,12 @@ class PostRow(Base):
             sqlite_where=text(ACTIVE_STATUS_SQL),
         ),
         Index("ix_scheduled_posts_account_id", "account_id"),
+        Index(
+            "ix_scheduled_posts_permalink_missing",
+            "published_at",
+            postgresql_where=text(PERMALINK_MISSING_SQL),
+            sqlite_where=text(PERMALINK_MISSING_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -675,6 +675,25 @@ class Repository:
             ).first()
             return row is not None
 
+    def missing_permalinks(self, *, older_than_s: float, within_s: float, limit: int = 20) -> list[Post]:
+        """Published posts whose permalink read never happened (a crash or a drain timeout came first),
+        newest first. Served by the partial index ``ix_scheduled_posts_permalink_missing``."""
+        now = datetime.now(UTC)
+        query = (
+            select(posts)
+            .where(
+                posts.c.status == PostStatus.PUBLISHED.value,
+                posts.c.ig_media_id.is_not(None),
+                posts.c.permalink.is_(None),
+                posts.c.published_at <= now - timedelta(seconds=older_than_s),
+                posts.c.published_at >= now - timedelta(seconds=within_s),
+            )
+            .order_by(posts.c.published_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [post_from_row(r) for r in conn.execute(query).mappings()]
+
     def clear_containers(self, post_id: int) -> None:
         with self._tx() as conn:
             conn.execute(update(media).where(media.c.post_id == post_id).values(container_id=None))
