@@ -32,25 +32,35 @@ def _pg_available() -> str | None:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database for this test session; yields its SQLAlchemy URL."""
+def create_pg_database(prefix: str = "postpilot_test") -> str:
+    """A new empty PostgreSQL database; returns its SQLAlchemy URL. Skips (fails under CI) without a server."""
     problem = _pg_available()
     if problem:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI but is not reachable: {problem}")
         pytest.skip(f"PostgreSQL not reachable: {problem}")
-    name = f"postpilot_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test session; yields its SQLAlchemy URL."""
+    url = create_pg_database()
     engine = build_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
     yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

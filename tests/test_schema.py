@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -19,7 +17,7 @@ from postpilot.db.engine import build_engine
 from postpilot.db.models import Base
 from postpilot.db.repository import Repository
 from postpilot.domain.model import LoginKind, PostStatus
-from tests.conftest import IN_CI, PG_ADMIN_URL, _pg_available
+from tests.conftest import create_pg_database, drop_pg_database
 
 
 def _account(engine: Engine) -> int:
@@ -180,21 +178,13 @@ def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         yield eng
         eng.dispose()
         return
-    problem = _pg_available()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI but is not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
-    name = f"postpilot_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    eng = build_engine(PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}")
+    url = create_pg_database("postpilot_mig")
+    eng = build_engine(url)
     try:
         yield eng
     finally:
         eng.dispose()
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg_database(url)
 
 
 def test_upgrading_a_populated_0001_database_keeps_its_posts_and_rules(blank_engine: Engine) -> None:

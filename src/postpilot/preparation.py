@@ -20,6 +20,7 @@ from postpilot.db.rows import NewMedia
 from postpilot.domain import validation
 from postpilot.domain.errors import QuotaExhausted
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
+from postpilot.files import write_atomically
 from postpilot.media.ports import ImageGenerator, ImageRequest, MediaKey, MediaStore, StoredMedia
 
 ALT_TEXT_MAX = validation.ALT_TEXT_MAX_CHARS
@@ -185,8 +186,8 @@ class Preparer:
                 data = to_instagram_jpeg(image.data, aspect).data
                 if spooled is not None:
                     spooled.parent.mkdir(parents=True, exist_ok=True)
-                    _write_atomically(_receipt_path(spooled), json.dumps({"model": model, "cost_usd": cost}).encode())
-                    _write_atomically(spooled, data)
+                    write_atomically(_receipt_path(spooled), json.dumps({"model": model, "cost_usd": cost}).encode())
+                    write_atomically(spooled, data)
             stored = store.store_image(key=key, data=data, aspect=aspect, context={**context, "model": model})
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
@@ -251,9 +252,3 @@ def _read_receipt(spooled: Path, *, default_model: str) -> tuple[str, float]:
         return str(receipt["model"]), float(receipt["cost_usd"])
     except (OSError, ValueError, KeyError, TypeError):
         return default_model, 0.0  # spooled by a version without receipts: the cost is unknown
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)

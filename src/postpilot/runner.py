@@ -69,28 +69,28 @@ class Runner:
         self._inflight: dict[int, tuple[Future[StepResult], PostStatus]] = {}
 
     # ------------------------------------------------------------------ capacity
-    def free(self, pool: str) -> int:
-        size = {
-            "publish": self.settings.workers,
-            "stage": self.settings.stage_workers,
-            "prepare": self.settings.generation_workers,
-        }[pool]
-        with self._lock:
-            busy = sum(1 for f, st in self._inflight.values() if not f.done() and _POOL_OF[st] == pool)
-        # Claim a little ahead of the pool so a finishing worker always finds the next post queued.
-        return max(0, size * 2 - busy)
-
-    def report_load(self) -> None:
-        """Publish each pool's load as metrics (claimed and unfinished posts against its threads)."""
+    def _threads(self) -> dict[str, int]:
         s = self.settings
-        threads = {"publish": s.workers, "stage": s.stage_workers, "prepare": s.generation_workers}
+        return {"publish": s.workers, "stage": s.stage_workers, "prepare": s.generation_workers}
+
+    def _busy(self) -> dict[str, int]:
+        """Claimed posts not finished yet (running or queued), per pool."""
+        busy = dict.fromkeys(self._threads(), 0)
         with self._lock:
-            busy = dict.fromkeys(threads, 0)
             for future, status in self._inflight.values():
                 if not future.done():
                     busy[_POOL_OF[status]] += 1
-        for pool, size in threads.items():
-            self.app.metrics.set_pool_load(pool, posts=busy[pool], threads=size)
+        return busy
+
+    def free(self, pool: str) -> int:
+        # Claim a little ahead of the pool so a finishing worker always finds the next post queued.
+        return max(0, self._threads()[pool] * 2 - self._busy()[pool])
+
+    def report_load(self) -> None:
+        """Publish each pool's load as metrics (claimed and unfinished posts against its threads)."""
+        busy = self._busy()
+        for pool, threads in self._threads().items():
+            self.app.metrics.set_pool_load(pool, posts=busy[pool], threads=threads)
 
     def inflight_ids(self) -> list[int]:
         with self._lock:
@@ -124,20 +124,13 @@ class Runner:
         if refused:
             # The pools shut down while this post was being claimed (a signal during a poll or a date job):
             # give it back now rather than leave it leased until the lease runs out.
-            self._give_back(post.id, status)
+            self.app.repo.unclaim(post.id, owner=self.app.owner, status=status)
             given_back: Future[StepResult] = Future()
             given_back.set_result(StepResult(post.id, Outcome.LOST, "given back: shutting down"))
             return given_back
         post_id = post.id
         future.add_done_callback(lambda done: self._forget(post_id, done))
         return future
-
-    def _give_back(self, post_id: int, status: PostStatus) -> None:
-        """Undo a claim whose work never started. A post with a publish attempt on record cannot go back to
-        ready (it may be live); it keeps its status and only loses the lease, so a reconcile picks it up."""
-        repo, owner = self.app.repo, self.app.owner
-        if not repo.unclaim(post_id, owner=owner, status=status):
-            repo.release_lease(post_id, owner=owner)
 
     def _forget(self, post_id: int, future: Future[StepResult]) -> None:
         with self._lock:
@@ -223,7 +216,7 @@ class Runner:
                 pool.shutdown(wait=False, cancel_futures=True)
         for pid, future, status in pending:
             if future.cancelled():
-                self._give_back(pid, status)
+                self.app.repo.unclaim(pid, owner=self.app.owner, status=status)
         done = threading.Event()
 
         def wait_all() -> None:

@@ -409,7 +409,9 @@ class Repository:
             return [(int(r[0]), r[1]) for r in rows]
 
     def unclaim(self, post_id: int, *, owner: str, status: PostStatus) -> bool:
-        """Give back a claimed post whose work never started (shutdown): back to the status it was claimed from."""
+        """Give back a claimed post whose work never started (shutdown): back to the status it was claimed from.
+        A post with a publish attempt on record cannot go back to ready (it may be live): it keeps its status
+        and only loses the lease, so a reconcile picks it up."""
         back = {PostStatus.PREPARING: PostStatus.SCHEDULED, PostStatus.PUBLISHING: PostStatus.READY}.get(status)
         if back is None:
             return self.release_lease(post_id, owner=owner)
@@ -426,7 +428,12 @@ class Repository:
                 .returning(posts.c.id)
             ).first()
             if row is None:
-                return False
+                released = conn.execute(
+                    update(posts)
+                    .where(posts.c.id == post_id, posts.c.status == status.value, posts.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
+                return released.rowcount == 1
             self._event(
                 conn,
                 post_id,

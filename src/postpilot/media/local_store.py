@@ -12,16 +12,14 @@ For real publishing the directory must be served publicly (``public_base_url``);
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import httpx
 
 from postpilot.domain.errors import BadMedia, Transient
 from postpilot.domain.model import TARGET_SIZES, Aspect
+from postpilot.files import write_atomically
 from postpilot.media.fetch import display_url, fetch_image
 from postpilot.media.ports import MediaKey, StoredMedia
 from postpilot.media.transform import PreparedImage, identify, to_instagram_jpeg
@@ -93,7 +91,8 @@ class LocalMediaStore:
         path = self._path(key)
         try:
             self._root.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, image.data)
+            # Readable by the web server that serves the directory (mkstemp makes files private).
+            write_atomically(path, image.data, mode=0o644)
         except OSError as exc:
             raise Transient(f"could not save the image in {self._root}: {exc.strerror}") from exc
         return StoredMedia(
@@ -104,19 +103,3 @@ class LocalMediaStore:
             checksum=image.checksum,
             format="jpg",
         )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        # mkstemp makes the file private; a web server serving the directory must be able to read it.
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
