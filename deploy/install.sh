@@ -235,23 +235,23 @@ if [ "$USE_SYSTEMCTL" -eq 1 ]; then
 fi
 
 # --- database migration ----------------------------------------------------------------------------
-migrate_with_systemd() {
+run_with_systemd() {
     # A transient unit with the service's own identity, settings and credentials, so the SQLite file
-    # and anything else the migration creates belong to the dynamic user that will run the daemon.
+    # and anything else the command creates belong to the dynamic user that will run the daemon.
     systemd-run --quiet --wait --pipe --collect --service-type=exec \
-        --unit="postpilot-migrate-$$" \
+        --unit="postpilot-$1-$$" \
         --property=DynamicUser=yes --property=User=postpilot --property=Group=postpilot \
         --property=StateDirectory=postpilot --property=StateDirectoryMode=0700 --property=UMask=0077 \
         --property=EnvironmentFile=-$ENV_FILE \
         --property=LoadCredential=postpilot:$CRED_DIR \
         --setenv=PYTHONUNBUFFERED=1 \
-        "$VENV/bin/postpilot" db upgrade
+        "$VENV/bin/postpilot" "${@:2}"
 }
 
-migrate_directly() {
+run_directly() {
     # Without a running systemd, present settings and secrets the way the units do: the env file as
     # .env in the working directory and each credential as postpilot_<name> in CREDENTIALS_DIRECTORY.
-    local work=$TMP/migrate
+    local work=$TMP/$1
     install -d -m 0700 "$work" "$work/credentials"
     cp "$(root "$ENV_FILE")" "$work/.env"
     for cred in "$(root "$CRED_DIR")"/*; do
@@ -261,20 +261,31 @@ migrate_directly() {
     done
     ensure_dir "$STATE_DIR" 0700
     (cd "$work" && STATE_DIRECTORY=$(root "$STATE_DIR") CREDENTIALS_DIRECTORY=$work/credentials \
-        "$(root "$VENV")/bin/postpilot" db upgrade)
+        "$(root "$VENV")/bin/postpilot" "${@:2}")
 }
 
+# How the CLI runs as the service here: "systemd", "direct", or "" (not at all) with the reason in $WHY.
+RUN_MODE=""
+WHY=""
 if [ "$SKIP_VENV" -eq 1 ]; then
-    say skipped "database migration (--skip-venv)"
-elif [ "$MIGRATE" = no ]; then
-    say skipped "database migration (--no-migrate)"
+    WHY="--skip-venv"
 elif [ -n "$DESTDIR" ] && [ "$MIGRATE" != yes ]; then
-    say skipped "database migration (DESTDIR set; pass --migrate to run it)"
+    WHY="DESTDIR set; pass --migrate to run it"
 elif [ -z "$DESTDIR" ] && [ "$USE_SYSTEMCTL" -eq 1 ] && [ -d /run/systemd/system ]; then
-    migrate_with_systemd
+    RUN_MODE=systemd
+else
+    RUN_MODE=direct
+fi
+
+if [ "$MIGRATE" = no ]; then
+    say skipped "database migration (--no-migrate)"
+elif [ -z "$RUN_MODE" ]; then
+    say skipped "database migration ($WHY)"
+elif [ "$RUN_MODE" = systemd ]; then
+    run_with_systemd migrate db upgrade
     say ran "postpilot db upgrade (as the service's dynamic user)"
 else
-    migrate_directly
+    run_directly migrate db upgrade
     say ran "postpilot db upgrade"
 fi
 
@@ -304,6 +315,25 @@ else
         # Restarting drains in-flight posts first (SIGTERM, up to POSTPILOT_DRAIN_TIMEOUT_S).
         systemctl restart "$wanted"
         say restarted "$wanted (new code or unit)"
+    fi
+fi
+
+# --- does it work? ---------------------------------------------------------------------------------
+# postpilot doctor checks settings, database, OpenAI, Cloudinary and every account without publishing
+# anything. Its findings are shown; they do not undo the install (fix them, then run it again).
+if [ -z "$RUN_MODE" ] || [ "$MIGRATE" = no ]; then
+    say skipped "postpilot doctor (${WHY:---no-migrate})"
+else
+    doctor_status=0
+    if [ "$RUN_MODE" = systemd ]; then
+        run_with_systemd doctor doctor || doctor_status=$?
+    else
+        run_directly doctor doctor || doctor_status=$?
+    fi
+    if [ "$doctor_status" -eq 0 ]; then
+        say ran "postpilot doctor: no errors"
+    else
+        say ran "postpilot doctor: errors above; fix them before the first post is due"
     fi
 fi
 

@@ -13,6 +13,7 @@ import pytest
 
 from postpilot.domain.errors import (
     ConfigError,
+    MediaFetchFailed,
     NeedsReconnect,
     OutcomeUnknown,
     Permanent,
@@ -277,10 +278,12 @@ def test_graph_error_envelope_is_classified(client: GraphClient, wire: Wire) -> 
     assert "postpilot account connect shop" in caught.value.message
 
 
-def test_bad_media_names_the_url_without_its_query(client: GraphClient, wire: Wire) -> None:
+def test_a_failed_media_download_names_the_url_without_its_query(client: GraphClient, wire: Wire) -> None:
     wire.handler = graph_error(9004, 2207052)
-    with pytest.raises(Permanent) as caught:
+    with pytest.raises(MediaFetchFailed) as caught:
         client.create_image_container(IG, image_url="https://res.example/a.jpg?signature=abc")
+    # Often temporary (nothing is live yet): creating the container is tried again after a pause.
+    assert caught.value.retry_after_s == 60.0
     assert "https://res.example/a.jpg;" in caught.value.message
     assert "signature" not in caught.value.message
 

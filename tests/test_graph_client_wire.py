@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from postpilot.domain.errors import (
-    BadMedia,
+    MediaFetchFailed,
     NeedsNewContainer,
     NeedsReconnect,
     OutcomeUnknown,
@@ -266,8 +266,8 @@ def test_container_that_failed_reads_error(client: GraphClient, state: GraphStat
     assert status.status and "2207026" in status.status
 
 
-def test_unfetchable_media_is_bad_media(client: GraphClient) -> None:
-    with pytest.raises(BadMedia, match=r"could not download the media from ftp://files\.example/a\.jpg;"):
+def test_unfetchable_media_is_a_media_fetch_failure_to_try_again(client: GraphClient) -> None:
+    with pytest.raises(MediaFetchFailed, match=r"could not download the media from ftp://files\.example/a\.jpg;"):
         client.create_image_container(IG, image_url="ftp://files.example/a.jpg?sig=secret")
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from postpilot.domain.errors import (
     BadMedia,
+    MediaFetchFailed,
     NeedsNewContainer,
     NeedsReconnect,
     OutcomeUnknown,
@@ -26,7 +27,9 @@ from postpilot.instagram.error_table import (
     DEFAULT_THROTTLE_S,
     ERROR_TABLE,
     Stage,
+    classify_container_error,
     classify_graph_error,
+    container_error_subcode,
     find_rule,
     public_url,
     redact,
@@ -89,7 +92,15 @@ CASES = [
     Case(299, None, "create", NeedsReconnect, "lacks a permission"),
     Case(25, 2207050, "publish", Permanent, "the owner must act in the Instagram app"),
     # The media and the caption.
-    Case(9004, 2207052, "create", BadMedia, "could not download the media from https://cdn.example/a.jpg;"),
+    # Comes at container creation (nothing is live) and is often temporary: tried again after a minute.
+    Case(
+        9004,
+        2207052,
+        "create",
+        MediaFetchFailed,
+        "could not download the media from https://cdn.example/a.jpg;",
+        retry_after_s=60.0,
+    ),
     Case(36000, 2207004, "create", BadMedia, "8 MiB"),
     Case(36001, 2207005, "create", BadMedia, "JPEG"),
     Case(36003, 2207009, "create", BadMedia, "aspect ratio is outside 4:5 to 1.91:1"),
@@ -125,7 +136,7 @@ def test_each_row_classifies(case: Case) -> None:
     if case.code is not None:
         assert f"Instagram error {case.code}" in error.message
     if case.retry_after_s is not None:
-        assert isinstance(error, Transient | QuotaExhausted)
+        assert isinstance(error, Transient | QuotaExhausted | MediaFetchFailed)
         assert error.retry_after_s == case.retry_after_s
 
 
@@ -324,3 +335,36 @@ def test_redact(text: str, secret: str) -> None:
 def test_redact_given_secrets_and_public_url() -> None:
     assert redact("the token plain-secret-value leaked", ["plain-secret-value"]) == "the token <redacted> leaked"
     assert public_url("https://res.cloudinary.com/x/a.jpg?sig=1#frag") == "https://res.cloudinary.com/x/a.jpg"
+
+
+# --- a container that reads ERROR: its status names a subcode, looked up in the same table ------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "says"),
+    [
+        ("Error: Media upload has failed with error code 2207026", BadMedia, "MP4 or MOV"),
+        ("Error: Media upload has failed with error code 2207004", BadMedia, "8 MiB"),
+        ("Error: Media upload has failed with error code 2207005", BadMedia, "use a JPEG"),
+        ("Error: Media upload has failed with error code 2207009", BadMedia, "aspect ratio"),
+        ("Error: Media upload has failed with error code 2207010", Permanent, "2,200 characters"),
+        ("Error: Media upload has failed with error code 2207052", MediaFetchFailed, "make sure the URL is public"),
+        ("Error: Media upload has failed with error code 2207003", NeedsNewContainer, "timed out downloading"),
+        ("Error: Media upload has failed with error code 2207020", NeedsNewContainer, "expired"),
+        ("Error: Media upload has failed with error code 2207001", NeedsNewContainer, "a new container is made"),
+        ("Error: Media upload has failed with error code 2207099", NeedsNewContainer, "a new container is made"),
+        ("Error", NeedsNewContainer, "a new container is made"),
+        (None, NeedsNewContainer, "no reason given"),
+    ],
+)
+def test_a_container_error_is_classified_by_its_subcode(
+    status: str | None, expected: type[PostpilotError], says: str
+) -> None:
+    error = classify_container_error(status, account="shop", media_url="https://cdn.example/v.mp4?sig=1")
+
+    assert type(error) is expected
+    assert says in error.message
+    assert "sig=1" not in error.message
+    subcode = container_error_subcode(status)
+    if subcode is not None:
+        assert f"(Instagram container error {subcode})" in error.message

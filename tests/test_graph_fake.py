@@ -739,12 +739,15 @@ def test_instagram_login_flow(raw: httpx.Client, state: GraphState, style: str) 
         "code": code,
     }
     body = raw.post("/oauth/access_token", data=form).json()
+    # The code exchange names the app-scoped user id (as Meta documents it), not the professional account id.
+    app_scoped = state.accounts[ig].app_scoped_id
+    assert app_scoped != ig
     if style == "flat":
-        assert body["user_id"] == int(ig) and body["permissions"] == list(state.accounts[ig].scopes)
+        assert body["user_id"] == int(app_scoped) and body["permissions"] == list(state.accounts[ig].scopes)
         short = body["access_token"]
     else:
         entry = body["data"][0]
-        assert entry["user_id"] == ig and "instagram_business_content_publish" in entry["permissions"]
+        assert entry["user_id"] == app_scoped and "instagram_business_content_publish" in entry["permissions"]
         short = entry["access_token"]
     reused = raw.post("/oauth/access_token", data=form)
     assert reused.status_code == 400 and reused.json()["error_type"] == "OAuthException"

@@ -25,8 +25,14 @@ EXPECTED_FAMILIES = {
     "postpilot_info": "gauge",
     "postpilot_pool_posts": "gauge",
     "postpilot_pool_threads": "gauge",
+    "postpilot_dependency_days_left": "gauge",
+    "postpilot_graph_usage_percent": "gauge",
+    "postpilot_graph_calls_held": "counter",
 }
-ALLOWED_LABELS = {"outcome", "post_type", "stage", "provider", "error_class", "version", "le", "pool"}
+# "component" and "scope" take two fixed values each (the things with an end; Meta's two usage budgets).
+ALLOWED_LABELS = {
+    "outcome", "post_type", "stage", "provider", "error_class", "version", "le", "pool", "component", "scope",
+}  # fmt: skip
 
 
 def test_every_family_is_present_with_prefix_and_type() -> None:
@@ -166,3 +172,17 @@ def test_instances_do_not_share_a_registry() -> None:
     first.count_claims("publish", 1)
 
     assert second.registry.get_sample_value("postpilot_claims_total", {"stage": "publish"}) == 0
+
+
+def test_account_usage_is_folded_into_one_series() -> None:
+    metrics = Metrics()
+    metrics.set_graph_usage("business_use_case", "shop", "call_count", 40.0)
+    metrics.set_graph_usage("business_use_case", "cafe", "call_count", 85.0)
+    metrics.set_graph_usage("business_use_case", "cafe", "total_time", 12.0)
+    metrics.set_graph_usage("app", "", "call_count", 7.0)
+    body = metrics.render()[0].decode()
+    assert 'postpilot_graph_usage_percent{scope="business_use_case"} 85.0' in body
+    assert 'postpilot_graph_usage_percent{scope="app"} 7.0' in body
+    assert "shop" not in body and "cafe" not in body
+    with pytest.raises(ValueError):
+        metrics.set_graph_usage("page", "", "call_count", 1.0)

@@ -167,9 +167,11 @@ def test_facebook_connect_pages_and_check(server: FakeServer[GraphState], http: 
     fb_user = state.accounts[FB_IG].fb_user_id
     assert fb_user is not None
     state.add_page(fb_user, "A page without Instagram")
-    pages = list_pages_with_instagram(
+    listing = list_pages_with_instagram(
         http, token=token.access_token, graph_url=server.url, version="v25.0", timeout_s=5
     )
+    assert listing.pages_seen == 2
+    pages = listing.choices
     assert pages == [PageChoice(str(state.accounts[FB_IG].page_id), "Brand Page", FB_IG, pages[0].page_token)]
     assert pages[0].page_token and pages[0].page_token not in repr(pages[0])
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ def http(fake: OpenAIFake) -> Iterator[httpx.Client]:
 
 
 def generate(http: httpx.Client, **body: Any) -> httpx.Response:
-    return http.post("/images/generations", json={"model": "gpt-image-1.5", "prompt": "a cat", **body})
+    return http.post("/images/generations", json={"model": "gpt-image-2.6-sunburst", "prompt": "a cat", **body})
 
 
 def decode(response: httpx.Response, index: int = 0) -> Image.Image:
@@ -85,7 +86,8 @@ def test_n_images_are_distinct(http: httpx.Client, fake: OpenAIFake) -> None:
         ("gpt-image-2", "3840x2160", True),
         ("gpt-image-2", "3856x2160", False),  # beyond the maximum
         ("gpt-image-2.5-flare", "1344x704", True),
-        ("chatgpt-image-latest", "1088x1088", True),
+        ("gpt-image-2.6-flare", "1088x1360", True),
+        ("gpt-image-2.6-sunburst", "1080x1080", False),
     ],
 )
 def test_size_rules_per_model(model: str, size: str, ok: bool) -> None:
@@ -106,12 +108,50 @@ def test_an_invalid_size_is_a_400_envelope(http: httpx.Client, fake: OpenAIFake)
     assert fake.state.generated == 0
 
 
-@pytest.mark.parametrize("model", ["dall-e-2", "dall-e-3", "gpt-image-1", "no-such-model"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "dall-e-2",
+        "dall-e-3",
+        "gpt-image-1",
+        "gpt-image-1.5",
+        "gpt-image-1.5-2025-12-16",
+        "gpt-image-1-mini",
+        "chatgpt-image-latest",
+        "no-such-model",
+    ],
+)
 def test_retired_and_unknown_models_are_not_found(http: httpx.Client, model: str) -> None:
     response = generate(http, model=model)
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "model_not_found"
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_models_shut_down_today_worked_until_yesterday(http: httpx.Client, fake: OpenAIFake) -> None:
+    fake.state.today = date(2026, 11, 30)
+
+    assert generate(http, model="gpt-image-1.5", size="1024x1024").status_code == 200
+    model = http.get("/models/gpt-image-1.5").json()
+    assert (model["id"], model["object"], model["shutdown_date"]) == ("gpt-image-1.5", "model", "2026-12-01")
+
+    fake.state.today = date(2026, 12, 1)
+    assert generate(http, model="gpt-image-1.5", size="1024x1024").status_code == 404
+    assert http.get("/models/gpt-image-1.5").status_code == 404
+
+
+def test_the_models_endpoint_reports_shutdown_dates(http: httpx.Client, fake: OpenAIFake) -> None:
+    current = http.get("/models/gpt-image-2.6-sunburst")
+    assert current.status_code == 200
+    assert current.json()["shutdown_date"] is None
+
+    fake.state.shutdown_dates["gpt-image-2.6-sunburst"] = date(2026, 12, 20)
+    assert http.get("/models/gpt-image-2.6-sunburst").json()["shutdown_date"] == "2026-12-20"
+    listed = {m["id"] for m in http.get("/models").json()["data"]}
+    assert "gpt-image-2.6-flare" in listed
+    assert "gpt-image-1.5" not in listed
+    assert fake.state.model_reads == 2
 
 
 @pytest.mark.parametrize(
@@ -130,8 +170,9 @@ def test_other_parameters_are_validated(http: httpx.Client, body: dict[str, Any]
     assert response.json()["error"]["param"] == param
 
 
-def test_xhigh_quality_only_on_the_2_5_models(http: httpx.Client) -> None:
+def test_xhigh_quality_only_on_the_2_5_and_2_6_models(http: httpx.Client) -> None:
     assert generate(http, model="gpt-image-2.5-sunburst", quality="xhigh", size="1024x1024").status_code == 200
+    assert generate(http, model="gpt-image-2.6-flare", quality="max", size="1024x1024").status_code == 200
     assert generate(http, model="gpt-image-2", quality="xhigh").status_code == 400
 
 
@@ -200,12 +241,9 @@ def test_runs_standalone_with_control_endpoints() -> None:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, headers={"Authorization": "Bearer any-key"}) as client:
             client.post("/_fake/script", json=[{"kind": "error", "status": 500, "error": {"message": "boom"}}])
-            assert (
-                client.post("/v1/images/generations", json={"model": "gpt-image-1.5", "prompt": "x"}).status_code == 500
-            )
-            assert (
-                client.post("/v1/images/generations", json={"model": "gpt-image-1.5", "prompt": "x"}).status_code == 200
-            )
+            body = {"model": "gpt-image-2.6-sunburst", "prompt": "x"}
+            assert client.post("/v1/images/generations", json=body).status_code == 500
+            assert client.post("/v1/images/generations", json=body).status_code == 200
             assert client.get("/_fake/stats").json() == {"requests": 2, "generated": 1, "scripted": 0}
             client.post("/_fake/reset")
             assert client.get("/_fake/stats").json()["requests"] == 0

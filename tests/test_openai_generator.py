@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Iterator
+from datetime import date
 
 import pytest
 from PIL import Image
@@ -43,7 +44,7 @@ def make_generator(fake: OpenAIFake) -> Iterator[MakeGenerator]:
         options: dict[str, object] = {
             "api_key": KEY,
             "base_url": fake.base_url,
-            "model": "gpt-image-1.5",
+            "model": "gpt-image-2.6-sunburst",
             "quality": "medium",
             "output_format": "jpeg",
             "timeout_s": 10.0,
@@ -65,21 +66,19 @@ def request(aspect: Aspect = Aspect.SQUARE, prompt: str = "a lighthouse at dawn,
 
 def test_satisfies_the_port(make_generator: MakeGenerator) -> None:
     generator: ImageGenerator = make_generator()
-    assert generator.model == "gpt-image-1.5"
+    assert generator.model == "gpt-image-2.6-sunburst"
 
 
 @pytest.mark.parametrize(
     ("model", "aspect", "size"),
     [
-        ("gpt-image-1.5", Aspect.SQUARE, (1024, 1024)),
-        ("gpt-image-1.5", Aspect.PORTRAIT, (1024, 1536)),
-        ("gpt-image-1.5", Aspect.LANDSCAPE, (1536, 1024)),
-        ("gpt-image-1-mini", Aspect.PORTRAIT, (1024, 1536)),
+        ("gpt-image-2.6-sunburst", Aspect.SQUARE, (1088, 1088)),
+        ("gpt-image-2.6-sunburst", Aspect.PORTRAIT, (1088, 1360)),
+        ("gpt-image-2.6-flare", Aspect.LANDSCAPE, (1344, 704)),
         ("gpt-image-2", Aspect.SQUARE, (1088, 1088)),
         ("gpt-image-2", Aspect.PORTRAIT, (1088, 1360)),
         ("gpt-image-2", Aspect.LANDSCAPE, (1344, 704)),
         ("gpt-image-2.5-flare", Aspect.LANDSCAPE, (1344, 704)),
-        ("chatgpt-image-latest", Aspect.PORTRAIT, (1088, 1360)),
     ],
 )
 def test_generates_a_jpeg_of_the_size_asked_for_each_aspect(
@@ -126,27 +125,33 @@ def test_carousel_positions_get_distinct_prompts_and_images(fake: OpenAIFake, ma
     assert len({hashlib.sha256(i.data).hexdigest() for i in images}) == 4
 
 
-def test_cost_comes_from_usage_and_the_estimate_is_close(fake: OpenAIFake, make_generator: MakeGenerator) -> None:
+def test_cost_comes_from_usage_and_the_estimate_errs_high(fake: OpenAIFake, make_generator: MakeGenerator) -> None:
     generator = make_generator(quality="medium")
     req = request(Aspect.PORTRAIT)
 
     image = generator.generate(req)
 
-    # The fake reports len(prompt)//4 text tokens and 1584 image tokens for medium 1024x1536;
-    # gpt-image-1.5 prices are $5 (text in) and $32 (image out) per million tokens.
+    # The fake reports len(prompt)//4 text tokens and 1056 image tokens per 1024x1024 at medium, scaled by area
+    # (1088x1360); the gpt-image-2.6 prices are $5 (text in) and $30 (image out) per million tokens.
+    body = fake.state.requests[0]
+    assert body.size == "1088x1360"
     text_tokens = len(req.prompt) // 4
-    assert image.cost_usd == pytest.approx((text_tokens * 5 + 1584 * 32) / 1e6)
-    assert generator.estimate_cost_usd(req) == pytest.approx(image.cost_usd, rel=0.01)
+    image_tokens = round(1056 * 1088 * 1360 / (1024 * 1024))
+    assert image.cost_usd == pytest.approx((text_tokens * 5 + image_tokens * 30) / 1e6)
+    # No per-image token table is published for these models: the budget estimate errs towards spending less.
+    assert image.cost_usd <= generator.estimate_cost_usd(req) < 2 * image.cost_usd
 
 
 def test_price_table() -> None:
-    assert table_cost_usd("gpt-image-1.5", "low", 1024, 1024) == pytest.approx(0.0087, abs=1e-4)
-    assert table_cost_usd("gpt-image-1.5", "medium", 1024, 1024) == pytest.approx(0.034, abs=1e-3)
-    assert table_cost_usd("gpt-image-1.5", "high", 1024, 1536) == pytest.approx(0.20, abs=1e-3)
-    mini = table_cost_usd("gpt-image-1-mini", "high", 1024, 1024)
-    assert mini == pytest.approx(table_cost_usd("gpt-image-1.5", "high", 1024, 1024) / 4)
+    # $30 per million image output tokens; the estimates per 1024x1024 image: 400 / 1600 / 7024 tokens.
+    assert table_cost_usd("gpt-image-2.6-sunburst", "low", 1024, 1024) == pytest.approx(0.012)
+    assert table_cost_usd("gpt-image-2.6-flare", "medium", 1024, 1024) == pytest.approx(0.048)
+    assert table_cost_usd("gpt-image-2.6-sunburst", "high", 1024, 1024) == pytest.approx(0.21072)
+    assert table_cost_usd("gpt-image-2", "high", 1088, 1360) == pytest.approx(0.21072 * 1088 * 1360 / 1024**2)
     # "auto" may turn out "high": budget estimates assume the dearer case.
-    assert table_cost_usd("gpt-image-1.5", "auto", 1024, 1024) == table_cost_usd("gpt-image-1.5", "high", 1024, 1024)
+    assert table_cost_usd("gpt-image-2.6-sunburst", "auto", 1024, 1024) == table_cost_usd(
+        "gpt-image-2.6-sunburst", "high", 1024, 1024
+    )
 
 
 @pytest.mark.parametrize("fault", [f.content_policy_violation, f.moderation_blocked])
@@ -290,30 +295,50 @@ def test_an_invalid_value_is_permanent_and_names_the_setting(fake: OpenAIFake, m
     assert "{" not in caught.value.message  # OpenAI's words, not a dump of the response body
 
 
-def test_an_unknown_model_is_permanent_and_names_the_current_ones(
+def test_an_unknown_model_holds_the_post_and_names_the_setting(
     fake: OpenAIFake, make_generator: MakeGenerator
 ) -> None:
-    with pytest.raises(Permanent) as caught:
+    with pytest.raises(ProviderBlocked) as caught:
         make_generator(model="gpt-image-9").generate(request())
 
-    assert "gpt-image-9" in caught.value.message and "gpt-image-1.5" in caught.value.message
+    message = caught.value.message
+    assert "'gpt-image-9'" in message and "POSTPILOT_OPENAI_MODEL" in message
+    assert "gpt-image-2.6-sunburst" in message and "wait" in message
+    assert caught.value.retry_after_s == 900.0
     assert fake.state.request_count == 1
 
 
-@pytest.mark.parametrize("model", ["dall-e-2", "dall-e-3", "gpt-image-1"])
-def test_retired_models_are_a_config_error(model: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        OpenAIImageGenerator(api_key=KEY, model=model, quality="medium", output_format="jpeg")
+def test_a_model_the_service_shut_down_before_our_table_knew_holds_the_post(
+    fake: OpenAIFake, make_generator: MakeGenerator
+) -> None:
+    fake.state.shutdown_dates["gpt-image-2.6-flare"] = date(2026, 11, 30)
 
-    assert "retired" in caught.value.message
-    assert "gpt-image-1.5" in caught.value.message and "gpt-image-2" in caught.value.message
+    with pytest.raises(ProviderBlocked, match="POSTPILOT_OPENAI_MODEL") as caught:
+        make_generator(model="gpt-image-2.6-flare").generate(request())
+
+    assert "does not offer the image model 'gpt-image-2.6-flare'" in caught.value.message
+    assert fake.state.request_count == 1  # model_not_found is not retried by the SDK
+    assert fake.state.generated == 0
+
+
+@pytest.mark.parametrize("model", ["dall-e-3", "gpt-image-1", "gpt-image-1.5", "gpt-image-1.5-2025-12-16"])
+def test_known_retired_models_hold_the_post_without_a_request(
+    fake: OpenAIFake, make_generator: MakeGenerator, model: str
+) -> None:
+    with pytest.raises(ProviderBlocked) as caught:
+        make_generator(model=model).generate(request())
+
+    message = caught.value.message
+    assert f"shut down the image model '{model}'" in message
+    assert "POSTPILOT_OPENAI_MODEL" in message and "gpt-image-2.6-sunburst or gpt-image-2.6-flare" in message
+    assert fake.state.request_count == 0
 
 
 @pytest.mark.parametrize(
     "overrides", [{"quality": "hd"}, {"output_format": "gif"}, {"api_key": " "}, {"timeout_s": 0.0}]
 )
 def test_bad_settings_are_a_config_error(overrides: dict[str, object]) -> None:
-    options: dict[str, object] = {"api_key": KEY, "model": "gpt-image-1.5", **overrides}
+    options: dict[str, object] = {"api_key": KEY, "model": "gpt-image-2.6-sunburst", **overrides}
     with pytest.raises(ConfigError):
         OpenAIImageGenerator(**options)  # type: ignore[arg-type]
 

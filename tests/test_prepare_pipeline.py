@@ -40,7 +40,7 @@ from tests.prepare_helpers import (
 )
 
 MAX_JPEG = 8 * 1024 * 1024
-MODEL = "gpt-image-1.5"
+MODEL = "gpt-image-2.6-sunburst"
 CLOUD_SECRET = "fake-api-secret-0123456789"
 
 AppFactory = Callable[..., App]
@@ -185,7 +185,7 @@ def test_generated_posts_end_ready_with_instagram_sized_jpegs_on_cloudinary(
     assert {b["model"] for b in bodies} == {MODEL}
     assert {b["output_format"] for b in bodies} == {"jpeg"}
     assert {b["size"] for b in bodies} == {
-        {"square": "1024x1024", "portrait": "1024x1536", "landscape": "1536x1024"}[aspect]
+        {"square": "1088x1088", "portrait": "1088x1360", "landscape": "1344x704"}[aspect]
     }
     assert len({b["prompt"] for b in bodies}) == count  # distinct variations
     # One upload per image, each with the Instagram transform and a deterministic public_id.

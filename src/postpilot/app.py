@@ -11,7 +11,9 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import Engine
@@ -27,11 +29,17 @@ from postpilot.instagram.client import GraphApi, GraphClient
 from postpilot.instagram.publishing import PublishFlow, StagingFlow, StagingPolicy
 from postpilot.instagram.quota import PublishingQuota
 from postpilot.instagram.recording import RecordingGraphClient
+from postpilot.instagram.usage import GraphUsage
 from postpilot.logging import register_secret
 from postpilot.media.ports import ImageGenerator, MediaStore
 from postpilot.metrics import Metrics
 from postpilot.pipeline import Pipeline
 from postpilot.preparation import Preparer
+from postpilot.tokens import TokenRefresher
+from postpilot.watch import DependencyWatch
+
+if TYPE_CHECKING:
+    from postpilot.media.openai_generator import OpenAIImageGenerator
 
 
 def default_owner() -> str:
@@ -48,6 +56,7 @@ class App:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._generator: ImageGenerator | None = None
+        self._openai: OpenAIImageGenerator | None = None
         self._store: MediaStore | None = None
         for secret in (
             self.settings.secret_key,
@@ -122,7 +131,7 @@ class App:
                 raise ConfigError("POSTPILOT_IMAGE_PROVIDER=openai needs OPENAI_API_KEY")
             from postpilot.media.openai_generator import OpenAIImageGenerator
 
-            return OpenAIImageGenerator(
+            self._openai = OpenAIImageGenerator(
                 api_key=self.settings.openai_api_key.get_secret_value(),
                 base_url=self.settings.openai_base_url,
                 model=self.settings.openai_model,
@@ -131,9 +140,39 @@ class App:
                 timeout_s=self.settings.openai_timeout_s,
                 max_retries=self.settings.openai_max_retries,
             )
+            return self._openai
         from postpilot.media.card import CardRenderer
 
         return CardRenderer()
+
+    def read_openai_model(self) -> tuple[str, bool, date | None]:
+        """The configured OpenAI model as OpenAI's models endpoint describes it (for ``DependencyWatch``)."""
+        self.generator()
+        assert self._openai is not None, "only called when the image provider is openai"
+        found = self._openai.model_lifecycle()
+        return found.model, found.available, found.shutdown_date
+
+    @cached_property
+    def watch(self) -> DependencyWatch:
+        return DependencyWatch(
+            graph_version=self.settings.graph_version,
+            read_model=self.read_openai_model if self.image_provider == "openai" else None,
+            metrics=self.metrics,
+        )
+
+    @cached_property
+    def token_refresher(self) -> TokenRefresher:
+        return TokenRefresher(
+            repo=self.repo,
+            cipher=self.cipher,
+            http=self.http,
+            instagram_graph_url=self.settings.instagram_graph_url,
+            timeout_s=self.settings.graph_timeout_s,
+        )
+
+    @cached_property
+    def graph_usage(self) -> GraphUsage:
+        return GraphUsage(on_reading=self.metrics.set_graph_usage)
 
     def store(self) -> MediaStore:
         with self._lock:
@@ -171,7 +210,7 @@ class App:
             trust_env=False,
         )
 
-    def graph_for(self, account: Account) -> GraphApi:
+    def graph_for(self, account: Account, *, urgent: bool = False) -> GraphApi:
         ciphertext = self.repo.account_token_encrypted(account.id)
         if not ciphertext:
             raise ConfigError(
@@ -187,6 +226,9 @@ class App:
             timeout_s=self.settings.graph_timeout_s,
             publish_timeout_s=self.settings.publish_timeout_s,
             account=account.name,
+            usage=self.graph_usage,
+            on_hold=self.metrics.count_graph_held,
+            urgent=urgent,
         )
 
     def dry_run_graph_for(self, account: Account) -> RecordingGraphClient:

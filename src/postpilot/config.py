@@ -65,7 +65,7 @@ class Settings(BaseSettings):
 
     # --- images --------------------------------------------------------------------------------------
     image_provider: Literal["auto", "openai", "card"] = "auto"
-    openai_model: str = "gpt-image-1.5"
+    openai_model: str = "gpt-image-2.6-sunburst"
     openai_quality: Literal["low", "medium", "high", "auto"] = "medium"
     openai_output_format: Literal["jpeg", "png", "webp"] = "jpeg"
     openai_timeout_s: float = Field(default=180.0, ge=1)
@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     graph_version: str = "v25.0"
     graph_timeout_s: float = Field(default=30.0, gt=0)
     publish_timeout_s: float = Field(default=60.0, gt=0)
-    container_poll_s: float = Field(default=2.0, gt=0)
-    reel_max_wait_s: float = Field(default=600.0, gt=0)
+    container_poll_s: float = Field(default=60.0, gt=0)
+    reel_max_wait_s: float = Field(default=300.0, gt=0)
     facebook_app_id: str | None = None
     facebook_app_secret: SecretStr | None = None
     instagram_app_id: str | None = None

@@ -30,6 +30,7 @@ from postpilot.domain.model import utcnow
 from postpilot.logging import get_logger
 from postpilot.runner import Runner
 from postpilot.sdnotify import SystemdNotifier
+from postpilot.tokens import REFRESH_EVERY_S
 from postpilot.web import HealthReport, HealthServer
 
 log = get_logger("postpilot.daemon")
@@ -37,6 +38,8 @@ log = get_logger("postpilot.daemon")
 # Every few minutes, published posts whose permalink read was skipped (crash, drain timeout) get one; for
 # six hours after publishing, then they are left without (the media id is what matters).
 PERMALINK_BACKFILL_S = 300.0
+# The OpenAI model's shutdown date and the Graph API version's end are looked at on start and daily.
+DEPENDENCY_CHECK_S = 86_400.0
 
 
 class SqliteLock:
@@ -107,6 +110,20 @@ class Daemon:
             self.runner.renew_leases, "interval", seconds=max(5.0, self.settings.lease_s / 3), id="renew-leases"
         )
         self.scheduler.add_job(self._backfill_permalinks, "interval", seconds=PERMALINK_BACKFILL_S, id="permalinks")
+        self.scheduler.add_job(
+            self._refresh_tokens,
+            "interval",
+            seconds=REFRESH_EVERY_S,
+            id="token-refresh",
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self._check_dependencies,
+            "interval",
+            seconds=DEPENDENCY_CHECK_S,
+            id="dependencies",
+            next_run_time=datetime.now(UTC),
+        )
         self.scheduler.start()
         self.notifier.ready(status="postpilot is running")
         self._ready_sent.set()
@@ -214,6 +231,20 @@ class Daemon:
         except Exception as exc:  # best effort; the next run tries again
             log.warning("permalink_backfill_failed", error=type(exc).__name__)
 
+    def _refresh_tokens(self) -> None:
+        if self.draining:
+            return
+        try:
+            self.app.token_refresher.refresh_due()
+        except Exception as exc:  # e.g. the database is away: the next hour tries again
+            log.warning("token_refresh_pass_failed", error=type(exc).__name__)
+
+    def _check_dependencies(self) -> None:
+        try:
+            self.app.watch.check()
+        except Exception as exc:  # a look at the calendar never stops the daemon; tomorrow's run tries again
+            log.warning("dependency_check_failed", error=type(exc).__name__)
+
     def _update_backlog(self) -> None:
         due, oldest = self.app.repo.overdue()
         age = (utcnow() - oldest).total_seconds() if oldest else None
@@ -229,11 +260,13 @@ class Daemon:
         return HealthReport(
             ok=ok,
             checks={"heartbeat_age_s": round(age, 1)},
-            reason=None if ok else "the main loop has not run for {age:.0f} s",
+            reason=None if ok else f"the main loop has not run for {age:.0f} s",
         )
 
     def readiness(self) -> HealthReport:
-        checks: dict[str, object] = {}
+        # What is near or past its end is shown, but does not make the daemon unready: posts with their own
+        # media still flow, and a restart would not help.
+        checks: dict[str, object] = dict(self.app.watch.as_checks())
         if self.draining:
             return HealthReport(ok=False, checks={"draining": True}, reason="shutting down")
         try:
@@ -285,12 +318,14 @@ def status_summary(app: App, *, last_poll: datetime | None = None, draining: boo
         else {"scheduled_at": oldest.isoformat(), "age_s": round((now - oldest).total_seconds(), 1)},
         "last_poll": last_poll.isoformat() if last_poll else None,
         "draining": draining,
+        "dependencies": app.watch.as_status(),
+        "graph_usage": app.graph_usage.snapshot(),
         "accounts_at_risk": [
             {
                 "name": a.name,
                 "needs_reconnect": a.needs_reconnect,
                 "token_expires_at": a.token_expires_at.isoformat() if a.token_expires_at else None,
-                "problem": a.last_error,
+                "problem": a.last_error if a.needs_reconnect else (a.token_refresh_error or a.last_error),
             }
             for a in repo.accounts_at_risk()
         ],

@@ -13,6 +13,7 @@ process-wide switch that other registries (and other tests) did not ask for.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -31,6 +32,8 @@ STAGES = ("prepare", "stage", "publish")
 # Expired leases are reclaimed for reconciliation, which is worth counting apart from the three stages.
 CLAIM_STAGES = (*STAGES, "reconcile")
 POOLS = ("publish", "stage", "prepare")  # the runner's thread pools
+DEPENDENCIES = ("openai_model", "graph_api_version")  # things with an announced end (domain.sunset)
+USAGE_SCOPES = ("app", "business_use_case")  # Meta's rate-limit budgets (instagram.usage)
 UNEXPECTED_ERROR = "Unexpected"
 
 # A stage ranges from a cached no-op (tens of ms) to a slow image generation plus a video container
@@ -172,6 +175,28 @@ class Metrics:
             namespace=PREFIX,
             registry=reg,
         )
+        self._dependency_days = Gauge(
+            "dependency_days_left",
+            "Days until the configured OpenAI model or Graph API version reaches its announced end "
+            "(+Inf: none announced; 0 or less: gone).",
+            ["component"],
+            namespace=PREFIX,
+            registry=reg,
+        )
+        self._graph_usage = Gauge(
+            "graph_usage_percent",
+            "Highest share of a Meta rate-limit budget used, from the usage headers of the latest answers "
+            "(app: X-App-Usage; business_use_case: X-Business-Use-Case-Usage, the busiest account).",
+            ["scope"],
+            namespace=PREFIX,
+            registry=reg,
+        )
+        self._graph_held = Counter(
+            "graph_calls_held",
+            "Graph API calls postpilot held back because a usage budget was near its limit.",
+            namespace=PREFIX,
+            registry=reg,
+        )
         # Named without the namespace so that the series is ``postpilot_info{version=…} 1``.
         self._info = Info(PREFIX, "postpilot build information.", registry=reg)
         self._info.info({"version": version})
@@ -190,6 +215,10 @@ class Metrics:
         for pool in POOLS:
             self._pool_posts.labels(pool=pool)
             self._pool_threads.labels(pool=pool)
+        for scope in USAGE_SCOPES:
+            self._graph_usage.labels(scope=scope)
+        self._usage_by_account: dict[str, float] = {}
+        self._usage_lock = threading.Lock()
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -237,6 +266,25 @@ class Metrics:
         name = _check(pool, POOLS, "pool")
         self._pool_posts.labels(pool=name).set(posts)
         self._pool_threads.labels(pool=name).set(threads)
+
+    def set_dependency_days(self, component: str, days: float) -> None:
+        """Days left before ``component`` (``openai_model``, ``graph_api_version``) ends; ``inf`` for none."""
+        self._dependency_days.labels(component=_check(component, DEPENDENCIES, "component")).set(days)
+
+    def set_graph_usage(self, scope: str, account: str, metric: str, percent: float) -> None:
+        """One usage figure read from Meta's headers; accounts are folded into the busiest one's figure so
+        no account name becomes a label."""
+        name = _check(scope, USAGE_SCOPES, "scope")
+        if name == "app":
+            self._graph_usage.labels(scope=name).set(percent)
+            return
+        with self._usage_lock:  # answers arrive on many threads
+            self._usage_by_account[f"{account}\0{metric}"] = percent
+            busiest = max(self._usage_by_account.values())
+        self._graph_usage.labels(scope=name).set(busiest)
+
+    def count_graph_held(self) -> None:
+        self._graph_held.inc()
 
     def poll_succeeded(self, ts: float | datetime, duration: float) -> None:
         """Record a successful poll finishing at ``ts`` (Unix seconds or an aware datetime)."""

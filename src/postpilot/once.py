@@ -7,8 +7,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, wait
 
 from postpilot.app import App
+from postpilot.logging import get_logger
 from postpilot.pipeline import StepResult
 from postpilot.runner import Runner, Tally
+
+log = get_logger("postpilot.once")
 
 
 def run_once(
@@ -27,6 +30,10 @@ def run_once(
             wait(futures)
 
     try:
+        try:
+            app.token_refresher.refresh_due()  # Instagram Login tokens near their end (cron-style use)
+        except Exception as exc:  # never keeps posts from going out
+            log.warning("token_refresh_pass_failed", error=type(exc).__name__)
         runner.fail_missed()
         drain(lambda: runner.reconcile_stale(batch=settings.claim_batch))
         drain(lambda: runner.prepare_due(ahead_s=settings.prepare_ahead_s, batch=settings.claim_batch))

@@ -7,11 +7,12 @@ guarded transition. Nothing escapes: a bad row or a bug marks that post and the 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from postpilot.db.repository import Repository
 from postpilot.db.rows import published_at_or_now
@@ -47,7 +48,11 @@ class StepResult:
     message: str | None = None
 
 
-GraphFactory = Callable[[Account], GraphApi]
+class GraphFactory(Protocol):
+    """Builds the Graph client for an account. ``urgent``: the calls are for a post due now, so Meta's usage
+    budgets near their limit do not hold them back (``instagram.usage``)."""
+
+    def __call__(self, account: Account, *, urgent: bool = False) -> GraphApi: ...
 # Runs a follow-up job (the permalink read) elsewhere, so the publish worker is free once the post is live.
 FollowUp = Callable[[Callable[[], None]], None]
 
@@ -129,7 +134,7 @@ class Pipeline:
         try:
             if account is None:
                 raise errors.InvalidInput("the account does not exist (see postpilot account list)")
-            graph = self._graph(account)
+            graph = self._graph(account, urgent=True)
             flow = self._publishing.reconcile if reconcile else self._publishing.publish
             result = flow(graph, post, account, owner=self.owner)
         except Exception as exc:
@@ -198,7 +203,7 @@ class Pipeline:
         return fill
 
     # ------------------------------------------------------------------ helpers
-    def _graph(self, account: Account) -> GraphApi:
+    def _graph(self, account: Account, *, urgent: bool = False) -> GraphApi:
         if account.dry_run or self._force_dry_run:
             return self._dry_run_graph_for(account)
         if account.needs_reconnect:
@@ -212,7 +217,7 @@ class Pipeline:
             raise errors.Throttled(
                 "Instagram asked us to slow down for this account", retry_after_s=(until - utcnow()).total_seconds()
             )
-        return self._graph_for(account)
+        return self._graph_for(account, urgent=urgent)
 
     def _record_dry_run(self, post: Post, graph: GraphApi | None, step: str) -> None:
         if isinstance(graph, RecordingGraphClient):
@@ -232,6 +237,10 @@ class Pipeline:
             return StepResult(post.id, Outcome.LOST)
         if isinstance(exc, errors.Permanent | errors.InvalidInput):
             return self._after_error(post, exc, back_to=PostStatus.READY, account=account, status=PostStatus.READY)
+        if isinstance(exc, errors.NeedsNewContainer) and post.container_attempts + 1 >= self._policy.max_new_containers:
+            # The last new container this post may have: the retry decision fails it with its reason.
+            exhausted = dataclasses.replace(post, container_attempts=post.container_attempts + 1)
+            return self._after_error(exhausted, exc, back_to=PostStatus.READY, account=account, status=PostStatus.READY)
         message = exc.message if isinstance(exc, errors.PostpilotError) else f"internal error: {type(exc).__name__}"
         self._side_effects(exc, account)
         values: dict[str, Any] = {"last_error": f"staging: {message}"}
@@ -315,7 +324,8 @@ class Pipeline:
                 container_id=None,
                 publish_attempted_at=None,
                 container_attempts=post.container_attempts + 1,
-                next_attempt_at=None,
+                # Most dead containers are remade at once; a failed media download waits a little first.
+                next_attempt_at=db_now_plus(decision.delay_s) if decision.delay_s > 0 else None,
             )
             self._repo.clear_containers(post.id)
         target = back_to
@@ -338,7 +348,8 @@ class Pipeline:
             return
         if isinstance(exc, errors.NeedsReconnect):
             self._repo.mark_account_needs_reconnect(account.id, exc.message)
-        elif isinstance(exc, errors.Throttled) and exc.retry_after_s:
+        elif isinstance(exc, errors.Throttled) and exc.retry_after_s and not isinstance(exc, errors.SlowingDown):
+            # Meta's own refusal pauses the whole account; our own hold (SlowingDown) keeps media_publish free.
             self._repo.set_account_throttled(account.id, exc.retry_after_s, exc.message)
 
     def _count_error(self, exc: Exception) -> None:

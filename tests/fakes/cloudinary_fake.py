@@ -46,6 +46,9 @@ SIGNATURE_TTL_S = 3600.0
 # Fields Cloudinary leaves out of the string to sign.
 UNSIGNED_FIELDS = frozenset({"file", "api_key", "signature", "cloud_name", "resource_type"})
 UPLOAD_PATH = re.compile(r"^/v1_1/(?P<cloud>[^/]+)/(?P<resource>[^/]+)/upload/?$")
+# The Upload API's ``explicit`` method: a signed call about an asset that already exists (404 when it does
+# not), which is how ``postpilot doctor`` proves the credentials without uploading anything.
+EXPLICIT_PATH = re.compile(r"^/v1_1/(?P<cloud>[^/]+)/(?P<resource>[^/]+)/explicit/?$")
 DELIVERY_PATH = re.compile(r"^/(?P<cloud>[^/]+)/image/upload/(?:v(?P<version>\d+)/)?(?P<rest>.+)$")
 REMOTE_FETCH_HOSTS = frozenset({"127.0.0.1", "localhost"})
 GRAVITY_CENTERING = {
@@ -157,6 +160,7 @@ class CloudinaryState:
     assets: dict[str, StoredAsset] = field(default_factory=dict)
     received: list[dict[str, str]] = field(default_factory=list)  # form fields of each upload, file elided
     uploads_received: int = 0
+    explicit_calls: int = 0  # signed ``explicit`` calls (credential checks); they store nothing
     assets_stored: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -483,8 +487,13 @@ class CloudinaryHandler(FakeHandler):
 
     def do_POST(self) -> None:
         state = self.state
-        match = UPLOAD_PATH.match(urllib.parse.urlsplit(self.path).path)
+        path = urllib.parse.urlsplit(self.path).path
+        match = UPLOAD_PATH.match(path)
         body = self.read_body()
+        explicit = EXPLICIT_PATH.match(path)
+        if explicit is not None:
+            self._explicit(explicit, body)
+            return
         if match is None:
             self.send_error_json(404, "Not found")
             return
@@ -514,6 +523,30 @@ class CloudinaryHandler(FakeHandler):
                 self.drop_connection()
                 return
         self.send_json(200, asset_json(state, asset, secret, existing=existing))
+
+    def _explicit(self, match: re.Match[str], body: bytes) -> None:
+        state = self.state
+        with state.lock:
+            state.explicit_calls += 1
+        try:
+            if match["cloud"] != state.cloud_name:
+                raise UploadRejected(401, f"Invalid cloud_name {match['cloud']}")
+            fields: dict[str, str] = {}
+            for part in parse_multipart(self.headers.get("Content-Type", ""), body):
+                key = part.name[:-2] if part.name.endswith("[]") else part.name
+                fields[key] = f"{fields[key]},{part.text}" if key in fields else part.text
+            secret = verify_request(state, fields)
+            public_id = fields.get("public_id", "")
+            if not public_id:
+                raise UploadRejected(400, "Missing required parameter - public_id")
+            with state.lock:
+                asset = state.assets.get(public_id)
+            if asset is None:
+                raise UploadRejected(404, f"Resource not found - {public_id}")
+        except UploadRejected as exc:
+            self.send_error_json(exc.status, exc.message)
+            return
+        self.send_json(200, asset_json(state, asset, secret, existing=True))
 
     def _play_fault_instead_of_answer(self, fault: Fault) -> bool:
         """Play a pre-processing fault; False when the request should then be handled normally (a hang)."""

@@ -60,7 +60,13 @@ IG_SHORT_TTL_S = 3600
 CODE_TTL_S = 600
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 
-FB_SCOPES = ("instagram_basic", "instagram_content_publish", "pages_show_list", "pages_read_engagement")
+FB_SCOPES = (
+    "instagram_basic",
+    "instagram_content_publish",
+    "pages_show_list",
+    "pages_read_engagement",
+    "business_management",
+)
 IG_SCOPES = ("instagram_business_basic", "instagram_business_content_publish")
 _BASIC_SCOPE = {"facebook": "instagram_basic", "instagram": "instagram_business_basic"}
 _PUBLISH_SCOPE = {"facebook": "instagram_content_publish", "instagram": "instagram_business_content_publish"}
@@ -221,9 +227,7 @@ class GraphError(Exception):
     def response(self) -> Resp:
         headers = dict(self.headers)
         if self.code == 190 and not self.instagram_oauth_style:
-            headers.setdefault(
-                "WWW-Authenticate", f'OAuth "Facebook Platform" "invalid_token" "{self.message}"'
-            )
+            headers.setdefault("WWW-Authenticate", f'OAuth "Facebook Platform" "invalid_token" "{self.message}"')
         return Resp(self.http_status, self.payload(), headers=headers)
 
 
@@ -239,9 +243,7 @@ def _not_found(object_id: str, method: str = "get") -> GraphError:
 
 
 def _bad_param(user_msg: str, subcode: int | None = None, code: int = 100) -> GraphError:
-    return GraphError(
-        code, subcode, f"(#{code}) Invalid parameter", user_title="Invalid parameter", user_msg=user_msg
-    )
+    return GraphError(code, subcode, f"(#{code}) Invalid parameter", user_title="Invalid parameter", user_msg=user_msg)
 
 
 # --- records ------------------------------------------------------------------------------------------------
@@ -286,6 +288,11 @@ class FakePage:
     name: str
     fb_user_id: str
     ig_user_id: str | None
+    # Owned by a Business Portfolio: /me/accounts lists it only to tokens with business_management.
+    business_owned: bool = False
+    # The person's role on the Page was granted in Business Manager: Meta then also wants ads_read or
+    # ads_management for the Page's Instagram account.
+    role_via_business_manager: bool = False
 
 
 @dataclass
@@ -324,9 +331,7 @@ class FakeContainer:
     share_to_feed: bool | None = None
     cover_url: str | None = None
     thumb_offset: int | None = None
-    outcome: str = (
-        "FINISHED"  # what the container becomes once processed: FINISHED | ERROR | EXPIRED | IN_PROGRESS
-    )
+    outcome: str = "FINISHED"  # what the container becomes once processed: FINISHED | ERROR | EXPIRED | IN_PROGRESS
     error_subcode: int | None = None
     forced_status: str | None = None  # set by a test: wins over everything
     published_media_id: str | None = None
@@ -466,9 +471,7 @@ class GraphState:
         self._ids = itertools.count(1)
 
         # -- settings (plain attributes: set them directly, or through POST /_fake/config) --
-        self.latency: dict[str, float] = dict(
-            latency or {}
-        )  # seconds per endpoint kind, slept before answering
+        self.latency: dict[str, float] = dict(latency or {})  # seconds per endpoint kind, slept before answering
         self.image_delay_s = image_delay_s  # IN_PROGRESS → FINISHED for images
         self.video_delay_s = video_delay_s  # ... for reels and video carousel items
         self.carousel_delay_s = carousel_delay_s  # ... for a carousel parent
@@ -477,15 +480,16 @@ class GraphState:
         self.fetch_media = fetch_media  # download image_url from 127.0.0.1/localhost and check it like Meta
         self.fetch_timeout_s = 5.0
         self.accept_png = False  # Meta documents JPEG only; PNG often works in practice
-        self.media_errors_sync = (
-            False  # bad fetched media: False → container ERROR; True → error on POST /media
-        )
-        self.republish_behavior = (
-            "error"  # publishing a PUBLISHED container: "error" | "same_id" | "duplicate"
-        )
+        self.media_errors_sync = False  # bad fetched media: False → container ERROR; True → error on POST /media
+        self.republish_behavior = "error"  # publishing a PUBLISHED container: "error" | "same_id" | "duplicate"
         self.republish_error: tuple[int, int | None] = (100, None)
         self.ig_code_response_style = "flat"  # api.instagram.com code exchange: "flat" | "data"
         self.hidden_reads_for_new_objects = 0  # reads of each new container/media that fail with 100/33
+        # Rate-limit budgets per rolling hour, reported on every answer as X-App-Usage (the app) and
+        # X-Business-Use-Case-Usage (per Instagram account) percentages that climb with calls; at 100 %
+        # calls are refused (code 4 for the app, 80002 for an account) with estimated_time_to_regain_access.
+        self.app_call_budget = 100_000
+        self.account_call_budget = 4_800
 
         # -- data --
         self.accounts: dict[str, FakeAccount] = {}
@@ -503,6 +507,8 @@ class GraphState:
         self.oauth_token_in_url_count = 0  # same for OAuth endpoints, where Meta documents the query string
         self._scripts: list[_Script] = []
         self._page_tokens: dict[tuple[str, str], str] = {}
+        self.app_call_times: list[float] = []
+        self.account_call_times: dict[str, list[float]] = {}
 
     # -- clock --
 
@@ -598,9 +604,7 @@ class GraphState:
                 app_id=app_id,
             )
             if account.fb_user_id:  # a Facebook user token reaches every Page of that user
-                tok.ig_user_ids |= {
-                    a.ig_user_id for a in self.accounts.values() if a.fb_user_id == account.fb_user_id
-                }
+                tok.ig_user_ids |= {a.ig_user_id for a in self.accounts.values() if a.fb_user_id == account.fb_user_id}
             self.tokens[token] = tok
             return tok
 
@@ -611,9 +615,7 @@ class GraphState:
             self.pages[page.page_id] = page
             return page
 
-    def add_app(
-        self, app_id: str, secret: str, *, redirect_uri: str, login_kind: str = "facebook"
-    ) -> FakeApp:
+    def add_app(self, app_id: str, secret: str, *, redirect_uri: str, login_kind: str = "facebook") -> FakeApp:
         """An OAuth app; its ``login_kind`` decides which host's style its code exchange answers in."""
         with self.lock:
             app = FakeApp(app_id, secret, redirect_uri, login_kind)
@@ -673,13 +675,9 @@ class GraphState:
         if outcome not in ("FINISHED", "ERROR", "EXPIRED", "IN_PROGRESS"):
             raise ValueError(f"unknown outcome {outcome}")
         with self.lock:
-            self._scripts.append(
-                _Script(outcome, error_subcode or (2207001 if outcome == "ERROR" else None), count)
-            )
+            self._scripts.append(_Script(outcome, error_subcode or (2207001 if outcome == "ERROR" else None), count))
 
-    def set_container_status(
-        self, container_id: str, status_code: str, *, error_subcode: int | None = None
-    ) -> None:
+    def set_container_status(self, container_id: str, status_code: str, *, error_subcode: int | None = None) -> None:
         with self.lock:
             c = self.containers[container_id]
             c.forced_status = status_code
@@ -754,21 +752,15 @@ class GraphState:
         subcode: int | None = None,
     ) -> Fault:
         """4 (app), 17 (user), 32/613 or 80002 (Instagram business use case), with Meta's usage headers."""
-        return self.inject(
-            Fault(kind=kind, remaining=count, code=code, subcode=subcode, regain_minutes=regain_minutes)
-        )
+        return self.inject(Fault(kind=kind, remaining=count, code=code, subcode=subcode, regain_minutes=regain_minutes))
 
     def inject_transient(self, kind: str = "any", *, code: int = 1, count: int = 1) -> Fault:
         """1 or 2 with ``is_transient: true``."""
         return self.inject(Fault(kind=kind, remaining=count, code=code, transient=True))
 
-    def inject_server_error(
-        self, kind: str = "any", *, status: int = 500, html: bool = False, count: int = 1
-    ) -> Fault:
+    def inject_server_error(self, kind: str = "any", *, status: int = 500, html: bool = False, count: int = 1) -> Fault:
         """A 5xx; ``html=True`` answers an HTML page as a proxy in front of the API would."""
-        return self.inject(
-            Fault(kind=kind, remaining=count, code=None if html else 2, http_status=status, html=html)
-        )
+        return self.inject(Fault(kind=kind, remaining=count, code=None if html else 2, http_status=status, html=html))
 
     def inject_spam_block(self, *, published: bool = True, count: int = 1) -> Fault:
         """4/2207051 on publish; with ``published=True`` the post goes live anyway, as Meta warns it may."""
@@ -867,9 +859,44 @@ class GraphState:
             self.requests.clear()
             self.token_in_url_count = 0
             self.oauth_token_in_url_count = 0
+            self.app_call_times.clear()
+            self.account_call_times.clear()
             for account in self.accounts.values():
                 account.publish_times.clear()
                 account.container_times.clear()
+
+    # -- rate-limit usage --
+
+    def usage_percent(self, ig_user_id: str | None) -> tuple[int, int]:
+        """(app %, account %) of the rolling-hour call budgets."""
+        with self.lock:
+            since = self.now() - 3600
+            app_calls = sum(1 for t in self.app_call_times if t > since)
+            account_calls = sum(1 for t in self.account_call_times.get(ig_user_id or "", []) if t > since)
+            return (
+                min(100, app_calls * 100 // max(1, self.app_call_budget)),
+                min(100, account_calls * 100 // max(1, self.account_call_budget)),
+            )
+
+    def count_call(self, ig_user_id: str | None) -> None:
+        with self.lock:
+            now = self.now()
+            self.app_call_times.append(now)
+            if ig_user_id:
+                self.account_call_times.setdefault(ig_user_id, []).append(now)
+
+    def regain_minutes(self, times: list[float]) -> int:
+        """Minutes until the oldest call of the rolling hour leaves it."""
+        since = self.now() - 3600
+        live = [t for t in times if t > since]
+        return max(1, round((min(live) - since) / 60)) if live else 0
+
+    def inject_media_fetch_failure(self, *, count: int = 1) -> Fault:
+        """Instagram fails to download the media at container creation (9004/2207052), as happens now and
+        then with URLs that work: nothing is created, and a later try usually succeeds."""
+        return self.inject_error(
+            "create", code=9004, subcode=2207052, message="Media download has failed.", count=count
+        )
 
     # -- used by the API (lock held by the caller) --
 
@@ -1008,9 +1035,7 @@ def _select(
     out: dict[str, Any] = {}
     for name in names:
         if name not in values:
-            raise GraphError(
-                100, None, f"(#100) Tried accessing nonexisting field ({name}) on node type ({node_type})"
-            )
+            raise GraphError(100, None, f"(#100) Tried accessing nonexisting field ({name}) on node type ({node_type})")
         value = values[name]
         if value is None or value == "":
             continue
@@ -1107,6 +1132,14 @@ class GraphApi:
         account = self.s.accounts.get(ig_user_id)
         if account is None or ig_user_id not in tok.ig_user_ids:
             raise _not_found(ig_user_id, method)
+        page = self.s.pages.get(account.page_id or "")
+        if page is not None and page.role_via_business_manager and not {"ads_read", "ads_management"} & set(tok.scopes):
+            raise GraphError(
+                200,
+                None,
+                "(#200) Requires ads_management or ads_read permission: the user's role on the Page was "
+                "granted through Business Manager",
+            )
         return account
 
     # -- container creation --
@@ -1179,9 +1212,7 @@ class GraphApi:
             if caption:
                 raise _bad_param("Carousel items cannot have a caption; put it on the carousel.")
             if media_type not in (None, "IMAGE", "VIDEO"):
-                raise GraphError(
-                    100, 2207023, user_msg=f"The media type {media_type} cannot be a carousel item."
-                )
+                raise GraphError(100, 2207023, user_msg=f"The media type {media_type} cannot be a carousel item.")
             if media_type == "VIDEO":
                 c.media_type, c.video_url = "VIDEO", self._url(video_url, "video_url")
             else:
@@ -1270,15 +1301,11 @@ class GraphApi:
                 data = resp.read(MAX_IMAGE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             exc.close()  # it holds the error response open
-            raise GraphError(
-                9004, 2207052, user_msg=f"The media could not be fetched from this URI: {url}"
-            ) from exc
+            raise GraphError(9004, 2207052, user_msg=f"The media could not be fetched from this URI: {url}") from exc
         except (TimeoutError, urllib.error.URLError, OSError) as exc:
             if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
                 raise GraphError(-2, 2207003) from exc
-            raise GraphError(
-                9004, 2207052, user_msg=f"The media could not be fetched from this URI: {url}"
-            ) from exc
+            raise GraphError(9004, 2207052, user_msg=f"The media could not be fetched from this URI: {url}") from exc
         if len(data) > MAX_IMAGE_BYTES:
             return 2207004
         from PIL import Image, UnidentifiedImageError  # local: only fetch-checking tests need Pillow
@@ -1356,9 +1383,7 @@ class GraphApi:
         account.publish_times.append(now)  # one slot per publish: a carousel counts once
         return media
 
-    def _new_media(
-        self, account: FakeAccount, c: FakeContainer, now: float, *, is_child: bool = False
-    ) -> FakeMedia:
+    def _new_media(self, account: FakeAccount, c: FakeContainer, now: float, *, is_child: bool = False) -> FakeMedia:
         kinds = {
             "IMAGE": ("IMAGE", "FEED"),
             "VIDEO": ("VIDEO", "FEED"),
@@ -1523,9 +1548,7 @@ class GraphApi:
                 body["paging"] = {"cursors": {"before": _b64(page[0].id), "after": _b64(page[-1].id)}}
                 if start + limit < len(items):
                     # Like Meta, the ``next`` link echoes the access token: follow the cursor, not this URL.
-                    query = {
-                        k: v for k, v in req.query.items() if k not in ("after", "before", "access_token")
-                    }
+                    query = {k: v for k, v in req.query.items() if k not in ("after", "before", "access_token")}
                     query.update(limit=str(limit), after=_b64(page[-1].id), access_token=req.token or "")
                     body["paging"]["next"] = f"http://{req.host}{req.path}?{urlencode(query)}"
             return Resp(200, body)
@@ -1535,31 +1558,26 @@ class GraphApi:
     def _pages_of(self, tok: FakeToken) -> list[FakePage]:
         if tok.login_kind != "facebook" or tok.kind == "page":
             return []
-        return [p for p in self.s.pages.values() if p.fb_user_id == tok.user_id]
+        business = "business_management" in tok.scopes
+        return [p for p in self.s.pages.values() if p.fb_user_id == tok.user_id and (business or not p.business_owned)]
 
     def _me(self, req: Req, fields: list[tuple[str, list[str] | None]]) -> Resp:
         tok = self._token(req)
         if tok.login_kind == "instagram":
             account = self.s.accounts[next(iter(tok.ig_user_ids))]
             values = self._user_values(account)
-            values["id"] = (
-                account.app_scoped_id
-            )  # Instagram Login: ``id`` is app-scoped; ``user_id`` is the IG id
+            values["id"] = account.app_scoped_id  # Instagram Login: ``id`` is app-scoped; ``user_id`` is the IG id
             return Resp(200, _select(values, fields, "User", ("id", "username")))
         if tok.kind == "page":
             page = self.s.pages[tok.user_id]
             return Resp(200, _select({"id": page.page_id, "name": page.name}, fields, "Page", ("id", "name")))
-        return Resp(
-            200, _select({"id": tok.user_id, "name": f"User {tok.user_id}"}, fields, "User", ("id", "name"))
-        )
+        return Resp(200, _select({"id": tok.user_id, "name": f"User {tok.user_id}"}, fields, "User", ("id", "name")))
 
     def me_accounts(self, req: Req) -> Resp:
         with self.s.lock:
             tok = self._token(req)
             if tok.login_kind != "facebook" or tok.kind == "page":
-                raise GraphError(
-                    100, None, "(#100) Tried accessing nonexisting field (accounts) on node type (User)"
-                )
+                raise GraphError(100, None, "(#100) Tried accessing nonexisting field (accounts) on node type (User)")
             if "pages_show_list" not in tok.scopes:
                 raise GraphError(200, None, "(#200) Requires pages_show_list permission")
             fields = _split_fields(req.param("fields"))
@@ -1613,13 +1631,9 @@ class GraphApi:
         if code is None or code.app_id != app.app_id:
             raise GraphError(100, 36008, "Invalid verification code format.", instagram_oauth_style=ig_style)
         if code.used:
-            raise GraphError(
-                100, 36009, "This authorization code has been used.", instagram_oauth_style=ig_style
-            )
+            raise GraphError(100, 36009, "This authorization code has been used.", instagram_oauth_style=ig_style)
         if self.s.now() - code.issued_at > CODE_TTL_S:
-            raise GraphError(
-                100, 36007, "This authorization code has expired.", instagram_oauth_style=ig_style
-            )
+            raise GraphError(100, 36007, "This authorization code has expired.", instagram_oauth_style=ig_style)
         if req.param("redirect_uri") != code.redirect_uri:
             raise GraphError(
                 100,
@@ -1649,9 +1663,7 @@ class GraphApi:
             app_id=app.app_id if app else None,
         )
         if account.fb_user_id:
-            tok.ig_user_ids |= {
-                a.ig_user_id for a in s.accounts.values() if a.fb_user_id == account.fb_user_id
-            }
+            tok.ig_user_ids |= {a.ig_user_id for a in s.accounts.values() if a.fb_user_id == account.fb_user_id}
         s.tokens[tok.value] = tok
         return tok
 
@@ -1669,9 +1681,7 @@ class GraphApi:
         self._check_valid(short)
         account = self.s.accounts[next(iter(sorted(short.ig_user_ids)))]
         tok = self._issue(account, app, short.scopes, "long", LONG_LIVED_TTL_S)
-        return Resp(
-            200, {"access_token": tok.value, "token_type": "bearer", "expires_in": LONG_LIVED_EXPIRES_IN}
-        )
+        return Resp(200, {"access_token": tok.value, "token_type": "bearer", "expires_in": LONG_LIVED_EXPIRES_IN})
 
     def _ig_code_exchange(self, req: Req) -> Resp:
         app = self._app(req, ig_style=True)
@@ -1679,14 +1689,13 @@ class GraphApi:
             raise GraphError(400, None, "Invalid grant_type", instagram_oauth_style=True)
         code = self._take_code(req, app, ig_style=True)
         tok = self._issue(self.s.accounts[code.ig_user_id], app, code.scopes, "short", IG_SHORT_TTL_S)
+        # Meta documents this user_id as the "Instagram App-scoped User ID": not the professional account id
+        # that publishing takes (that one is /me's user_id).
+        app_scoped = self.s.accounts[code.ig_user_id].app_scoped_id
         if self.s.ig_code_response_style == "data":
-            entry = {
-                "access_token": tok.value,
-                "user_id": code.ig_user_id,
-                "permissions": ",".join(code.scopes),
-            }
+            entry = {"access_token": tok.value, "user_id": app_scoped, "permissions": ",".join(code.scopes)}
             return Resp(200, {"data": [entry]})
-        user_id: int | str = int(code.ig_user_id) if code.ig_user_id.isdigit() else code.ig_user_id
+        user_id: int | str = int(app_scoped) if app_scoped.isdigit() else app_scoped
         return Resp(200, {"access_token": tok.value, "user_id": user_id, "permissions": list(code.scopes)})
 
     def ig_exchange(self, req: Req) -> Resp:
@@ -1701,9 +1710,7 @@ class GraphApi:
                 raise GraphError(101, None, "Error validating client secret.")
             account = self.s.accounts[next(iter(tok.ig_user_ids))]
             long = self._issue(account, app, tok.scopes, "long", LONG_LIVED_TTL_S)
-            return Resp(
-                200, {"access_token": long.value, "token_type": "bearer", "expires_in": LONG_LIVED_EXPIRES_IN}
-            )
+            return Resp(200, {"access_token": long.value, "token_type": "bearer", "expires_in": LONG_LIVED_EXPIRES_IN})
 
     def ig_refresh(self, req: Req) -> Resp:
         with self.s.lock:
@@ -1790,6 +1797,8 @@ _CONFIG_KEYS = (
     "republish_error",
     "ig_code_response_style",
     "hidden_reads_for_new_objects",
+    "app_call_budget",
+    "account_call_budget",
 )
 
 
@@ -1851,10 +1860,7 @@ def _admin(state: GraphState, req: Req) -> Resp:
             if path == "containers":
                 return Resp(
                     200,
-                    [
-                        {**c.to_json(), "status_code": state.status_of(c)[0]}
-                        for c in state.containers.values()
-                    ],
+                    [{**c.to_json(), "status_code": state.status_of(c)[0]} for c in state.containers.values()],
                 )
             if path in ("state", "counters"):
                 return Resp(200, state.snapshot())
@@ -2017,9 +2023,16 @@ class GraphFakeHandler(FakeHandler):
         latency = state.latency.get(kind, 0.0)
         if latency > 0:
             time.sleep(latency)
+        subject = None if kind == "oauth" else self._subject(req)
+        if kind != "oauth":
+            refused = self._over_budget(subject)
+            if refused is not None:
+                self._send(refused)
+                return
+            state.count_call(subject)
         fault = state.take_fault(kind)
         if fault is None:
-            self._send(self._call(handler, req))
+            self._send(self._with_usage(self._call(handler, req), subject, kind))
             return
         resp = self._call(handler, req) if fault.commit else None
         if fault.delay_s > 0:
@@ -2034,13 +2047,76 @@ class GraphFakeHandler(FakeHandler):
             return
         self._send(resp if resp is not None else self._call(handler, req))
 
+    def _subject(self, req: Req) -> str | None:
+        """The Instagram account a call is about, for its business-use-case usage."""
+        state = self.state
+        with state.lock:
+            first = req.segments[0] if req.segments else ""
+            if first in state.accounts:
+                return first
+            if first in state.containers:
+                return state.containers[first].ig_user_id
+            if first in state.media_by_id:
+                return state.media_by_id[first].ig_user_id
+            tok = state.tokens.get(req.token or "")
+            if tok is not None and len(tok.ig_user_ids) == 1:
+                return next(iter(tok.ig_user_ids))
+            return None
+
+    def _usage_headers_for(self, subject: str | None) -> dict[str, str]:
+        state = self.state
+        app_pct, account_pct = state.usage_percent(subject)
+        headers = {
+            "X-App-Usage": json.dumps(
+                {"call_count": app_pct, "total_cputime": app_pct // 2, "total_time": app_pct // 2}
+            )
+        }
+        if subject:
+            with state.lock:
+                regain = state.regain_minutes(state.account_call_times.get(subject, [])) if account_pct >= 100 else 0
+            entry = {
+                "type": "instagram",
+                "call_count": account_pct,
+                "total_cputime": account_pct // 2,
+                "total_time": account_pct // 2,
+                "estimated_time_to_regain_access": regain,
+            }
+            headers["X-Business-Use-Case-Usage"] = json.dumps({subject: [entry]})
+        return headers
+
+    def _over_budget(self, subject: str | None) -> Resp | None:
+        app_pct, account_pct = self.state.usage_percent(subject)
+        if account_pct >= 100 and subject:
+            err = GraphError(
+                80002,
+                None,
+                _CODE_MESSAGES[80002],
+                transient=True,
+                headers=self._usage_headers_for(subject),
+            )
+            return err.response()
+        if app_pct >= 100:
+            err = GraphError(
+                4,
+                None,
+                "(#4) Application request limit reached",
+                transient=True,
+                headers=self._usage_headers_for(subject),
+            )
+            return err.response()
+        return None
+
+    def _with_usage(self, resp: Resp, subject: str | None, kind: str) -> Resp:
+        if kind == "oauth":
+            return resp
+        resp.headers = {**self._usage_headers_for(subject), **resp.headers}
+        return resp
+
     def _record(self, req: Req, kind: str) -> None:
         state = self.state
         with state.lock:
             state.requests.append(
-                RequestRecord(
-                    req.method, req.path, kind, dict(req.params), req.token, req.token_in_url, state.now()
-                )
+                RequestRecord(req.method, req.path, kind, dict(req.params), req.token, req.token_in_url, state.now())
             )
             if req.token_in_url:
                 if kind == "oauth":
@@ -2117,16 +2193,12 @@ def load_accounts_file(state: GraphState, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.fakes.graph_fake", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.graph_fake", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on the READY line)")
     parser.add_argument("--latency-create", type=float, default=0.0)
     parser.add_argument("--latency-status", type=float, default=0.0)
     parser.add_argument("--latency-publish", type=float, default=0.0)
-    parser.add_argument(
-        "--image-delay", type=float, default=0.0, help="seconds before an image container is FINISHED"
-    )
+    parser.add_argument("--image-delay", type=float, default=0.0, help="seconds before an image container is FINISHED")
     parser.add_argument("--video-delay", type=float, default=0.2, help="same for reels and video items")
     parser.add_argument("--fetch-media", action="store_true", help="download and check local image URLs")
     parser.add_argument("--accounts-file", help="JSON accounts (and apps) to register at start")

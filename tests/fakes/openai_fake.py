@@ -1,6 +1,10 @@
 """A wire-level fake of the OpenAI Images API (``POST /v1/images/generations``).
 
-It answers like the real service as the 3.x SDK sees it: Bearer key check, per-model validation of ``model``,
+It answers like the real service as the 3.x SDK sees it, on 2026-12-01 (``state.today`` moves the calendar):
+models shut down by then answer ``model_not_found`` (gpt-image-1.5, gpt-image-1-mini and chatgpt-image-latest
+went on 2026-12-01, per OpenAI's deprecations page), ``GET /v1/models/{id}`` reports each model with its
+``shutdown_date`` (``YYYY-MM-DD`` or null; ``state.shutdown_dates`` announces more), Bearer key check,
+per-model validation of ``model``,
 ``size``, ``n``, ``quality`` and ``output_format``, real base64 images of the requested size and format (a
 different picture for every prompt and every index, so tests can tell carousel variations apart), ``usage``
 token counts, and the ``{"error": {"message", "type", "param", "code"}}`` envelope with ``x-request-id``.
@@ -35,6 +39,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -44,11 +49,34 @@ from tests.fakes.base import FakeHandler, FakeServer
 GENERATIONS_PATH = "/v1/images/generations"
 
 STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+MODELS_PATH = "/v1/models"
+
+# Shut down, with the date and what OpenAI's deprecations page recommends instead.
+SHUTDOWNS: dict[str, tuple[date, str]] = {
+    "dall-e-2": (date(2026, 5, 12), "Use a GPT image model instead."),
+    "dall-e-3": (date(2026, 5, 12), "Use a GPT image model instead."),
+    "gpt-image-1": (date(2026, 10, 23), "Use gpt-image-2.6-sunburst or gpt-image-2.6-flare instead."),
+    "gpt-image-1-mini": (date(2026, 12, 1), "Use gpt-image-2.6-sunburst or gpt-image-2.6-flare instead."),
+    "gpt-image-1.5": (date(2026, 12, 1), "Use gpt-image-2.6-sunburst or gpt-image-2.6-flare instead."),
+    "gpt-image-1.5-2025-12-16": (date(2026, 12, 1), "Use gpt-image-2.6-sunburst or gpt-image-2.6-flare instead."),
+    "chatgpt-image-latest": (date(2026, 12, 1), "Use gpt-image-2.6-sunburst or gpt-image-2.6-flare instead."),
+}
+# Served (until their shutdown date, if one is listed above or in ``state.shutdown_dates``).
+KNOWN_MODELS = (
+    "gpt-image-2.6-sunburst",
+    "gpt-image-2.6-flare",
+    "gpt-image-2.5-sunburst",
+    "gpt-image-2.5-sunburst-2026-09-08",
+    "gpt-image-2.5-flare",
+    "gpt-image-2.5-flare-2026-09-08",
+    "gpt-image-2",
+    "gpt-image-2-2026-04-21",
+    *SHUTDOWNS,
+)
+# Kept for callers of the earlier fake: the models shut down on 2026-12-01 or before, with their messages.
 RETIRED_MODELS = {
-    "dall-e-2": "The model `dall-e-2` was retired on May 12, 2026. Use a GPT image model instead.",
-    "dall-e-3": "The model `dall-e-3` was retired on May 12, 2026. Use a GPT image model instead.",
-    "gpt-image-1": "The model `gpt-image-1` was shut down on October 23, 2026. "
-    "Use gpt-image-2.5-sunburst or gpt-image-2.5-flare instead.",
+    name: f"The model `{name}` was shut down on {when:%B} {when.day}, {when.year}. {hint}"
+    for name, (when, hint) in SHUTDOWNS.items()
 }
 BASE_QUALITIES = ("low", "medium", "high", "auto")
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
@@ -61,13 +89,13 @@ _TOKENS_1024 = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 
 
 def model_family(model: str) -> str | None:
     """``"standard"`` (fixed sizes), ``"flexible"`` (any valid WxH) or None (unknown or retired)."""
-    if model in ("gpt-image-1-mini", "gpt-image-1.5") or model.startswith(("gpt-image-1-mini-", "gpt-image-1.5-")):
+    if model not in KNOWN_MODELS:
+        return None
+    if model in ("gpt-image-1-mini", "gpt-image-1.5", "gpt-image-1", "dall-e-2", "dall-e-3") or model.startswith(
+        ("gpt-image-1-mini-", "gpt-image-1.5-")
+    ):
         return "standard"
-    if model == "gpt-image-2" or model.startswith(("gpt-image-2-", "gpt-image-2.5-", "gpt-image-2.6-")):
-        return "flexible"
-    if model == "chatgpt-image-latest":
-        return "flexible"
-    return None
+    return "flexible"
 
 
 def size_problem(model: str, size: str) -> str | None:
@@ -170,7 +198,7 @@ def forbidden() -> Action:
         403,
         "invalid_request_error",
         None,
-        "Your organization must be verified to use the model `gpt-image-1.5`. Please go to "
+        "Your organization must be verified to use the model `gpt-image-2.6-sunburst`. Please go to "
         "https://platform.openai.com/settings/organization/general and click on Verify Organization.",
     )
 
@@ -197,7 +225,7 @@ def rate_limited(retry_after_s: float | None = 1.0, *, as_ms: bool = True, shoul
         429,
         "requests",
         "rate_limit_exceeded",
-        "Rate limit reached for gpt-image-1.5 on images per minute (IPM): Limit 5, Used 5, Requested 1. "
+        "Rate limit reached for gpt-image-2.6-sunburst on images per minute (IPM): Limit 5, Used 5, Requested 1. "
         "Please try again in 12s.",
         headers=headers,
     )
@@ -275,6 +303,9 @@ class RecordedRequest:
 @dataclass
 class OpenAIFakeState:
     api_key: str | None = "sk-test-postpilot-0123456789"  # None: any non-empty Bearer token is accepted
+    today: date = field(default_factory=lambda: date(2026, 12, 1))  # the service's calendar
+    shutdown_dates: dict[str, date] = field(default_factory=dict)  # announced shutdowns beyond SHUTDOWNS
+    model_reads: int = 0  # GET /v1/models/{id} calls
     latency_s: tuple[float, float] = (0.0, 0.0)  # uniform per successful generation
     blocked_words: tuple[str, ...] = ("forbidden-content",)  # a prompt containing one → moderation_blocked
     default: Action | None = None  # answer when the script is empty (None: a normal generation)
@@ -299,6 +330,16 @@ class OpenAIFakeState:
     def count_generated(self, n: int) -> None:
         with self.lock:
             self.generated += n
+
+    def shutdown_of(self, model: str) -> date | None:
+        if model in self.shutdown_dates:
+            return self.shutdown_dates[model]
+        known = SHUTDOWNS.get(model)
+        return known[0] if known else None
+
+    def is_gone(self, model: str) -> bool:
+        when = self.shutdown_of(model)
+        return model not in KNOWN_MODELS or (when is not None and when <= self.today)
 
     def reset(self) -> None:
         with self.lock:
@@ -380,6 +421,10 @@ class OpenAIHandler(FakeHandler):
     # --- control endpoints for standalone runs ---
 
     def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == MODELS_PATH or path.startswith(MODELS_PATH + "/"):
+            self._models(path[len(MODELS_PATH) :].strip("/"))
+            return
         if self.path == "/_fake/stats":
             state = self.state
             self.send_json(
@@ -407,6 +452,35 @@ class OpenAIHandler(FakeHandler):
             self._answer(_error(404, "invalid_request_error", None, f"Invalid URL (POST {self.path})"))
             return
         self._generations(raw)
+
+    # --- the models endpoint ---
+
+    def _model_object(self, model: str) -> dict[str, Any]:
+        when = self.state.shutdown_of(model)
+        return {
+            "id": model,
+            "object": "model",
+            "created": 1_760_000_000,
+            "owned_by": "system",
+            "shutdown_date": when.isoformat() if when else None,
+        }
+
+    def _models(self, model: str) -> None:
+        state = self.state
+        if not self._authorized():
+            self._answer(invalid_api_key(self._masked_key()))
+            return
+        if not model:  # the list: only what can still be used
+            data = [self._model_object(m) for m in KNOWN_MODELS if not state.is_gone(m)]
+            self._send(200, json.dumps({"object": "list", "data": data}).encode(), "application/json", {})
+            return
+        with state.lock:
+            state.model_reads += 1
+        if state.is_gone(model):
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            self._answer(_error(404, "invalid_request_error", "model_not_found", message))
+            return
+        self._send(200, json.dumps(self._model_object(model)).encode(), "application/json", {})
 
     # --- the endpoint ---
 
@@ -479,8 +553,10 @@ class OpenAIHandler(FakeHandler):
                 "model",
                 "missing_required_parameter",
             )
-        if model in RETIRED_MODELS or model_family(model) is None:
-            message = RETIRED_MODELS.get(model, f"The model `{model}` does not exist or you do not have access to it.")
+        if model_family(model) is None or self.state.is_gone(model):
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            if model in SHUTDOWNS and self.state.is_gone(model):
+                message = RETIRED_MODELS[model]
             raise _Reject(_error(404, "invalid_request_error", "model_not_found", message))
         for legacy in ("response_format", "style"):
             if body.get(legacy) is not None:
@@ -505,7 +581,8 @@ class OpenAIHandler(FakeHandler):
         problem = size_problem(model, size) if isinstance(size, str) else "Invalid type for 'size'."
         if problem:
             raise bad(problem, "size")
-        qualities = BASE_QUALITIES + (("xhigh", "max") if model.startswith("gpt-image-2.5-") else ())
+        extra = ("xhigh", "max") if model.startswith(("gpt-image-2.5-", "gpt-image-2.6-")) else ()
+        qualities = BASE_QUALITIES + extra
         quality = body.get("quality") or "auto"
         if quality not in qualities:
             raise bad(

@@ -51,6 +51,37 @@ def root(
     """postpilot: scheduled Instagram posts, published once, on time."""
 
 
+@cli.command("doctor")
+def doctor(
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a check only warns.")] = False,
+) -> None:
+    """Check that this deployment works, without publishing, generating or uploading anything: settings,
+    database and schema, state directory, OpenAI key and model (with its shutdown date), Cloudinary
+    credentials, Graph API version, and per account the token, permissions, expiry, the Instagram account it
+    publishes to and today's quota. Prints a table; exits 0, 1 on a warning with --strict, 2 on an error."""
+    from postpilot import doctor as checks
+    from postpilot.domain.errors import ConfigError
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        typer.echo(checks.render([checks.Check("settings", checks.Level.ERROR, exc.message)]))
+        raise typer.Exit(EXIT_CONFIG) from None
+    from postpilot.app import build_app
+
+    app = build_app(settings)
+    try:
+        found = checks.run_checks(app)
+    finally:
+        app.close()
+    typer.echo(checks.render(found))
+    level = checks.worst(found)
+    if level is checks.Level.ERROR:
+        raise typer.Exit(EXIT_CONFIG)
+    if level is checks.Level.WARNING and strict:
+        raise typer.Exit(EXIT_POST_FAILED)
+
+
 @cli.command("run")
 @handle_errors
 def run() -> None:

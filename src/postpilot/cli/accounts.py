@@ -3,6 +3,7 @@ only encrypted (POSTPILOT_SECRET_KEY)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -131,9 +132,18 @@ def connect(
         str | None,
         typer.Option(help="Facebook Login: the Page id or Instagram user id to use when several are available."),
     ] = None,
+    business_manager: Annotated[
+        bool,
+        typer.Option(
+            "--business-manager",
+            help="Facebook Login: your role on the Page was given in Business Manager; also asks for ads_read, "
+            "which Meta then requires.",
+        ),
+    ] = False,
 ) -> None:
     """Connect an account with OAuth: open the printed address, log in, then paste the address you were sent
-    back to. The long-lived token is stored encrypted."""
+    back to. Facebook Login stores the Page's token (it does not expire); Instagram Login stores the 60-day
+    token, which the daemon refreshes by itself. Tokens are stored encrypted."""
     from postpilot.instagram import oauth  # requests-oauthlib costs ~6 MB: load it for these commands only
 
     kind = _login(login)
@@ -143,12 +153,14 @@ def connect(
         cipher = app.cipher
         app_id, app_secret = _app_credentials(app, kind)
         register_secret(app_secret)
+        scopes = (*oauth.FACEBOOK_SCOPES, *(oauth.BUSINESS_MANAGER_SCOPES if business_manager else ()))
         if kind is LoginKind.FACEBOOK:
             url, state = oauth.facebook_authorization_url(
                 app_id=app_id,
                 redirect_uri=s.oauth_redirect_uri,
                 dialog_base=s.facebook_dialog_url,
                 version=s.graph_version,
+                scopes=scopes,
             )
         else:
             url, state = oauth.instagram_authorization_url(
@@ -173,17 +185,22 @@ def connect(
                 timeout_s=s.graph_timeout_s,
             )
             register_secret(token.access_token)
-            choices = oauth.list_pages_with_instagram(
+            listing = oauth.list_pages_with_instagram(
                 app.http,
                 token=token.access_token,
                 graph_url=s.graph_url,
                 version=s.graph_version,
                 timeout_s=s.graph_timeout_s,
             )
-            if not choices:
-                raise InvalidInput("none of your Facebook Pages has an Instagram business account linked")
-            chosen = _choose(choices, page)
+            if not listing.choices:
+                raise InvalidInput(oauth.no_instagram_page_message(listing, scopes=scopes))
+            chosen = _choose(listing.choices, page)
             ig_user_id = chosen.ig_user_id
+            if chosen.page_token:
+                # The Page's token, got with a long-lived user token, does not expire: keep it rather than the
+                # 60-day user token (both may publish; only one lasts).
+                register_secret(chosen.page_token)
+                token = dataclasses.replace(token, access_token=chosen.page_token, expires_at=None)
         else:
             token = oauth.instagram_exchange(
                 http=app.http,
@@ -198,7 +215,7 @@ def connect(
             )
             register_secret(token.access_token)
             if not token.user_id:
-                raise InvalidInput("Instagram did not say which account logged in")
+                raise InvalidInput("Instagram did not say which professional account logged in (no user_id on /me)")
             ig_user_id = token.user_id
         encrypted = cipher.encrypt(token.access_token)
         existing = app.repo.account_by_name(name)
@@ -220,7 +237,12 @@ def connect(
                 issued_at=token.issued_at,
                 ig_user_id=ig_user_id,
             )
-        expiry = f", token valid until {token.expires_at:%Y-%m-%d}" if token.expires_at else ""
+        if token.expires_at:
+            expiry = f", token valid until {token.expires_at:%Y-%m-%d}"
+            if kind is LoginKind.INSTAGRAM:
+                expiry += " (the daemon refreshes it)"
+        else:
+            expiry = ", Page token without an expiry date"
         typer.echo(f"connected {name} (Instagram user {ig_user_id}{expiry})")
     finally:
         app.close()

@@ -76,6 +76,8 @@ class AccountRow(Base):
     needs_reconnect: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     throttled_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Why the daemon's automatic token refresh last failed (Instagram Login); cleared by a new token.
+    token_refresh_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
 

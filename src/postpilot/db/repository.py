@@ -198,12 +198,67 @@ class Repository:
             "token_issued_at": issued_at,
             "needs_reconnect": False,
             "last_error": None,
+            "token_refresh_error": None,
             "updated_at": db_now(),
         }
         if ig_user_id:
             values["ig_user_id"] = ig_user_id
         with self._tx() as conn:
             conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+
+    def replace_refreshed_token(
+        self,
+        account_id: int,
+        *,
+        token_encrypted: str,
+        expires_at: datetime | None,
+        issued_at: datetime,
+        was_issued_at: datetime | None,
+    ) -> bool:
+        """Store a refreshed token only if the stored one is still the one refreshed (compare-and-set on its
+        issue time), so two replicas refreshing at once, or a reconnect meanwhile, never go backwards."""
+        issued_then = (
+            accounts.c.token_issued_at.is_(None)
+            if was_issued_at is None
+            else accounts.c.token_issued_at == was_issued_at
+        )
+        with self._tx() as conn:
+            done = conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id, issued_then)
+                .values(
+                    access_token_encrypted=token_encrypted,
+                    token_expires_at=expires_at,
+                    token_issued_at=issued_at,
+                    token_refresh_error=None,
+                    updated_at=db_now(),
+                )
+            )
+            return bool(done.rowcount)
+
+    def set_token_refresh_error(self, account_id: int, message: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(token_refresh_error=message, updated_at=db_now())
+            )
+
+    def accounts_due_for_refresh(self, *, expiring_before: datetime, issued_before: datetime) -> list[Account]:
+        """Live Instagram Login accounts whose token is old enough to refresh and close enough to its end."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(accounts).where(
+                    accounts.c.login_kind == LoginKind.INSTAGRAM.value,
+                    accounts.c.dry_run.is_(False),
+                    accounts.c.needs_reconnect.is_(False),
+                    accounts.c.access_token_encrypted.is_not(None),
+                    accounts.c.token_expires_at.is_not(None),
+                    accounts.c.token_expires_at <= expiring_before,
+                    or_(accounts.c.token_issued_at.is_(None), accounts.c.token_issued_at <= issued_before),
+                )
+            ).mappings()
+            return [account_from_row(r) for r in rows]
 
     def mark_account_needs_reconnect(self, account_id: int, message: str) -> None:
         with self._tx() as conn:
@@ -755,6 +810,7 @@ class Repository:
                 select(accounts).where(
                     or_(
                         accounts.c.needs_reconnect,
+                        accounts.c.token_refresh_error.is_not(None),
                         and_(accounts.c.token_expires_at.is_not(None), accounts.c.token_expires_at <= limit),
                     )
                 )

@@ -96,6 +96,8 @@ def account_from_row(row: RowMapping) -> Account:
         needs_reconnect=bool(row["needs_reconnect"]),
         last_error=row["last_error"],
         created_at=row["created_at"],
+        token_issued_at=row["token_issued_at"],
+        token_refresh_error=row["token_refresh_error"],
     )
 
 

@@ -11,6 +11,7 @@ every message is written for a marketer or an operator, never containing a secre
     ├── InvalidInput           a post (or a CSV row, a CLI flag) breaks a rule; fix the input
     ├── Transient              retry later with backoff: network, 5xx, timeouts
     │   └── Throttled          a rate limit: wait at least ``retry_after_s`` before calling again
+    │       └── SlowingDown    our own pause: Meta's usage figures are near a limit, non-urgent calls wait
     ├── Permanent              retrying cannot help: the post fails with this message
     │   ├── ContentRejected    a safety system refused the prompt or the media
     │   └── BadMedia           media that cannot be fetched, decoded or made Instagram-ready
@@ -19,6 +20,7 @@ every message is written for a marketer or an operator, never containing a secre
     │   ├── NeedsReconnect     the account's token is invalid or lacks a scope
     │   └── ProviderBlocked    a provider refuses us as a customer (billing, bad API key)
     ├── NeedsNewContainer      the Graph API container is unusable (ERROR / EXPIRED): make a new one
+    │   └── MediaFetchFailed   Instagram could not download the media (often temporary): try again, a few times
     └── OutcomeUnknown         an irreversible call may or may not have happened: reconcile, never repeat
 """
 
@@ -61,6 +63,10 @@ class Throttled(Transient):
     """A rate limit was hit; calls pause until it clears."""
 
 
+class SlowingDown(Throttled):
+    """Meta's usage figures are near a limit, so postpilot holds back calls that can wait."""
+
+
 class Permanent(PostpilotError):
     """A problem that retrying cannot fix."""
 
@@ -95,6 +101,15 @@ class ProviderBlocked(Waiting):
 
 class NeedsNewContainer(PostpilotError):
     """The Instagram container cannot be published; a new one is needed."""
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class MediaFetchFailed(NeedsNewContainer):
+    """Instagram could not download the media; this is often temporary, so creating the container is tried
+    again a bounded number of times (``RetryPolicy.max_new_containers``) before the post fails."""
 
 
 class OutcomeUnknown(PostpilotError):

@@ -82,6 +82,8 @@ class Account:
     needs_reconnect: bool
     last_error: str | None
     created_at: datetime | None = None
+    token_issued_at: datetime | None = None
+    token_refresh_error: str | None = None  # the daemon's last automatic refresh failed, and why
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ def decide(
                 0.0,
                 f"Instagram could not process the media after {container_attempts} tries: {error.message}",
             )
-        return RetryDecision(Action.NEW_CONTAINER, 0.0, error.message)
+        return RetryDecision(Action.NEW_CONTAINER, error.retry_after_s or 0.0, error.message)
     if isinstance(error, errors.Waiting):
         delay = error.retry_after_s if error.retry_after_s is not None else policy.wait_delay_s
         return RetryDecision(Action.WAIT, delay, error.message)

@@ -15,7 +15,7 @@ Both clients build their requests through the same code (``_GraphCalls``), so wh
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -23,10 +23,11 @@ from urllib.parse import quote
 
 import httpx
 
-from postpilot.domain.errors import ConfigError, OutcomeUnknown, PostpilotError, Transient
+from postpilot.domain.errors import ConfigError, OutcomeUnknown, PostpilotError, SlowingDown, Transient
 from postpilot.instagram.error_table import Stage, classify_graph_error, redact
+from postpilot.instagram.usage import GraphUsage
 
-Op = Literal["create", "status", "publish", "limit", "media", "recent", "me"]
+Op = Literal["create", "status", "publish", "limit", "media", "recent", "me", "account"]
 
 # Pages of /{ig-user-id}/media followed by recent_media: enough to find a post made minutes ago.
 RECENT_MEDIA_MAX_PAGES = 3
@@ -254,6 +255,11 @@ class _GraphCalls:
     def me(self, fields: Sequence[str] = ("id", "username")) -> dict[str, Any]:
         return self._execute(GraphRequest("me", "GET", self._path("me"), params={"fields": ",".join(fields)}))
 
+    def account_info(self, ig_user_id: str) -> dict[str, Any]:
+        """The Instagram professional account itself (``GET /{ig-user-id}?fields=id,username``): proves the
+        token reaches the account posts are published to."""
+        return self._execute(GraphRequest("account", "GET", self._path(ig_user_id), params={"fields": "id,username"}))
+
 
 class GraphClient(_GraphCalls):
     """The real client. ``http`` belongs to the caller, who closes it."""
@@ -268,8 +274,15 @@ class GraphClient(_GraphCalls):
         timeout_s: float,
         publish_timeout_s: float,
         account: str | None = None,
+        usage: GraphUsage | None = None,
+        on_hold: Callable[[], None] | None = None,
+        urgent: bool = False,
     ) -> None:
         super().__init__(version=version, account=account)
+        # Meta's usage headers are read on every answer; calls that can wait are held near a limit.
+        self._usage = usage
+        self._on_hold = on_hold
+        self._urgent = urgent  # every call is for a post due now (publish, reconcile)
         if not token:
             raise ConfigError(f"The account has no Instagram token. Run: postpilot account connect {account or 'NAME'}")
         self._http = http
@@ -284,6 +297,7 @@ class GraphClient(_GraphCalls):
 
     def _execute(self, request: GraphRequest) -> dict[str, Any]:
         publishing = request.op == "publish"
+        self._hold_if_near_limit(urgent=publishing or self._urgent)
         try:
             response = self._http.request(
                 request.method,
@@ -297,7 +311,28 @@ class GraphClient(_GraphCalls):
             raise ConfigError(f"The Graph API address is invalid: {redact(str(exc), [self._token])}") from exc
         except httpx.HTTPError as exc:
             raise _transport_error(exc, publishing) from exc
+        if self._usage is not None and response.is_success:
+            # Refusals carry the same headers, but the error table reads those (the account's throttle is
+            # then kept in the database, for every replica); the meter is for slowing down *before* one.
+            self._usage.observe(response.headers, account=self._account or "")
         return self._read(response, request)
+
+    def _hold_if_near_limit(self, *, urgent: bool) -> None:
+        """Raise ``SlowingDown`` (nothing is sent) while a usage budget is near its limit. Calls for a post due
+        now (``media_publish``, and every call of a client built ``urgent``) still go out until a budget is
+        full, since the scheduled minute matters most; staging ahead and permalinks wait."""
+        if self._usage is None:
+            return
+        wait = self._usage.hold_off_s(account=self._account or "", urgent=urgent)
+        if wait <= 0:
+            return
+        if self._on_hold is not None:
+            self._on_hold()
+        raise SlowingDown(
+            "Meta's rate-limit figures for this app or account are near their limit, so postpilot holds "
+            f"calls that can wait for about {max(1, round(wait / 60))} minutes",
+            retry_after_s=wait,
+        )
 
     def _read(self, response: httpx.Response, request: GraphRequest) -> dict[str, Any]:
         body = _json_or_none(response)

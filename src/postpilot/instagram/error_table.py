@@ -14,9 +14,14 @@ Choices worth knowing (the reference leaves them open):
 - 24/2207008 (container not found, "can be temporary") is ``Transient`` with a 30 s wait. The classifier
   cannot count, so the publishing flow decides when to give up: after two of these for one container it
   should treat the container as unusable and make a new one.
-- 9004/2207052 (Instagram could not download the media) is ``BadMedia``, so the post fails at once with a
-  message telling the marketer to make the URL public. Nothing was published, so ``post retry`` is safe
-  once the hosting is fixed; retrying blindly would only fail the same way.
+- 9004/2207052 (Instagram could not download the media) comes at container creation, so nothing is live,
+  and it is often temporary (one image of several from the same host). It is ``MediaFetchFailed``: creating
+  the container is tried again after a short pause, at most ``RetryPolicy.max_new_containers`` times, and
+  only then does the post fail, with the message telling the marketer to make the URL public.
+- A container that reads ``ERROR`` names its cause in ``status`` ("Error: Media upload has failed with error
+  code 2207026"). ``classify_container_error`` looks that subcode up in the same table: bad media and bad
+  input fail the post at once (a new container would fail the same way, and costs minutes of processing
+  and one of the account's 400 containers a day); the rest mean "make a new container".
 - 4/2207051 (activity restricted as possible spam) means "may be live anyway" during publish
   (``OutcomeUnknown``); before publish nothing can be live, so it is ``Throttled`` for an hour.
 - 100/33 (object does not exist / not visible) right after creating something (status, read, publish) is a
@@ -35,6 +40,7 @@ from typing import Literal
 
 from postpilot.domain.errors import (
     BadMedia,
+    MediaFetchFailed,
     NeedsNewContainer,
     NeedsReconnect,
     OutcomeUnknown,
@@ -64,6 +70,7 @@ class Outcome(enum.Enum):
     NEW_CONTAINER = "new_container"
     PERMANENT = "permanent"
     BAD_MEDIA = "bad_media"
+    FETCH_RETRY = "fetch_retry"
     UNKNOWN = "outcome_unknown"
 
 
@@ -75,8 +82,11 @@ _ERROR_CLASS: dict[Outcome, type[PostpilotError]] = {
     Outcome.NEW_CONTAINER: NeedsNewContainer,
     Outcome.PERMANENT: Permanent,
     Outcome.BAD_MEDIA: BadMedia,
+    Outcome.FETCH_RETRY: MediaFetchFailed,
     Outcome.UNKNOWN: OutcomeUnknown,
 }
+# Pause before creating a container again after Instagram failed to download the media.
+FETCH_RETRY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +262,8 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
         Outcome.RECONNECT,
         "The Instagram token for this account lacks a permission postpilot needs ({meta}). "
         + _RECONNECT
-        + " and grant every permission asked for.",
+        + " and allow every permission it asks for; if your role on the Facebook Page was given in Business "
+        "Manager, add --business-manager so the login also asks for ads_read.",
     ),
     _rule(
         25,
@@ -264,8 +275,9 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     _rule(
         9004,
         2207052,
-        Outcome.BAD_MEDIA,
+        Outcome.FETCH_RETRY,
         "Instagram could not download the media from {url}; make sure the URL is public.",
+        retry_after_s=FETCH_RETRY_S,
     ),
     _rule(36000, 2207004, Outcome.BAD_MEDIA, "The image is larger than Instagram's 8 MiB limit."),
     _rule(36001, 2207005, Outcome.BAD_MEDIA, "Instagram does not accept the image's format; use a JPEG."),
@@ -363,9 +375,44 @@ def classify_graph_error(
     return _build(outcome, text + tag, retry_after_s)
 
 
+# The outcome of a container that reads ERROR, by the class of its subcode's row: the container is dead
+# either way, so whatever would be "retry the call" becomes "make a new container".
+_CONTAINER_OUTCOMES = frozenset({Outcome.BAD_MEDIA, Outcome.PERMANENT, Outcome.FETCH_RETRY, Outcome.NEW_CONTAINER})
+_STATUS_SUBCODE = re.compile(r"\b(2207\d{3})\b")
+
+
+def container_error_subcode(status: str | None) -> int | None:
+    """The subcode in a container's ``status`` text ("Error: … error code 2207026"), if any."""
+    match = _STATUS_SUBCODE.search(status or "")
+    return int(match.group(1)) if match else None
+
+
+def classify_container_error(
+    status: str | None, *, account: str | None = None, media_url: str | None = None
+) -> PostpilotError:
+    """Our error for a container whose ``status_code`` is ``ERROR`` (returned, not raised)."""
+    subcode = container_error_subcode(status)
+    rule = None
+    if subcode is not None:
+        rule = next(
+            (r for r in ERROR_TABLE if r.subcode == subcode and (r.stages is None or "status" in r.stages)), None
+        )
+    tag = f" (Instagram container error {subcode})" if subcode is not None else ""
+    if rule is None or rule.outcome not in _CONTAINER_OUTCOMES:
+        detail = redact(status or "no reason given")
+        return NeedsNewContainer(f"Instagram could not process the media ({detail}); a new container is made." + tag)
+    text = rule.message.format(
+        meta=redact(status or ""),
+        url=public_url(media_url) if media_url else "the URL given",
+        account=account or "<account name>",
+        wait=_in_words(rule.retry_after_s or DEFAULT_THROTTLE_S),
+    )
+    return _build(rule.outcome, text + tag, rule.retry_after_s)
+
+
 def _build(outcome: Outcome, message: str, retry_after_s: float | None) -> PostpilotError:
     cls = _ERROR_CLASS[outcome]
-    if issubclass(cls, Transient | Waiting):
+    if issubclass(cls, Transient | Waiting | NeedsNewContainer):
         return cls(message, retry_after_s=retry_after_s)
     return cls(message)
 

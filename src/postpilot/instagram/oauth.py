@@ -5,11 +5,23 @@ Two ways in, as Meta offers them:
 
 - **Facebook Login** (an Instagram business account linked to a Facebook Page, ``graph.facebook.com``):
   ``facebook_authorization_url`` → the user approves and pastes the address they were sent back to →
-  ``facebook_exchange`` (code → short-lived → long-lived user token, ~60 days, which cannot be refreshed:
-  the user logs in again) → ``list_pages_with_instagram`` to pick the Page and its Instagram account.
+  ``facebook_exchange`` (code → short-lived → long-lived user token, ~60 days) → ``list_pages_with_instagram``
+  to pick the Page and its Instagram account, with the Page's token. A Page token obtained with a long-lived
+  user token has no expiry date (Meta: "Long-lived Page access tokens do not have an expiration date"), and
+  Meta's content-publishing guide names the Page token for publishing (the endpoint references accept the
+  user token too), so the Page token is what postpilot stores: it lasts, the 60-day user token does not.
 - **Instagram Login** (a professional account without a Page, ``graph.instagram.com``):
-  ``instagram_authorization_url`` → ``instagram_exchange`` (code → short-lived → long-lived, 60 days) →
-  ``refresh_instagram_token`` before it runs out.
+  ``instagram_authorization_url`` → ``instagram_exchange`` (code → short-lived → long-lived, 60 days; then
+  ``GET /me?fields=user_id,username``, because the code exchange answers with an *app-scoped* user id and
+  publishing needs the Instagram professional account id, ``user_id``) → ``refresh_instagram_token``,
+  which the daemon calls by itself once a token is a day old and within 10 days of its end.
+
+Permissions (Meta's IG User and content-publishing references): Facebook Login asks for
+``instagram_basic``, ``instagram_content_publish``, ``pages_show_list``, ``pages_read_engagement`` and
+``business_management`` (without it ``/me/accounts`` leaves out Pages owned by a Business Portfolio); when the
+person's role on the Page was granted in Business Manager Meta also requires ``ads_read`` (or
+``ads_management``), asked for with ``account connect --business-manager``. Instagram Login asks for
+``instagram_business_basic`` and ``instagram_business_content_publish``.
 
 ``check_token`` tells whether a stored token still works. The code exchanges use requests-oauthlib (state
 checking, form-encoded client credentials); the other calls use the caller's ``httpx.Client``.
@@ -51,12 +63,17 @@ from postpilot.domain.errors import (
 from postpilot.domain.model import LoginKind, utcnow
 from postpilot.instagram.error_table import classify_graph_error, public_url, redact
 
-FACEBOOK_SCOPES: tuple[str, ...] = (
+# What a Facebook Login token must hold to publish (``account check`` and ``doctor`` look for these).
+FACEBOOK_PUBLISH_SCOPES: tuple[str, ...] = (
     "instagram_basic",
     "instagram_content_publish",
-    "pages_show_list",
     "pages_read_engagement",
 )
+# What the Facebook Login dialog asks for: the above, the Page list, and Pages owned by a Business Portfolio.
+FACEBOOK_SCOPES: tuple[str, ...] = (*FACEBOOK_PUBLISH_SCOPES, "pages_show_list", "business_management")
+# Also needed when the person's role on the Page comes through Business Manager (Meta: ads_management or
+# ads_read; the read-only one is enough for publishing).
+BUSINESS_MANAGER_SCOPES: tuple[str, ...] = ("ads_read",)
 INSTAGRAM_SCOPES: tuple[str, ...] = ("instagram_business_basic", "instagram_business_content_publish")
 INSTAGRAM_TOKEN_LIFETIME = timedelta(days=60)
 # Instagram refreshes only tokens at least a day old (and not yet expired).
@@ -71,8 +88,9 @@ class Token:
     login_kind: LoginKind
     issued_at: datetime  # aware UTC: when postpilot received it
     expires_at: datetime | None  # aware UTC; None when Meta gave no expiry
-    user_id: str | None = None  # Instagram Login: the Instagram user id
+    user_id: str | None = None  # Instagram Login: the Instagram professional account id (from /me)
     scopes: tuple[str, ...] = ()
+    username: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +100,14 @@ class PageChoice:
     ig_user_id: str
     # A Page token obtained with a long-lived user token has no expiry date (it can still be revoked).
     page_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PageListing:
+    """The Pages ``/me/accounts`` returned: those with an Instagram account linked, and how many there were."""
+
+    choices: list[PageChoice]
+    pages_seen: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,15 +188,18 @@ def facebook_exchange(
 
 def list_pages_with_instagram(
     http: httpx.Client, *, token: str, graph_url: str, version: str, timeout_s: float
-) -> list[PageChoice]:
-    """The user's Facebook Pages that have an Instagram business account linked, with that account's id."""
+) -> PageListing:
+    """The user's Facebook Pages that have an Instagram business account linked, with that account's id and
+    the Page's own token."""
     url = f"{graph_url.rstrip('/')}/{version}/me/accounts"
     params = {"fields": "id,name,access_token,instagram_business_account", "limit": "100"}
     choices: list[PageChoice] = []
+    seen = 0
     for _ in range(MAX_PAGE_LIST_PAGES):
         body = _call(http, "GET", url, params=params, bearer=token, timeout_s=timeout_s, secrets=(token,))
         data = body.get("data")
         for page in data if isinstance(data, list) else []:
+            seen += 1
             choice = _page_choice(page) if isinstance(page, dict) else None
             if choice is not None:
                 choices.append(choice)
@@ -178,7 +207,23 @@ def list_pages_with_instagram(
         if not after:
             break
         params = {**params, "after": after}
-    return choices
+    return PageListing(choices=choices, pages_seen=seen)
+
+
+def no_instagram_page_message(listing: PageListing, *, scopes: Sequence[str]) -> str:
+    """What to tell a person whose login found no Page with an Instagram account, in plain words."""
+    if listing.pages_seen == 0:
+        hint = (
+            "If the Page belongs to a Business Portfolio, make sure you allowed business_management and chose "
+            "the Page in the login dialog"
+        )
+        if "ads_read" not in scopes:
+            hint += "; if your role on the Page was given in Business Manager, connect again with --business-manager"
+        return f"Facebook returned none of your Pages for this login. {hint}."
+    return (
+        f"none of the {listing.pages_seen} Facebook Page(s) this login can see has an Instagram professional "
+        "account linked: link it in the Page's settings (Linked accounts), then connect again"
+    )
 
 
 def _page_choice(page: Mapping[str, Any]) -> PageChoice | None:
@@ -247,14 +292,27 @@ def instagram_exchange(
         timeout_s=timeout_s,
         secrets=(app_secret, short_token),
     )
-    user_id = short.get("user_id")
+    long_token = _required_token(body)
+    # The code exchange's user_id is app-scoped; /me's user_id is the professional account publishing needs.
+    me = _call(
+        http,
+        "GET",
+        f"{graph_url.rstrip('/')}/me",
+        params={"fields": "user_id,username"},
+        bearer=long_token,
+        timeout_s=timeout_s,
+        secrets=(app_secret, long_token),
+    )
+    user_id = me.get("user_id")
+    username = me.get("username")
     return Token(
-        access_token=_required_token(body),
+        access_token=long_token,
         login_kind=LoginKind.INSTAGRAM,
         issued_at=issued_at,
         expires_at=_expiry(body, issued_at) or issued_at + INSTAGRAM_TOKEN_LIFETIME,
         user_id=None if user_id is None else str(user_id),
         scopes=_scopes(short.get("permissions")),
+        username=username if isinstance(username, str) else None,
     )
 
 
@@ -336,7 +394,8 @@ def check_token(
                 "Checking a Facebook Login token needs the app id and secret "
                 "(POSTPILOT_FACEBOOK_APP_ID, POSTPILOT_FACEBOOK_APP_SECRET)."
             )
-        return _check_facebook(http, base, token, app_id, app_secret, timeout_s, required_scopes or FACEBOOK_SCOPES)
+        required = required_scopes or FACEBOOK_PUBLISH_SCOPES
+        return _check_facebook(http, base, token, app_id, app_secret, timeout_s, required)
     return _check_instagram(http, base, token, timeout_s, expires_at, now or utcnow())
 
 

@@ -12,7 +12,7 @@ These flows raise our errors; the pipeline turns them into state changes with th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,18 +21,40 @@ from postpilot.db.types import db_now
 from postpilot.domain import errors
 from postpilot.domain.model import Account, Post, PostMedia, PostStatus, PostType, utcnow
 from postpilot.instagram.client import ContainerStatus, GraphApi, MediaInfo
+from postpilot.instagram.error_table import classify_container_error
 from postpilot.instagram.quota import PublishingQuota
 
-# How long to wait for containers to finish processing.
-IMAGE_WAIT_S = 90.0
+# Meta: "We recommend querying a container's status once per minute, for no more than 5 minutes" (Content
+# Publishing guide). Reads count against the account's rate limits, so staging follows that, with two
+# exceptions that cost at most one read each: an image is read at once and again after a few seconds (images
+# are usually ready in a second or two, and a post staged at its minute must not wait a whole minute), and a
+# reel's first read waits a little (video processing takes at least tens of seconds). A container still
+# processing after the window is looked at again by a later staging pass, well before the post is due
+# (POSTPILOT_STAGE_AHEAD_S).
+IMAGE_WAIT_S = 300.0
+REEL_WAIT_S = 300.0
+IMAGE_SECOND_LOOK_S = 5.0
+REEL_FIRST_LOOK_S = 30.0
 NOT_VISIBLE_RETRIES = 4  # reads of a fresh object can answer 100/33 for a moment
+
+
+def read_delays(*, poll_s: float, reel: bool) -> Iterator[float]:
+    """Seconds to sleep before each status read of a new container (an endless schedule; the caller stops
+    at its deadline)."""
+    if reel:
+        yield min(REEL_FIRST_LOOK_S, poll_s)
+    else:
+        yield 0.0
+        yield min(IMAGE_SECOND_LOOK_S, poll_s)
+    while True:
+        yield poll_s
 
 
 @dataclass(frozen=True, slots=True)
 class StagingPolicy:
-    poll_s: float = 2.0
+    poll_s: float = 60.0
     image_wait_s: float = IMAGE_WAIT_S
-    reel_wait_s: float = 600.0
+    reel_wait_s: float = REEL_WAIT_S
     # After a publish attempt whose answer was lost, a FINISHED container is only trusted as "not published"
     # once this long has passed: Meta may still be processing the request we sent.
     settle_s: float = 90.0
@@ -72,7 +94,9 @@ class StagingFlow:
         if post.container_id:
             if self._recently_ready(post):
                 return post.container_id
-            self.wait_finished(graph, post.container_id, reel=post.post_type == PostType.REEL.value)
+            self.wait_finished(
+                graph, post.container_id, reel=post.post_type == PostType.REEL.value, account=account.name
+            )
             self._mark_ready(graph, post, account, owner=owner, status=status)
             return post.container_id
         media = self._repo.media(post.id)
@@ -105,8 +129,8 @@ class StagingFlow:
                     )
                     self._repo.set_media_container(item.id, child)
                 children.append(child)
-            for child in children:
-                self.wait_finished(graph, child, reel=False)
+            for child, item in zip(children, media, strict=True):
+                self.wait_finished(graph, child, reel=False, account=account.name, media_url=item.stored_url)
             container = graph.create_carousel_container(
                 account.ig_user_id, children=children, caption=post.caption or None
             )
@@ -119,7 +143,8 @@ class StagingFlow:
             detail={"container_id": container},
         ):
             raise errors.Conflict("the post was taken over or cancelled while staging")
-        self.wait_finished(graph, container, reel=kind is PostType.REEL)
+        single_url = None if kind is PostType.CAROUSEL else (post.video_url or media[0].stored_url)
+        self.wait_finished(graph, container, reel=kind is PostType.REEL, account=account.name, media_url=single_url)
         self._mark_ready(graph, post, account, owner=owner, status=status)
         return container
 
@@ -135,10 +160,21 @@ class StagingFlow:
         if self._quota is not None:
             self._quota.refresh_if_stale(graph, account)
 
-    def wait_finished(self, graph: GraphApi, container_id: str, *, reel: bool) -> None:
+    def wait_finished(
+        self,
+        graph: GraphApi,
+        container_id: str,
+        *,
+        reel: bool,
+        account: str | None = None,
+        media_url: str | None = None,
+    ) -> None:
+        """Read the container at Meta's pace until it is FINISHED. A container in ERROR raises what its subcode
+        means (``classify_container_error``): bad media fails the post, the rest gets a new container."""
         deadline = time.monotonic() + (self._policy.reel_wait_s if reel else self._policy.image_wait_s)
-        delay = min(1.0, self._policy.poll_s)
+        delays = read_delays(poll_s=self._policy.poll_s, reel=reel)
         not_visible = 0
+        self._sleep(next(delays))
         while True:
             try:
                 state = graph.container_status(container_id)
@@ -146,20 +182,23 @@ class StagingFlow:
                 not_visible += 1
                 if not_visible > NOT_VISIBLE_RETRIES:
                     raise
-                self._sleep(delay)
+                self._sleep(min(1.0, self._policy.poll_s))
                 continue
             code = state.status_code
             if code == "FINISHED":
                 return
             if code == "PUBLISHED":
                 raise errors.OutcomeUnknown("the container already reads PUBLISHED")
-            if code in ("ERROR", "EXPIRED"):
-                detail = f" ({state.status})" if state.status else ""
-                raise errors.NeedsNewContainer(f"Instagram could not process the media: {code.lower()}{detail}")
-            if time.monotonic() >= deadline:
+            if code == "ERROR":
+                raise classify_container_error(state.status, account=account, media_url=media_url)
+            if code == "EXPIRED":
+                raise errors.NeedsNewContainer(
+                    "The Instagram media container expired (they live 24 hours); a new one is made."
+                )
+            delay = next(delays)
+            if time.monotonic() + delay > deadline:
                 raise errors.Transient("Instagram is still processing the media; it will be checked again")
             self._sleep(delay)
-            delay = min(self._policy.poll_s * (4 if reel else 1), delay * 1.5)
 
 
 class PublishFlow:
@@ -253,10 +292,14 @@ class PublishFlow:
                 permalink=media.permalink if media else None,
                 recovered=True,
             )
-        if code in ("ERROR", "EXPIRED"):
+        if code == "ERROR":
+            raise classify_container_error(state.status, account=account.name)  # nothing was published
+        if code == "EXPIRED":
             raise errors.NeedsNewContainer(f"the container reads {code}: nothing was published")
         if code == "IN_PROGRESS":
-            self._staging.wait_finished(graph, container, reel=post.post_type == PostType.REEL.value)
+            self._staging.wait_finished(
+                graph, container, reel=post.post_type == PostType.REEL.value, account=account.name
+            )
         if post.publish_attempted_at is not None:
             age = (utcnow() - post.publish_attempted_at).total_seconds()
             if age < self._policy.settle_s:

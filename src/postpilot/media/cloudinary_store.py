@@ -153,6 +153,25 @@ class CloudinaryMediaStore:
         an upload under an existing key answers the stored asset without storing a second copy."""
         return None
 
+    def check_credentials(self) -> str:
+        """Prove the key, secret and cloud name with one signed Upload API call that stores nothing:
+        ``explicit`` on a public_id that never exists answers 404 "Resource not found" when the signature is
+        good and 401 when it is not. Returns the cloud name; raises our errors."""
+        probe = f"{self._folder}/postpilot-doctor-probe" if self._folder else "postpilot-doctor-probe"
+        try:
+            cloudinary.uploader.explicit(
+                probe, type="upload", resource_type="image", timeout=self._timeout_s, **self._account.sdk_options()
+            )
+        except cloudinary.exceptions.NotFound:
+            return self._account.cloud_name
+        except cloudinary.exceptions.BadRequest as exc:
+            if str(exc).startswith("Resource not found"):
+                return self._account.cloud_name
+            raise Permanent(f"Cloudinary refused the check: {self._scrub(str(exc))[:200]}") from exc
+        except cloudinary.exceptions.Error as exc:
+            raise self._translate(exc, None) from exc
+        return self._account.cloud_name  # the probe exists: the credentials work all the same
+
     # --- internals ----------------------------------------------------------------------------------
 
     def _store(

@@ -30,6 +30,7 @@ import io
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Final, Literal, cast
 
 import httpx2
@@ -49,8 +50,17 @@ from postpilot.domain.errors import (
     Throttled,
     Transient,
 )
-from postpilot.domain.model import Aspect
+from postpilot.media.openai_models import (
+    CURRENT_MODELS,
+    DEFAULT_MODEL,
+    retirement,
+    size_for,
+    table_cost_usd,
+)
+from postpilot.media.openai_models import usage_cost_usd as _usage_cost
 from postpilot.media.ports import GeneratedImage, ImageRequest
+
+__all__ = ["CURRENT_MODELS", "ModelLifecycle", "OpenAIImageGenerator", "size_for", "table_cost_usd"]
 
 log = structlog.get_logger(__name__)
 
@@ -59,96 +69,22 @@ OutputFormat = Literal["jpeg", "png", "webp"]
 
 QUALITIES: Final = ("low", "medium", "high", "auto")
 OUTPUT_FORMATS: Final = ("jpeg", "png", "webp")
-RETIRED_MODELS: Final = ("dall-e-2", "dall-e-3", "gpt-image-1")
-CURRENT_MODELS: Final = (
-    "gpt-image-1.5",
-    "gpt-image-1-mini",
-    "gpt-image-2",
-    "gpt-image-2.5-sunburst",
-    "gpt-image-2.5-flare",
-    "chatgpt-image-latest",
-)
 SAFETY_CODES: Final = ("content_policy_violation", "moderation_blocked")
-
-# --- sizes -----------------------------------------------------------------------------------------------
-
-# 1.x models accept only these; the Instagram transform then crops 1024x1536 to 4:5 and 1536x1024 to 1.91:1.
-_STANDARD_SIZES: Final = {
-    Aspect.SQUARE: (1024, 1024),
-    Aspect.PORTRAIT: (1024, 1536),
-    Aspect.LANDSCAPE: (1536, 1024),
-}
-# The gpt-image-2 family takes any WxH with both sides divisible by 16 (aspect 1:3..3:1, <= 3840x2160).
-# Each is the smallest such size at least 1080 wide whose shape matches the target (within 0.3 %), so the
-# transform scales down a little instead of cropping: 1088x1360 is exactly 4:5; 1344x704 is 1.909:1 against
-# Instagram's 1080x566 (1.908:1). 1088x576 would be closer in width but falls under the ~0.65 MP minimum
-# the larger models are reported to have (unsure), so the landscape size stays comfortably above it.
-_FLEXIBLE_SIZES: Final = {
-    Aspect.SQUARE: (1088, 1088),
-    Aspect.PORTRAIT: (1088, 1360),
-    Aspect.LANDSCAPE: (1344, 704),
-}
-
-
-def is_flexible_model(model: str) -> bool:
-    """Whether ``model`` accepts arbitrary ``WxH`` sizes (the gpt-image-2 family)."""
-    return model == "gpt-image-2" or model.startswith(("gpt-image-2-", "gpt-image-2.", "chatgpt-image"))
-
-
-def size_for(model: str, aspect: Aspect) -> tuple[int, int]:
-    """The size to ask ``model`` for. Unknown models get the standard sizes every GPT image model accepts."""
-    table = _FLEXIBLE_SIZES if is_flexible_model(model) else _STANDARD_SIZES
-    return table[aspect]
-
-
-# --- prices ----------------------------------------------------------------------------------------------
+# A post whose model is gone is looked at again this often (the operator changes the setting and restarts).
+MODEL_GONE_RETRY_S: Final = 900.0
 
 
 @dataclass(frozen=True, slots=True)
-class TokenPrices:
-    """USD per million tokens."""
+class ModelLifecycle:
+    """What ``GET /v1/models/{id}`` says about the configured model."""
 
-    text_input: float
-    image_input: float
-    image_output: float
-
-
-# Published GPT Image token prices as of late 2026 (unsure, third-party summaries): gpt-image-1.5 $5 text in,
-# $8 image in, $32 image out; gpt-image-1-mini $2 / $2.50 / $8. The gpt-image-2 family is assumed to cost
-# what gpt-image-1.5 does until we know better; ``usage`` from the response is what gets recorded anyway.
-_PRICES_15: Final = TokenPrices(text_input=5.0, image_input=8.0, image_output=32.0)
-_PRICES_MINI: Final = TokenPrices(text_input=2.0, image_input=2.5, image_output=8.0)
-
-# Output tokens of one 1024x1024 image per quality; other sizes scale with pixel area (1024x1536 = x1.5).
-# Per image on gpt-image-1.5 that is: 1024x1024 low $0.009, medium $0.034, high $0.133; 1024x1536 (and
-# 1536x1024) low $0.013, medium $0.051, high $0.200; gpt-image-1-mini a quarter of those.
-# "auto" lets the service choose, possibly "high", so estimates assume "high" (a budget check should err
-# towards spending less).
-_OUTPUT_TOKENS_1024: Final = {"low": 272, "medium": 1056, "high": 4160, "auto": 4160}
+    model: str
+    available: bool  # False: the models endpoint does not know it (shut down, or not offered to this key)
+    shutdown_date: date | None  # OpenAI's announced shutdown, when there is one
 
 
-def prices_for(model: str) -> TokenPrices:
-    return _PRICES_MINI if model.startswith("gpt-image-1-mini") else _PRICES_15
-
-
-def table_cost_usd(model: str, quality: str, width: int, height: int, prompt_chars: int = 0) -> float:
-    """The expected price of one image from the token table (used when a response has no ``usage``)."""
-    prices = prices_for(model)
-    output_tokens = _OUTPUT_TOKENS_1024[quality] * width * height / (1024 * 1024)
-    text_tokens = prompt_chars / 4  # roughly four characters per token for English text
-    return (output_tokens * prices.image_output + text_tokens * prices.text_input) / 1_000_000
-
-
-def usage_cost_usd(model: str, usage: Usage) -> float:
-    """The price of what ``usage`` reports; all output tokens are priced as image tokens (an upper bound)."""
-    prices = prices_for(model)
-    details = usage.input_tokens_details
-    cost = (
-        details.text_tokens * prices.text_input
-        + details.image_tokens * prices.image_input
-        + usage.output_tokens * prices.image_output
-    )
-    return cost / 1_000_000
+def _setting_hint() -> str:
+    return f"set POSTPILOT_OPENAI_MODEL to one of {', '.join(CURRENT_MODELS)}"
 
 
 # --- prompts ---------------------------------------------------------------------------------------------
@@ -244,7 +180,7 @@ class OpenAIImageGenerator:
         self,
         *,
         api_key: str,
-        model: str = "gpt-image-1.5",
+        model: str = DEFAULT_MODEL,
         quality: str = "medium",
         output_format: str = "jpeg",
         timeout_s: float = 180.0,
@@ -294,6 +230,15 @@ class OpenAIImageGenerator:
 
     def generate(self, request: ImageRequest) -> GeneratedImage:
         prompt = prompt_for(request)
+        gone = retirement(self._model, datetime.now(UTC).date())
+        if gone is not None:
+            # Known to be shut down: no request that can only be refused (and nothing is paid).
+            raise ProviderBlocked(
+                f"OpenAI shut down the image model '{self._model}' on {gone.shutdown.isoformat()}: "
+                f"{_setting_hint()} (OpenAI recommends {gone.replacement}); posts that need an image wait "
+                "until then",
+                retry_after_s=MODEL_GONE_RETRY_S,
+            )
         width, height = size_for(self._model, request.aspect)
         started = time.monotonic()
         try:
@@ -318,7 +263,7 @@ class OpenAIImageGenerator:
             raise error from exc
         data = _image_bytes(response)
         if response.usage is not None:
-            cost = usage_cost_usd(self._model, response.usage)
+            cost = usage_cost_usd(self._model, response.usage)  # what OpenAI says it billed
         else:
             cost = table_cost_usd(self._model, self._quality, width, height, len(prompt))
         log.info(
@@ -331,6 +276,18 @@ class OpenAIImageGenerator:
             seconds=round(time.monotonic() - started, 2),
         )
         return GeneratedImage(data=data, model=self._model, cost_usd=cost)
+
+    def model_lifecycle(self) -> ModelLifecycle:
+        """Read the configured model from OpenAI's models endpoint (``GET /v1/models/{id}``): whether this key
+        can use it and its ``shutdown_date`` (a ``YYYY-MM-DD`` string, or null when none is announced)."""
+        try:
+            found = self._client.models.retrieve(self._model, timeout=min(30.0, self._timeout_s))
+        except openai.NotFoundError:
+            return ModelLifecycle(self._model, available=False, shutdown_date=None)
+        except openai.OpenAIError as exc:
+            raise self._translate(exc, 0, 0) from exc
+        raw = getattr(found, "shutdown_date", None)
+        return ModelLifecycle(self._model, available=True, shutdown_date=_iso_date(raw))
 
     def _server_words(self, exc: openai.APIStatusError) -> str:
         """OpenAI's own explanation (the envelope's ``message``), safe to show; ``exc.message`` would add
@@ -371,9 +328,12 @@ class OpenAIImageGenerator:
             return Transient(f"OpenAI had a temporary problem (HTTP {status}, {attempts})")
         if status == 404:
             if code == "model_not_found":
-                return Permanent(
-                    f"OpenAI does not offer the model '{self._model}' to this account; set "
-                    f"POSTPILOT_OPENAI_MODEL to one of {', '.join(CURRENT_MODELS)}"
+                # The setting is wrong (a shut-down model, or one this key may not use), not the post: hold
+                # the generation without spending attempts until an operator changes it.
+                return ProviderBlocked(
+                    f"OpenAI does not offer the image model '{self._model}' (shut down, or not available to "
+                    f"this API key): {_setting_hint()}; posts that need an image wait until then",
+                    retry_after_s=MODEL_GONE_RETRY_S,
                 )
             return Permanent("OpenAI has no image endpoint at the configured address; check OPENAI_BASE_URL")
         what = f" (the '{exc.param}' setting)" if exc.param else ""
@@ -402,14 +362,25 @@ def _image_bytes(response: object) -> bytes:
 
 def _checked_model(model: str) -> str:
     model = model.strip()
-    if model in RETIRED_MODELS or model.startswith("dall-e"):
-        raise ConfigError(
-            f"the OpenAI model '{model}' has been retired; set POSTPILOT_OPENAI_MODEL to one of "
-            f"{', '.join(CURRENT_MODELS)}"
-        )
     if not model:
         raise ConfigError(f"POSTPILOT_OPENAI_MODEL is empty; use one of {', '.join(CURRENT_MODELS)}")
     return model
+
+
+def usage_cost_usd(model: str, usage: Usage) -> float:
+    details = usage.input_tokens_details
+    return _usage_cost(model, text_in=details.text_tokens, image_in=details.image_tokens, output=usage.output_tokens)
+
+
+def _iso_date(value: object) -> date | None:
+    if isinstance(value, str) and value:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value, UTC).date()  # tolerate a unix time, should it ever come as one
+    return None
 
 
 def _checked_choice(setting: str, value: str, allowed: tuple[str, ...]) -> str:
