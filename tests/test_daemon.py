@@ -199,6 +199,9 @@ def test_ready_watchdog_health_status_and_sigterm(
 
         status, body = d.get("/readyz")
         assert status == 200 and isinstance(body, dict) and body["status"] == "ok"
+        # The dependency check ran at start: the Graph API version's end is shown, readiness unaffected.
+        wait_for(lambda: "graph_api_version" in d.get("/readyz")[1]["checks"], 10, "the dependency check")
+        assert d.get("/readyz")[1]["checks"]["graph_api_version"] == "ok"
         assert d.get("/healthz")[0] == 200
         assert d.get("/livez")[0] == 200
         metrics_status, metrics = d.get("/metrics")
@@ -209,6 +212,10 @@ def test_ready_watchdog_health_status_and_sigterm(
         assert summary["counts"] == {"scheduled": 2}
         assert len(summary["next_due"]) == 2  # type: ignore[arg-type]
         assert summary["last_poll"]
+        [version] = summary["dependencies"]  # type: ignore[misc]
+        assert version["component"] == "graph_api_version" and version["state"] == "ok"
+        assert version["ends_on"] == "2028-07-29"
+        assert 'postpilot_dependency_days_left{component="graph_api_version"}' in metrics
         raw = json.dumps(summary)
         stored = Repository(engine=engine).account_token_encrypted(account)
         assert stored

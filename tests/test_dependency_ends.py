@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator
 from datetime import date
 from itertools import islice
+from pathlib import Path
 
 import pytest
 
@@ -261,3 +262,23 @@ def test_metric_for_an_unannounced_end_is_infinite() -> None:
     metrics = Metrics()
     metrics.set_dependency_days("openai_model", math.inf)
     assert 'postpilot_dependency_days_left{component="openai_model"} +Inf' in metrics.render()[0].decode()
+
+
+def test_with_a_key_and_no_model_setting_images_are_generated(openai_fake: OpenAIFake, tmp_path: Path) -> None:
+    from postpilot.app import build_app
+    from postpilot.config import Settings
+    from postpilot.domain.model import Aspect
+    from postpilot.media.ports import ImageRequest
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, state_dir=tmp_path, openai_api_key=KEY, openai_base_url=openai_fake.base_url
+    )
+    app = build_app(settings)
+    try:
+        assert app.image_provider == "openai"
+        image = app.generator().generate(ImageRequest(prompt="a lighthouse at dawn", aspect=Aspect.PORTRAIT))
+    finally:
+        app.close()
+    assert image.model == DEFAULT_MODEL == "gpt-image-2.6-sunburst"
+    assert openai_fake.state.bodies[0]["model"] == DEFAULT_MODEL
+    assert openai_fake.state.generated == 1

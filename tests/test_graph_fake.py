@@ -850,3 +850,25 @@ def test_runs_in_its_own_process(tmp_path: Path) -> None:
         if proc.stdout is not None:
             proc.stdout.close()
     assert proc.returncode == 0
+
+
+def test_usage_headers_climb_with_calls_and_the_account_is_refused_at_the_limit() -> None:
+    state = GraphState()
+    state.add_account("17841400000000777", "tok-usage", username="busy")
+    state.account_call_budget = 4
+    with make_server(state) as server, httpx.Client(base_url=server.url) as http:
+        headers = {"Authorization": "Bearer tok-usage"}
+        seen = []
+        for _ in range(4):
+            answer = http.get("/v25.0/17841400000000777", params={"fields": "id"}, headers=headers)
+            assert answer.status_code == 200
+            usage = json.loads(answer.headers["X-Business-Use-Case-Usage"])["17841400000000777"][0]
+            seen.append((usage["call_count"], usage["estimated_time_to_regain_access"]))
+            assert json.loads(answer.headers["X-App-Usage"])["call_count"] == 0
+        assert seen == [(25, 0), (50, 0), (75, 0), (100, 60)]
+        refused = http.get("/v25.0/17841400000000777", params={"fields": "id"}, headers=headers)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == 80002
+        assert json.loads(refused.headers["X-Business-Use-Case-Usage"])["17841400000000777"][0][
+            "estimated_time_to_regain_access"
+        ] == 60

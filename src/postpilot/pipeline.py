@@ -53,6 +53,8 @@ class GraphFactory(Protocol):
     budgets near their limit do not hold them back (``instagram.usage``)."""
 
     def __call__(self, account: Account, *, urgent: bool = False) -> GraphApi: ...
+
+
 # Runs a follow-up job (the permalink read) elsewhere, so the publish worker is free once the post is live.
 FollowUp = Callable[[Callable[[], None]], None]
 
