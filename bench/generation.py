@@ -24,7 +24,7 @@ import support
 from sqlalchemy import text
 from support import GRAPH_LATENCY, OPENAI_KEY, RecordingOpenAIState, mb, pct
 from tests.fakes.cloudinary_fake import CloudinaryFake
-from tests.fakes.graph_fake import GraphState, make_server
+from tests.fakes.graph import GraphState, make_server
 from tests.fakes.openai_fake import OpenAIFake
 
 from postpilot.db.engine import build_engine

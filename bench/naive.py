@@ -27,7 +27,7 @@ import psycopg
 import support
 from support import GRAPH_LATENCY, OPENAI_KEY, RecordingOpenAIState, pct
 from tests.fakes.cloudinary_fake import CloudinaryFake
-from tests.fakes.graph_fake import GraphState, make_server
+from tests.fakes.graph import GraphState, make_server
 from tests.fakes.openai_fake import OpenAIFake
 
 from postpilot.domain.model import utcnow

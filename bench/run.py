@@ -32,10 +32,10 @@ import naive
 import support
 from sqlalchemy import text
 from support import GRAPH_LATENCY, KEY, ROOT, daemon, drop_db, fresh_db, pct
-from tests.fakes.graph_fake import GraphState, make_server
+from tests.fakes.graph import GraphState, make_server
 
 from postpilot.db.engine import build_engine
-from postpilot.db.rows import NewMedia
+from postpilot.domain.changes import NewMedia
 from postpilot.domain.model import MediaSource, utcnow
 
 SCENARIOS = ("lateness", "burst", "naive", "drain", "carousel_rss", "claim", "rss")
@@ -118,18 +118,23 @@ def claim_query(url: str, rows: int) -> dict:
     with engine.begin() as conn:
         conn.execute(text("ANALYZE scheduled_posts"))
     from postpilot.db import claims
+    from postpilot.db.types import db_now, db_now_plus
 
-    where = claims.due_for_prepare_where("postgresql")
-    sql = ("EXPLAIN (ANALYZE, BUFFERS) WITH due AS MATERIALIZED (SELECT id FROM scheduled_posts WHERE "
-           f"{where} ORDER BY scheduled_at, id LIMIT 50 FOR UPDATE SKIP LOCKED) UPDATE scheduled_posts AS p SET "
-           "status = 'preparing', lease_owner = 'bench', lease_until = now() + interval '5 minutes' FROM due "
-           "WHERE p.id = due.id RETURNING p.id")
+    # Exactly the statement the daemon runs to claim posts for preparation (db/claims.py).
+    statement = claims.claim_statement(
+        "postgresql",
+        where=claims.due_for_prepare(3600),
+        values={"status": "preparing", "lease_owner": "bench", "lease_until": db_now_plus(300), "updated_at": db_now()},
+        batch=50,
+    )
+    compiled = statement.compile(dialect=engine.dialect)
+    sql = "EXPLAIN (ANALYZE, BUFFERS) " + str(compiled)
     timings = []
     plan: list[str] = []
     for _ in range(5):
         with engine.connect() as conn:
             trans = conn.begin()
-            plan = [r[0] for r in conn.execute(text(sql), {"ahead": 3600})]
+            plan = [r[0] for r in conn.exec_driver_sql(sql, compiled.params)]
             trans.rollback()
         timings.append(float(next(line for line in plan if "Execution Time" in line).split(":")[1].split()[0]))
     engine.dispose()

@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.fakes import openai_fake  # noqa: E402
-from tests.fakes.graph_fake import GraphState  # noqa: E402
+from tests.fakes.graph import GraphState  # noqa: E402
 
 from postpilot.app import App, build_app  # noqa: E402
 from postpilot.config import Settings  # noqa: E402

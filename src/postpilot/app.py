@@ -10,10 +10,11 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import Engine
@@ -25,20 +26,25 @@ from postpilot.db.repository import Repository
 from postpilot.domain.errors import ConfigError
 from postpilot.domain.model import Account, LoginKind
 from postpilot.domain.retry import RetryPolicy
-from postpilot.instagram.client import GraphApi, GraphClient
-from postpilot.instagram.publishing import PublishFlow, StagingFlow, StagingPolicy
+from postpilot.instagram.client import GraphClient
 from postpilot.instagram.quota import PublishingQuota
 from postpilot.instagram.recording import RecordingGraphClient
 from postpilot.instagram.usage import GraphUsage
 from postpilot.logging import register_secret
 from postpilot.media.ports import ImageGenerator, MediaStore
 from postpilot.metrics import Metrics
-from postpilot.pipeline import Pipeline
-from postpilot.preparation import Preparer
+from postpilot.pipeline.outcome import StepResult
+from postpilot.pipeline.ports import GraphFactory, GraphSession
+from postpilot.pipeline.prepare import Preparer
+from postpilot.pipeline.publish import PublishFlow
+from postpilot.pipeline.runner import Runner
+from postpilot.pipeline.stage import StagingFlow, StagingPolicy
+from postpilot.pipeline.steps import Pipeline
 from postpilot.tokens import TokenRefresher
 from postpilot.watch import DependencyWatch
 
 if TYPE_CHECKING:
+    from postpilot.daemon import Daemon
     from postpilot.media.openai_generator import OpenAIImageGenerator
 
 
@@ -49,15 +55,23 @@ def default_owner() -> str:
 
 @dataclass
 class App:
+    """Every adapter and service, built from Settings (``build_app``). Replacements (``generator``,
+    ``store``, ``graph_factory``) stand in for the real adapters, e.g. in tests and benchmarks. The SDK-backed
+    adapters (OpenAI, Cloudinary) are built on first use: importing an SDK costs tens of MB, which a daemon
+    on the embedded defaults never pays."""
+
     settings: Settings
     owner: str = field(default_factory=default_owner)
     force_dry_run: bool = False
+    generator_override: ImageGenerator | None = None
+    store_override: MediaStore | None = None
+    graph_factory: GraphFactory | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._generator: ImageGenerator | None = None
+        self._generator: ImageGenerator | None = self.generator_override
         self._openai: OpenAIImageGenerator | None = None
-        self._store: MediaStore | None = None
+        self._store: MediaStore | None = self.store_override
         for secret in (
             self.settings.secret_key,
             self.settings.openai_api_key,
@@ -164,7 +178,7 @@ class App:
     def token_refresher(self) -> TokenRefresher:
         return TokenRefresher(
             repo=self.repo,
-            cipher=self.cipher,
+            cipher=lambda: self.cipher,
             http=self.http,
             instagram_graph_url=self.settings.instagram_graph_url,
             timeout_s=self.settings.graph_timeout_s,
@@ -210,7 +224,8 @@ class App:
             trust_env=False,
         )
 
-    def graph_for(self, account: Account, *, urgent: bool = False) -> GraphApi:
+    def graph_for(self, account: Account, *, urgent: bool = False) -> GraphClient:
+        """The real Graph API client for a live account (its token decrypted from the database)."""
         ciphertext = self.repo.account_token_encrypted(account.id)
         if not ciphertext:
             raise ConfigError(
@@ -236,6 +251,16 @@ class App:
         return RecordingGraphClient(
             base_url=self._graph_base(account), version=self.settings.graph_version, account=account.name
         )
+
+    def graph_session(self, account: Account, *, urgent: bool = False) -> GraphSession:
+        """The ``GraphFactory`` the pipeline uses: the recording client for dry-run accounts (and for
+        ``run-once --dry-run``), the real one otherwise; or the replacement given to ``build_app``."""
+        if self.graph_factory is not None:
+            return self.graph_factory(account, urgent=urgent)
+        if account.dry_run or self.force_dry_run:
+            recorder = self.dry_run_graph_for(account)
+            return GraphSession(recorder, dry_run=True, recorded=lambda: [r.as_dict() for r in recorder.drain()])
+        return GraphSession(self.graph_for(account, urgent=urgent))
 
     def _graph_base(self, account: Account) -> str:
         s = self.settings
@@ -272,13 +297,44 @@ class App:
             preparer=preparer,
             staging=staging,
             publishing=PublishFlow(repo=self.repo, staging=staging, policy=self.staging_policy, quota=quota),
-            graph_for=self.graph_for,
-            dry_run_graph_for=self.dry_run_graph_for,
+            graphs=self.graph_session,
             metrics=self.metrics,
             owner=self.owner,
             policy=RetryPolicy(max_attempts=self.settings.max_attempts),
             force_dry_run=self.force_dry_run,
         )
+
+    def runner(self, *, on_result: Callable[[StepResult], None] | None = None) -> Runner:
+        """A runner (its thread pools) over this app's pipeline; ``shutdown()`` it when done."""
+        return Runner(
+            settings=self.settings,
+            repo=self.repo,
+            pipeline=self.pipeline,
+            metrics=self.metrics,
+            owner=self.owner,
+            on_result=on_result,
+        )
+
+    def daemon(self) -> Daemon:
+        from postpilot.daemon import Daemon  # APScheduler: loaded for ``postpilot run`` only
+
+        return Daemon(
+            settings=self.settings,
+            repo=self.repo,
+            engine=self.engine,
+            metrics=self.metrics,
+            runner=self.runner(),
+            watch=self.watch,
+            tokens=self.token_refresher,
+            usage=self.graph_usage,
+            owner=self.owner,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """What ``/status`` shows, without a running daemon (no last poll)."""
+        from postpilot.daemon import status_summary
+
+        return status_summary(self.repo, watch=self.watch, usage=self.graph_usage)
 
     def _count_image(self, model: str, usd: float) -> None:
         self.metrics.add_image_spend(usd, self.image_provider)
@@ -296,8 +352,25 @@ class App:
             engine.dispose()
 
 
-def build_app(settings: Settings, *, force_dry_run: bool = False, owner: str | None = None) -> App:
-    app = App(settings=settings, force_dry_run=force_dry_run)
+def build_app(
+    settings: Settings,
+    *,
+    force_dry_run: bool = False,
+    owner: str | None = None,
+    generator: ImageGenerator | None = None,
+    store: MediaStore | None = None,
+    graph_factory: GraphFactory | None = None,
+) -> App:
+    """The composition root. The pipeline and what it stands on are built here, at once (no connection is
+    opened); the SDK-backed adapters wait for their first use unless a replacement is given."""
+    app = App(
+        settings=settings,
+        force_dry_run=force_dry_run,
+        generator_override=generator,
+        store_override=store,
+        graph_factory=graph_factory,
+    )
     if owner:
         app.owner = owner
+    app.pipeline  # noqa: B018 - built now: a wiring mistake shows at start, not at the first due post
     return app

@@ -17,24 +17,11 @@ from typing import Any, TextIO
 
 from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
-from postpilot.domain.model import Account, Post
+from postpilot.domain.model import CONTENT_FIELDS, Account, Post
 from postpilot.domain.timeparse import parse_when
 
-COLUMNS = (
-    "account",
-    "post_type",
-    "scheduled_at",
-    "timezone",
-    "caption",
-    "prompt",
-    "image_url",
-    "media_urls",
-    "video_url",
-    "cover_url",
-    "image_count",
-    "aspect",
-    "alt_text",
-)
+# The CSV names the account by name and carries a time zone; the rest are the table's content columns.
+COLUMNS = ("account", "post_type", "scheduled_at", "timezone", *CONTENT_FIELDS[1:])
 REQUIRED = ("account", "scheduled_at")
 EXPORT_COLUMNS = ("id", *COLUMNS, "status", "last_error", "ig_media_id", "permalink", "published_at")
 

@@ -21,16 +21,21 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from postpilot.app import App
+from postpilot.config import Settings
 from postpilot.db import migrate
+from postpilot.db.repository import Repository
 from postpilot.domain.errors import ConfigError
 from postpilot.domain.model import utcnow
+from postpilot.instagram.usage import GraphUsage
 from postpilot.logging import get_logger
-from postpilot.runner import Runner
+from postpilot.metrics import Metrics
+from postpilot.pipeline.runner import Runner
 from postpilot.sdnotify import SystemdNotifier
-from postpilot.tokens import REFRESH_EVERY_S
+from postpilot.tokens import REFRESH_EVERY_S, TokenRefresher
+from postpilot.watch import DependencyWatch
 from postpilot.web import HealthReport, HealthServer
 
 log = get_logger("postpilot.daemon")
@@ -69,9 +74,30 @@ class SqliteLock:
 
 
 class Daemon:
-    def __init__(self, app: App, *, notifier: SystemdNotifier | None = None) -> None:
-        self.app = app
-        self.settings = app.settings
+    """Built by ``App.daemon()`` with the parts it uses."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        repo: Repository,
+        engine: Engine,
+        metrics: Metrics,
+        runner: Runner,
+        watch: DependencyWatch,
+        tokens: TokenRefresher,
+        usage: GraphUsage,
+        owner: str,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.engine = engine
+        self.metrics = metrics
+        self.watch = watch
+        self.tokens = tokens
+        self.usage = usage
+        self.owner = owner
         self.notifier = notifier or SystemdNotifier()
         self.stop_event = threading.Event()
         self.draining = False
@@ -80,7 +106,7 @@ class Daemon:
         self.last_poll_ok: datetime | None = None
         self.last_poll_error: str | None = None
         self._signals = 0
-        self.runner = Runner(app=app)
+        self.runner = runner
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": APThreadPool(4)},
@@ -92,7 +118,7 @@ class Daemon:
         )
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         host, port = self.settings.health_host_port
-        self.http = HealthServer(host=host, port=port, probe=self, metrics=app.metrics)
+        self.http = HealthServer(host=host, port=port, probe=self, metrics=metrics)
         self._scheduled: dict[int, datetime] = {}
         self._lock: SqliteLock | None = None
         # The first poll can finish before run() announces READY=1; systemd expects READY first.
@@ -127,7 +153,7 @@ class Daemon:
         self.scheduler.start()
         self.notifier.ready(status="postpilot is running")
         self._ready_sent.set()
-        log.info("daemon_started", owner=self.app.owner, health=f"{self.http.url}", database=self._db_label())
+        log.info("daemon_started", owner=self.owner, health=f"{self.http.url}", database=self._db_label())
         while not self.stop_event.wait(1.0):
             self.heartbeat = time.monotonic()
         return self._drain()
@@ -138,10 +164,10 @@ class Daemon:
             self._lock = SqliteLock(url.database)
             self._lock.acquire()
         try:
-            self.app.repo.ping()
+            self.repo.ping()
         except Exception as exc:
             raise ConfigError(f"cannot reach the database ({self._db_label()}): {type(exc).__name__}") from exc
-        current, head = migrate.current_revision(self.app.engine), migrate.head_revision()
+        current, head = migrate.current_revision(self.engine), migrate.head_revision()
         if current != head:
             raise ConfigError(
                 f"the database schema is at {current or 'nothing'} but this version needs {head}: "
@@ -188,11 +214,11 @@ class Daemon:
         except Exception as exc:
             self.last_poll_error = type(exc).__name__
             log.warning("poll_failed", error=str(exc)[:300])
-            self.app.metrics.count_error(type(exc).__name__)
+            self.metrics.count_error(type(exc).__name__)
             return
         self.last_poll_ok = utcnow()
         self.last_poll_error = None
-        self.app.metrics.poll_succeeded(self.last_poll_ok, time.monotonic() - started)
+        self.metrics.poll_succeeded(self.last_poll_ok, time.monotonic() - started)
         if self._ready_sent.is_set():
             self.notifier.watchdog()
 
@@ -201,7 +227,7 @@ class Daemon:
         horizon = max(self.settings.poll_interval_s * 3, 10.0)
         now = utcnow()
         self._scheduled = {pid: at for pid, at in self._scheduled.items() if at > now}
-        for post_id, at in self.app.repo.upcoming_ready(within_s=horizon):
+        for post_id, at in self.repo.upcoming_ready(within_s=horizon):
             if self._scheduled.get(post_id) == at:
                 continue
             self.scheduler.add_job(
@@ -235,20 +261,20 @@ class Daemon:
         if self.draining:
             return
         try:
-            self.app.token_refresher.refresh_due()
+            self.tokens.refresh_due()
         except Exception as exc:  # e.g. the database is away: the next hour tries again
             log.warning("token_refresh_pass_failed", error=type(exc).__name__)
 
     def _check_dependencies(self) -> None:
         try:
-            self.app.watch.check()
+            self.watch.check()
         except Exception as exc:  # a look at the calendar never stops the daemon; tomorrow's run tries again
             log.warning("dependency_check_failed", error=type(exc).__name__)
 
     def _update_backlog(self) -> None:
-        due, oldest = self.app.repo.overdue()
+        due, oldest = self.repo.overdue()
         age = (utcnow() - oldest).total_seconds() if oldest else None
-        self.app.metrics.set_backlog(due, age)
+        self.metrics.set_backlog(due, age)
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
         log.warning("scheduler_job_missed", job_id=event.job_id)
@@ -266,13 +292,13 @@ class Daemon:
     def readiness(self) -> HealthReport:
         # What is near or past its end is shown, but does not make the daemon unready: posts with their own
         # media still flow, and a restart would not help.
-        checks: dict[str, object] = dict(self.app.watch.as_checks())
+        checks: dict[str, object] = dict(self.watch.as_checks())
         if self.draining:
             return HealthReport(ok=False, checks={"draining": True}, reason="shutting down")
         try:
-            self.app.repo.ping()
+            self.repo.ping()
             checks["database"] = "ok"
-            current = migrate.current_revision(self.app.engine)
+            current = migrate.current_revision(self.engine)
             checks["schema"] = current
             if current != migrate.head_revision():
                 return HealthReport(ok=False, checks=checks, reason="the database schema is not at head")
@@ -296,14 +322,22 @@ class Daemon:
         return HealthReport(ok=True, checks=checks)
 
     def status(self) -> dict[str, object]:
-        return status_summary(self.app, last_poll=self.last_poll_ok, draining=self.draining)
+        return status_summary(
+            self.repo, watch=self.watch, usage=self.usage, last_poll=self.last_poll_ok, draining=self.draining
+        )
 
     def _db_label(self) -> str:
         return make_url(self.settings.resolved_database_url).render_as_string(hide_password=True)
 
 
-def status_summary(app: App, *, last_poll: datetime | None = None, draining: bool = False) -> dict[str, Any]:
-    repo = app.repo
+def status_summary(
+    repo: Repository,
+    *,
+    watch: DependencyWatch,
+    usage: GraphUsage,
+    last_poll: datetime | None = None,
+    draining: bool = False,
+) -> dict[str, Any]:
     due, oldest = repo.overdue()
     now = utcnow()
     return {
@@ -318,8 +352,8 @@ def status_summary(app: App, *, last_poll: datetime | None = None, draining: boo
         else {"scheduled_at": oldest.isoformat(), "age_s": round((now - oldest).total_seconds(), 1)},
         "last_poll": last_poll.isoformat() if last_poll else None,
         "draining": draining,
-        "dependencies": app.watch.as_status(),
-        "graph_usage": app.graph_usage.snapshot(),
+        "dependencies": watch.as_status(),
+        "graph_usage": usage.snapshot(),
         "accounts_at_risk": [
             {
                 "name": a.name,

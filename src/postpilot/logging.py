@@ -4,72 +4,22 @@ and a redaction processor that masks secrets wherever they appear, before any re
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-REDACTED = "***"
+from postpilot.redaction import LOG_MASK, redact_text, redact_value, register_secret
 
-# Keys whose values are always secret, whatever they hold.
-_SECRET_KEYS = re.compile(
-    r"(token|secret|password|passwd|api[_-]?key|authorization|signature|credential|cookie|fernet)", re.I
-)
-# Secrets embedded in free text: bearer tokens, query parameters, URL credentials, well-known key shapes.
-_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + REDACTED),
-    (
-        re.compile(
-            r"(?i)((?:access_token|input_token|fb_exchange_token|client_secret|api_key|api_secret|signature|code|"
-            r"token)=)[^&\s\"']+"
-        ),
-        r"\1" + REDACTED,
-    ),
-    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+(@)"), r"\1" + REDACTED + r"\2"),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), REDACTED),
-    (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), REDACTED),  # Meta user/page tokens
-    (re.compile(r"\bIG[A-Za-z0-9]{30,}"), REDACTED),  # Instagram Login tokens
-    (re.compile(r"\bgAAAAA[A-Za-z0-9_=-]{20,}"), REDACTED),  # Fernet ciphertexts
-)
+__all__ = ["REDACTED", "configure_logging", "get_logger", "redact_text", "register_secret"]
 
-_extra_secrets: set[str] = set()
-
-
-def register_secret(value: str | None) -> None:
-    """Mask this exact value in every later log line (the configured keys, decrypted tokens)."""
-    if value and len(value) >= 6:
-        _extra_secrets.add(value)
-
-
-def redact_text(text: str) -> str:
-    for secret in sorted(_extra_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    for pattern, replacement in _TEXT_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def redact(value: Any, key: str | None = None) -> Any:
-    secret_key = key is not None and _SECRET_KEYS.search(key) is not None
-    if secret_key and value not in (None, "", False, True) and not isinstance(value, int | float):
-        return REDACTED
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, Mapping):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [redact(v) for v in value]
-    if isinstance(value, BaseException):
-        return redact_text(f"{type(value).__name__}: {value}")
-    return value
+REDACTED = LOG_MASK
 
 
 def redaction_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
     for key in list(event_dict):
-        event_dict[key] = redact(event_dict[key], None if key == "event" else key)
+        event_dict[key] = redact_value(event_dict[key], None if key == "event" else key)
     return event_dict
 
 

@@ -47,14 +47,14 @@ class TokenRefresher:
         self,
         *,
         repo: Repository,
-        cipher: TokenCipher,
+        cipher: Callable[[], TokenCipher],
         http: httpx.Client,
         instagram_graph_url: str,
         timeout_s: float,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self._repo = repo
-        self._cipher = cipher
+        self._cipher = cipher  # asked for only when a token is due: a deployment without accounts needs no key
         self._http = http
         self._graph_url = instagram_graph_url
         self._timeout_s = timeout_s
@@ -79,7 +79,7 @@ class TokenRefresher:
             ciphertext = self._repo.account_token_encrypted(account.id)
             if not ciphertext:
                 raise NeedsReconnect(f"the account has no token. Run: postpilot account connect {account.name}")
-            token = self._cipher.decrypt(ciphertext)
+            token = self._cipher().decrypt(ciphertext)
             register_secret(token)
             fresh = refresh_instagram_token(
                 http=self._http,
@@ -111,7 +111,7 @@ class TokenRefresher:
             return RefreshResult(account.name, False, account.token_expires_at, message)
         stored = self._repo.replace_refreshed_token(
             account.id,
-            token_encrypted=self._cipher.encrypt(fresh.access_token),
+            token_encrypted=self._cipher().encrypt(fresh.access_token),
             expires_at=fresh.expires_at,
             issued_at=fresh.issued_at,
             was_issued_at=account.token_issued_at,

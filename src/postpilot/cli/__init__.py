@@ -20,7 +20,7 @@ from postpilot.cli.db import db_app
 from postpilot.cli.posts import post_app
 from postpilot.db import migrate
 from postpilot.domain.model import LoginKind, PostStatus, utcnow
-from postpilot.runner import Tally
+from postpilot.pipeline.runner import Tally
 
 cli = typer.Typer(
     name="postpilot",
@@ -86,11 +86,9 @@ def doctor(
 @handle_errors
 def run() -> None:
     """Run the daemon: poll, prepare, stage and publish on the minute; serve /livez /readyz /metrics /status."""
-    from postpilot.daemon import Daemon
-
     app = open_app()
     try:
-        code = Daemon(app).run()
+        code = app.daemon().run()
     finally:
         app.close()
     raise typer.Exit(code)
@@ -105,7 +103,7 @@ def _summary(tally: Tally, *, dry_run: bool) -> str:
 
 
 def _run_once(*, dry_run: bool) -> Tally:
-    from postpilot.once import run_once
+    from postpilot.pipeline.once import run_once
 
     app = open_app(force_dry_run=dry_run)
     try:

@@ -3,90 +3,97 @@
 PostgreSQL: one statement; the CTE locks candidate rows with ``FOR UPDATE SKIP LOCKED`` (rows another replica
 is claiming are skipped, not waited for), and ``MATERIALIZED`` keeps the planner from running it twice.
 SQLite: the engine opens every transaction with ``BEGIN IMMEDIATE`` (the write lock is held from the first
-statement), then one guarded ``UPDATE … WHERE id IN (SELECT … LIMIT n) … RETURNING``.
+statement), then one guarded ``UPDATE … WHERE id IN (SELECT … LIMIT n) AND <the same condition> RETURNING``.
 
-Leases are written in database time (``now()``), never a replica's clock.
+Written as SQLAlchemy Core expressions; leases and due checks are in database time (``db_now``), never a
+replica's clock.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from typing import Any
 
-from postpilot.db.types import SQLITE_NOW
+from sqlalchemy import ColumnElement, Connection, Update, and_, or_, select, update
+
+from postpilot.db.rows import posts
+from postpilot.db.types import db_now, db_now_plus
+
+Condition = ColumnElement[bool]
 
 
-def now_sql(dialect: str) -> str:
-    return "now()" if dialect == "postgresql" else SQLITE_NOW
+def lease_free() -> Condition:
+    return or_(posts.c.lease_until.is_(None), posts.c.lease_until < db_now())
 
 
-def plus_sql(dialect: str, param: str) -> str:
-    """Database time + ``:param`` seconds."""
+def _not_deferred() -> Condition:
+    return or_(posts.c.next_attempt_at.is_(None), posts.c.next_attempt_at <= db_now())
+
+
+def claim_statement(dialect: str, *, where: Condition, values: dict[str, Any], batch: int) -> Update:
+    """The one statement that claims up to ``batch`` rows matching ``where`` (oldest ``scheduled_at``
+    first), applying ``values`` and returning the ids (``bench/`` EXPLAINs this very statement)."""
+    candidates = select(posts.c.id).where(where).order_by(posts.c.scheduled_at, posts.c.id).limit(batch)
     if dialect == "postgresql":
-        return f"(now() + make_interval(secs => :{param}))"
-    return f"(strftime('%Y-%m-%d %H:%M:%f','now', printf('%+.3f seconds', :{param})) || '000')"
-
-
-def lease_free_sql(dialect: str) -> str:
-    return f"(lease_until IS NULL OR lease_until < {now_sql(dialect)})"
-
-
-def claim(conn: Connection, *, where: str, set_: str, params: dict[str, object], batch: int) -> list[int]:
-    """Atomically claim up to ``batch`` rows matching ``where`` (oldest ``scheduled_at`` first), applying
-    ``set_``; returns the claimed ids. ``where``/``set_`` are fixed SQL fragments written in this package,
-    never user input (values travel as bound parameters)."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        sql = (
-            "WITH due AS MATERIALIZED ("
-            f" SELECT id FROM scheduled_posts WHERE {where}"
-            " ORDER BY scheduled_at, id LIMIT :batch FOR UPDATE SKIP LOCKED)"
-            f" UPDATE scheduled_posts AS p SET {set_} FROM due WHERE p.id = due.id"
-            " RETURNING p.id"
-        )
+        due = candidates.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        statement = update(posts).where(posts.c.id == due.c.id)
     else:
-        sql = (
-            f"UPDATE scheduled_posts SET {set_} WHERE id IN ("
-            f" SELECT id FROM scheduled_posts WHERE {where} ORDER BY scheduled_at, id LIMIT :batch)"
-            f" AND {where} RETURNING id"
-        )
-    rows = conn.execute(text(sql), {**params, "batch": batch}).all()
+        statement = update(posts).where(posts.c.id.in_(candidates), where)
+    return statement.values(**values).returning(posts.c.id)
+
+
+def claim(conn: Connection, *, where: Condition, values: dict[str, Any], batch: int) -> list[int]:
+    """Atomically claim up to ``batch`` rows matching ``where``; returns the claimed ids."""
+    rows = conn.execute(claim_statement(conn.dialect.name, where=where, values=values, batch=batch)).all()
     return sorted(int(r[0]) for r in rows)
 
 
-def due_for_prepare_where(dialect: str) -> str:
+def due_for_prepare(ahead_s: float) -> Condition:
     """Scheduled posts inside the prepare window, plus preparations whose worker vanished (lease expired)."""
-    now = now_sql(dialect)
-    return (
-        "is_active AND ("
-        f"(status = 'scheduled' AND scheduled_at <= {plus_sql(dialect, 'ahead')}"
-        f" AND (next_attempt_at IS NULL OR next_attempt_at <= {now}))"
-        f" OR (status = 'preparing' AND {lease_free_sql(dialect)}))"
+    return and_(
+        posts.c.is_active,
+        or_(
+            and_(posts.c.status == "scheduled", posts.c.scheduled_at <= db_now_plus(ahead_s), _not_deferred()),
+            and_(posts.c.status == "preparing", lease_free()),
+        ),
     )
 
 
-def due_for_stage_where(dialect: str) -> str:
+def due_for_stage(ahead_s: float) -> Condition:
     """Prepared posts inside the stage window that have no container yet and are not due (due posts are
     staged inline by the publish step)."""
-    now = now_sql(dialect)
-    return (
-        "is_active AND status = 'ready' AND container_id IS NULL"
-        f" AND scheduled_at <= {plus_sql(dialect, 'ahead')} AND scheduled_at > {now}"
-        f" AND {lease_free_sql(dialect)}"
-        f" AND (next_attempt_at IS NULL OR next_attempt_at <= {now})"
+    return and_(
+        posts.c.is_active,
+        posts.c.status == "ready",
+        posts.c.container_id.is_(None),
+        posts.c.scheduled_at <= db_now_plus(ahead_s),
+        posts.c.scheduled_at > db_now(),
+        lease_free(),
+        _not_deferred(),
     )
 
 
-def due_for_publish_where(dialect: str, *, one: bool = False) -> str:
-    now = now_sql(dialect)
-    base = (
-        f"is_active AND status = 'ready' AND scheduled_at <= {now}"
-        f" AND {lease_free_sql(dialect)}"
-        f" AND (next_attempt_at IS NULL OR next_attempt_at <= {now})"
+def due_for_publish(post_id: int | None = None) -> Condition:
+    due = and_(
+        posts.c.is_active,
+        posts.c.status == "ready",
+        posts.c.scheduled_at <= db_now(),
+        lease_free(),
+        _not_deferred(),
     )
-    return base + (" AND id = :post_id" if one else "")
+    return due if post_id is None else and_(due, posts.c.id == post_id)
 
 
-def stale_publishing_where(dialect: str) -> str:
+def stale_publishing() -> Condition:
     """A publish whose worker died, lost its lease or gave it back: its outcome is unknown and must be
     reconciled. A publishing row without a lease belongs to nobody, so it counts as stale too."""
-    return f"status = 'publishing' AND {lease_free_sql(dialect)}"
+    return and_(posts.c.status == "publishing", lease_free())
+
+
+def missed(max_lateness_s: float) -> Condition:
+    """Posts more than ``max_lateness_s`` late that never started publishing."""
+    return and_(
+        posts.c.status.in_(["scheduled", "preparing", "ready"]),
+        posts.c.is_active,
+        posts.c.scheduled_at < db_now_plus(-max_lateness_s),
+        lease_free(),
+    )

@@ -2,7 +2,7 @@
 
 Alembic (and Mako under it) costs about 10 MB of RSS, so it is imported only to migrate. The daemon's start-up
 check and ``/readyz`` compare the stored revision with ``HEAD_REVISION`` using a plain query instead;
-``tests/test_schema.py`` holds that constant equal to the migration scripts' head.
+``tests/integration/test_schema.py`` holds that constant equal to the migration scripts' head.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ insert, and the column rules every post update follows. No queries run here; ``r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, RowMapping, Table, func
@@ -17,23 +16,6 @@ posts = cast(Table, PostRow.__table__)
 accounts = cast(Table, AccountRow.__table__)
 media = cast(Table, PostMediaRow.__table__)
 events = cast(Table, PostEventRow.__table__)
-
-
-@dataclass(frozen=True, slots=True)
-class NewMedia:
-    position: int
-    source: MediaSource
-    stored_url: str
-    width: int
-    height: int
-    bytes: int
-    checksum: str
-    kind: str = "image"
-    source_url: str | None = None
-    prompt: str | None = None
-    model: str | None = None
-    cost_usd: float = 0.0
-    alt_text: str | None = None
 
 
 def published_at_or_now() -> ColumnElement[Any]:

@@ -21,7 +21,9 @@ every message is written for a marketer or an operator, never containing a secre
     │   └── ProviderBlocked    a provider refuses us as a customer (billing, bad API key)
     ├── NeedsNewContainer      the Graph API container is unusable (ERROR / EXPIRED): make a new one
     │   └── MediaFetchFailed   Instagram could not download the media (often temporary): try again, a few times
-    └── OutcomeUnknown         an irreversible call may or may not have happened: reconcile, never repeat
+    ├── OutcomeUnknown         an irreversible call may or may not have happened: reconcile, never repeat
+    ├── Settling               a publish request may still be in flight at Meta: look again shortly
+    └── Unconfirmed            reconciling could not tell whether the post is live: a human decides
 """
 
 from __future__ import annotations
@@ -114,3 +116,15 @@ class MediaFetchFailed(NeedsNewContainer):
 
 class OutcomeUnknown(PostpilotError):
     """The publish request may or may not have gone through; it must be checked before anything else."""
+
+
+class Settling(PostpilotError):
+    """A publish request may still be in flight at Meta; look again shortly."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__("waiting to confirm an earlier publish attempt")
+        self.wait_s = wait_s
+
+
+class Unconfirmed(PostpilotError):
+    """postpilot cannot tell whether Instagram published this post."""

@@ -152,3 +152,21 @@ class PostEvent:
     to_status: str | None
     message: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+# What a post publishes: the columns whose change means "prepare or stage again" (issue of edits), in the
+# order the CLI, the CSV files and the table show them.
+CONTENT_FIELDS = (
+    "post_type",
+    "caption",
+    "prompt",
+    "image_url",
+    "media_urls",
+    "video_url",
+    "cover_url",
+    "image_count",
+    "aspect",
+    "alt_text",
+)
+# The columns a marketer writes (SQL, CLI, import); the rest of the row is postpilot's bookkeeping.
+USER_FIELDS = ("account_id", *CONTENT_FIELDS, "scheduled_at", "is_active")

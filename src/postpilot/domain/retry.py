@@ -1,4 +1,9 @@
-"""The retry decision: pure data in, a decision out. No I/O; tested as a table."""
+"""The retry decision: pure data in, a decision out. No I/O; tested as a table (tests/unit/test_retry.py).
+
+Every error a step can raise maps to one ``Action``; ``pipeline.outcome`` applies it to the post with a short
+match. The order of the checks below is the policy: "may be live" errors first (they must never be retried
+blindly), then the ones that wait without spending attempts, then failures, then backoff.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ class Action(enum.StrEnum):
     FAIL = "fail"  # give up: last_error says why
     NEW_CONTAINER = "new_container"  # make fresh Graph API containers, then carry on
     RECONCILE = "reconcile"  # the outcome is unknown: read the container before anything else
+    SETTLE = "settle"  # a publish may still be in flight at Meta: give the post back, look again after delay_s
+    UNCONFIRM = "unconfirm"  # it cannot be told whether the post is live: a human decides
+    DROP = "drop"  # the post is no longer ours (taken over, cancelled): record nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +59,14 @@ def decide(
 ) -> RetryDecision:
     """What to do after ``error`` on a post that has already used ``attempts`` attempts (this one included)."""
     policy = policy or RetryPolicy()
+    if isinstance(error, errors.Conflict):
+        return RetryDecision(Action.DROP, 0.0, error.message)
     if isinstance(error, errors.OutcomeUnknown):
         return RetryDecision(Action.RECONCILE, 0.0, error.message)
+    if isinstance(error, errors.Settling):
+        return RetryDecision(Action.SETTLE, max(1.0, error.wait_s), error.message)
+    if isinstance(error, errors.Unconfirmed):
+        return RetryDecision(Action.UNCONFIRM, 0.0, error.message)
     if isinstance(error, errors.NeedsNewContainer):
         if container_attempts >= policy.max_new_containers:
             return RetryDecision(

@@ -97,22 +97,25 @@ def _media_list_problems(media_urls: Any) -> list[str]:
     return out
 
 
-def problems(draft: PostDraft, account: Account | None = None, *, account_required: bool = True) -> list[str]:
+def account_problems(account: Account | None) -> list[str]:
+    if account is None:
+        return ["the account does not exist (see postpilot account list)"]
+    if not account.is_active:
+        return [f"account {account.name!r} is paused (inactive)"]
+    return []
+
+
+def _usable_prompt(draft: PostDraft) -> str | None:
+    return draft.prompt if isinstance(draft.prompt, str) and draft.prompt.strip() else None
+
+
+def common_problems(draft: PostDraft) -> list[str]:
+    """The rules every post type shares: aspect, caption, prompt, alt text, image count, URLs, time."""
     out: list[str] = []
-    if account_required:
-        if account is None:
-            out.append("the account does not exist (see postpilot account list)")
-        elif not account.is_active:
-            out.append(f"account {account.name!r} is paused (inactive)")
-    try:
-        post_type = PostType(draft.post_type)
-    except ValueError:
-        out.append(f"post_type must be photo, carousel or reel (got {draft.post_type!r})")
-        post_type = None
     if draft.aspect is not None and draft.aspect not in {a.value for a in Aspect}:
         out.append(f"aspect must be square, portrait or landscape (got {draft.aspect!r})")
     out += caption_problems(draft.caption)
-    prompt = draft.prompt if isinstance(draft.prompt, str) and draft.prompt.strip() else None
+    prompt = _usable_prompt(draft)
     if draft.prompt is not None and not isinstance(draft.prompt, str):
         out.append("prompt must be text")
     if prompt and len(prompt) > PROMPT_MAX_CHARS:
@@ -130,30 +133,63 @@ def problems(draft: PostDraft, account: Account | None = None, *, account_requir
             problem = url_problem(name, value)
             if problem:
                 out.append(problem)
-
-    if post_type is PostType.PHOTO:
-        if draft.image_url is None and not prompt:
-            out.append("a photo needs an image_url or a prompt to generate the image from")
-        if draft.media_urls is not None:
-            out.append("media_urls is for carousels; a photo takes image_url")
-    elif post_type is PostType.CAROUSEL:
-        if draft.media_urls is not None:
-            out += _media_list_problems(draft.media_urls)
-        elif not prompt:
-            out.append("a carousel needs media_urls (2 to 10 image URLs) or a prompt to generate them from")
-        if draft.image_url is not None:
-            out.append("image_url is for photos; a carousel takes media_urls")
-    elif post_type is PostType.REEL:
-        if draft.video_url is None:
-            out.append("a reel needs a video_url (an MP4 or MOV that Instagram can download)")
-        if draft.image_url is not None or draft.media_urls is not None:
-            out.append("a reel takes video_url (and optionally cover_url), not image_url or media_urls")
-
-    if draft.scheduled_at is None:
-        out.append("scheduled_at is missing")
-    elif draft.scheduled_at.tzinfo is None:
-        out.append("scheduled_at has no UTC offset; postpilot schedules instants")
     return out
+
+
+def photo_problems(draft: PostDraft) -> list[str]:
+    out = []
+    if draft.image_url is None and not _usable_prompt(draft):
+        out.append("a photo needs an image_url or a prompt to generate the image from")
+    if draft.media_urls is not None:
+        out.append("media_urls is for carousels; a photo takes image_url")
+    return out
+
+
+def carousel_problems(draft: PostDraft) -> list[str]:
+    out = []
+    if draft.media_urls is not None:
+        out += _media_list_problems(draft.media_urls)
+    elif not _usable_prompt(draft):
+        out.append("a carousel needs media_urls (2 to 10 image URLs) or a prompt to generate them from")
+    if draft.image_url is not None:
+        out.append("image_url is for photos; a carousel takes media_urls")
+    return out
+
+
+def reel_problems(draft: PostDraft) -> list[str]:
+    out = []
+    if draft.video_url is None:
+        out.append("a reel needs a video_url (an MP4 or MOV that Instagram can download)")
+    if draft.image_url is not None or draft.media_urls is not None:
+        out.append("a reel takes video_url (and optionally cover_url), not image_url or media_urls")
+    return out
+
+
+# One function per post type: a new kind of post adds its own.
+TYPE_RULES = {PostType.PHOTO: photo_problems, PostType.CAROUSEL: carousel_problems, PostType.REEL: reel_problems}
+
+
+def time_problems(draft: PostDraft) -> list[str]:
+    if draft.scheduled_at is None:
+        return ["scheduled_at is missing"]
+    if draft.scheduled_at.tzinfo is None:
+        return ["scheduled_at has no UTC offset; postpilot schedules instants"]
+    return []
+
+
+def problems(draft: PostDraft, account: Account | None = None, *, account_required: bool = True) -> list[str]:
+    """Every broken rule, in the order a marketer reads them: account, type, shared rules, the type's own
+    rules, the time."""
+    out: list[str] = account_problems(account) if account_required else []
+    try:
+        post_type: PostType | None = PostType(draft.post_type)
+    except ValueError:
+        out.append(f"post_type must be photo, carousel or reel (got {draft.post_type!r})")
+        post_type = None
+    out += common_problems(draft)
+    if post_type is not None:
+        out += TYPE_RULES[post_type](draft)
+    return out + time_problems(draft)
 
 
 def check(draft: PostDraft, account: Account | None = None, *, account_required: bool = True) -> None:

@@ -24,8 +24,9 @@ from urllib.parse import quote
 import httpx
 
 from postpilot.domain.errors import ConfigError, OutcomeUnknown, PostpilotError, SlowingDown, Transient
-from postpilot.instagram.error_table import Stage, classify_graph_error, redact
+from postpilot.instagram.error_table import Stage, classify_graph_error
 from postpilot.instagram.usage import GraphUsage
+from postpilot.redaction import redact
 
 Op = Literal["create", "status", "publish", "limit", "media", "recent", "me", "account"]
 

@@ -51,6 +51,7 @@ from postpilot.domain.errors import (
     Transient,
     Waiting,
 )
+from postpilot.redaction import public_url, redact
 
 Stage = Literal["create", "status", "publish", "read", "oauth"]
 
@@ -60,7 +61,7 @@ APP_USAGE_FULL_WAIT_S = 600.0
 MAX_THROTTLE_S = 86_400.0
 
 
-class Outcome(enum.Enum):
+class Meaning(enum.Enum):
     """What an error means for the post; each maps to one class of our error tree."""
 
     TRANSIENT = "transient"
@@ -74,16 +75,16 @@ class Outcome(enum.Enum):
     UNKNOWN = "outcome_unknown"
 
 
-_ERROR_CLASS: dict[Outcome, type[PostpilotError]] = {
-    Outcome.TRANSIENT: Transient,
-    Outcome.THROTTLED: Throttled,
-    Outcome.QUOTA: QuotaExhausted,
-    Outcome.RECONNECT: NeedsReconnect,
-    Outcome.NEW_CONTAINER: NeedsNewContainer,
-    Outcome.PERMANENT: Permanent,
-    Outcome.BAD_MEDIA: BadMedia,
-    Outcome.FETCH_RETRY: MediaFetchFailed,
-    Outcome.UNKNOWN: OutcomeUnknown,
+_ERROR_CLASS: dict[Meaning, type[PostpilotError]] = {
+    Meaning.TRANSIENT: Transient,
+    Meaning.THROTTLED: Throttled,
+    Meaning.QUOTA: QuotaExhausted,
+    Meaning.RECONNECT: NeedsReconnect,
+    Meaning.NEW_CONTAINER: NeedsNewContainer,
+    Meaning.PERMANENT: Permanent,
+    Meaning.BAD_MEDIA: BadMedia,
+    Meaning.FETCH_RETRY: MediaFetchFailed,
+    Meaning.UNKNOWN: OutcomeUnknown,
 }
 # Pause before creating a container again after Instagram failed to download the media.
 FETCH_RETRY_S = 60.0
@@ -100,7 +101,7 @@ class ErrorRule:
 
     codes: frozenset[int]
     subcode: int | None
-    outcome: Outcome
+    outcome: Meaning
     message: str
     retry_after_s: float | None = None
     stages: frozenset[Stage] | None = None
@@ -109,7 +110,7 @@ class ErrorRule:
 def _rule(
     codes: int | Iterable[int],
     subcode: int | None,
-    outcome: Outcome,
+    outcome: Meaning,
     message: str,
     *,
     retry_after_s: float | None = None,
@@ -137,35 +138,35 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     _rule(
         (1, 101),
         None,
-        Outcome.PERMANENT,
+        Meaning.PERMANENT,
         "Meta refused the app's credentials or the login ({meta}); check the app id, secret and "
         "redirect address, then start again.",
         stages=["oauth"],
     ),
-    _rule((1, 2, -1), None, Outcome.UNKNOWN, _PUBLISH_UNSURE, stages=["publish"]),
-    _rule((1, 2, -1), None, Outcome.TRANSIENT, _SERVER_TROUBLE),
+    _rule((1, 2, -1), None, Meaning.UNKNOWN, _PUBLISH_UNSURE, stages=["publish"]),
+    _rule((1, 2, -1), None, Meaning.TRANSIENT, _SERVER_TROUBLE),
     # -1/2207001 (server error) is the wildcard row above; these two only name the failure better.
     # During publish they fall back to the wildcard publish row (outcome unknown).
     _rule(
         -1,
         2207032,
-        Outcome.TRANSIENT,
+        Meaning.TRANSIENT,
         "Instagram failed to create the media container; it will be retried.",
         stages=NOT_PUBLISH,
     ),
     _rule(
         -1,
         2207053,
-        Outcome.TRANSIENT,
+        Meaning.TRANSIENT,
         "Instagram had an unknown upload error; it will be retried.",
         stages=NOT_PUBLISH,
     ),
     # --- rate limits and quota ----------------------------------------------------------------------
-    _rule(RATE_LIMIT_CODES, None, Outcome.THROTTLED, _THROTTLED),
+    _rule(RATE_LIMIT_CODES, None, Meaning.THROTTLED, _THROTTLED),
     _rule(
         4,
         2207051,
-        Outcome.UNKNOWN,
+        Meaning.UNKNOWN,
         "Instagram flagged the publish as possible spam, but the post may be live anyway; "
         "it is checked before anything else.",
         stages=["publish"],
@@ -173,7 +174,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     _rule(
         4,
         2207051,
-        Outcome.THROTTLED,
+        Meaning.THROTTLED,
         "Instagram restricted this account's activity as possible spam; nothing was published. "
         "postpilot tries again in an hour.",
         retry_after_s=3600,
@@ -181,21 +182,21 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     _rule(
         9,
         2207042,
-        Outcome.QUOTA,
+        Meaning.QUOTA,
         "The account reached Instagram's daily publishing limit; the post waits for a free slot.",
     ),
     # --- the container's life ----------------------------------------------------------------------
     _rule(
         9007,
         2207027,
-        Outcome.TRANSIENT,
+        Meaning.TRANSIENT,
         "Instagram is still processing the media; publishing is tried again shortly.",
         retry_after_s=5,
     ),
     _rule(
         24,
         2207008,
-        Outcome.TRANSIENT,
+        Meaning.TRANSIENT,
         "Instagram cannot find the media container right now (this can be temporary); publishing is "
         "retried, then a new container is made.",
         retry_after_s=30,
@@ -203,20 +204,20 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     _rule(
         -2,
         2207020,
-        Outcome.NEW_CONTAINER,
+        Meaning.NEW_CONTAINER,
         "The Instagram media container expired (they live 24 hours); a new one is made.",
     ),
-    _rule(24, 2207006, Outcome.NEW_CONTAINER, "Instagram cannot find the media container; a new one is made."),
+    _rule(24, 2207006, Meaning.NEW_CONTAINER, "Instagram cannot find the media container; a new one is made."),
     _rule(
         -2,
         2207003,
-        Outcome.NEW_CONTAINER,
+        Meaning.NEW_CONTAINER,
         "Instagram timed out downloading the media from {url}; a new container is made.",
     ),
     _rule(
         100,
         33,
-        Outcome.TRANSIENT,
+        Meaning.TRANSIENT,
         "Instagram does not show the new object yet (normal right after creating it); retrying shortly.",
         retry_after_s=2,
         stages=AFTER_CREATION,
@@ -224,42 +225,42 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     _rule(
         100,
         33,
-        Outcome.RECONNECT,
+        Meaning.RECONNECT,
         "Instagram does not know this account's user id, or the token cannot reach it. " + _RECONNECT,
     ),
     # --- the token ---------------------------------------------------------------------------------
-    _rule(190, 463, Outcome.RECONNECT, "The Instagram token for this account has expired. " + _RECONNECT),
+    _rule(190, 463, Meaning.RECONNECT, "The Instagram token for this account has expired. " + _RECONNECT),
     _rule(
         190,
         460,
-        Outcome.RECONNECT,
+        Meaning.RECONNECT,
         "The Instagram token for this account stopped working because the password was changed. " + _RECONNECT,
     ),
     _rule(
         190,
         458,
-        Outcome.RECONNECT,
+        Meaning.RECONNECT,
         "The Instagram token for this account stopped working because the app was removed from the "
         "account. " + _RECONNECT,
     ),
     _rule(
         190,
         492,
-        Outcome.RECONNECT,
+        Meaning.RECONNECT,
         "The Instagram token for this account no longer works: the user is not an admin of the Facebook "
         "Page any more. " + _RECONNECT,
     ),
     _rule(
         190,
         467,
-        Outcome.RECONNECT,
+        Meaning.RECONNECT,
         "The Instagram token for this account is invalid (logged out or revoked). " + _RECONNECT,
     ),
-    _rule((190, 102), None, Outcome.RECONNECT, "The Instagram token for this account is invalid. " + _RECONNECT),
+    _rule((190, 102), None, Meaning.RECONNECT, "The Instagram token for this account is invalid. " + _RECONNECT),
     _rule(
         (10, *range(200, 300)),
         None,
-        Outcome.RECONNECT,
+        Meaning.RECONNECT,
         "The Instagram token for this account lacks a permission postpilot needs ({meta}). "
         + _RECONNECT
         + " and allow every permission it asks for; if your role on the Facebook Page was given in Business "
@@ -268,36 +269,36 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     _rule(
         25,
         2207050,
-        Outcome.PERMANENT,
+        Meaning.PERMANENT,
         "The Instagram account is restricted; the owner must act in the Instagram app.",
     ),
     # --- the media and the caption -------------------------------------------------------------------
     _rule(
         9004,
         2207052,
-        Outcome.FETCH_RETRY,
+        Meaning.FETCH_RETRY,
         "Instagram could not download the media from {url}; make sure the URL is public.",
         retry_after_s=FETCH_RETRY_S,
     ),
-    _rule(36000, 2207004, Outcome.BAD_MEDIA, "The image is larger than Instagram's 8 MiB limit."),
-    _rule(36001, 2207005, Outcome.BAD_MEDIA, "Instagram does not accept the image's format; use a JPEG."),
-    _rule(36003, 2207009, Outcome.BAD_MEDIA, "The image's aspect ratio is outside 4:5 to 1.91:1."),
+    _rule(36000, 2207004, Meaning.BAD_MEDIA, "The image is larger than Instagram's 8 MiB limit."),
+    _rule(36001, 2207005, Meaning.BAD_MEDIA, "Instagram does not accept the image's format; use a JPEG."),
+    _rule(36003, 2207009, Meaning.BAD_MEDIA, "The image's aspect ratio is outside 4:5 to 1.91:1."),
     _rule(
         36004,
         2207010,
-        Outcome.PERMANENT,
+        Meaning.PERMANENT,
         "The caption is longer than 2,200 characters, or has more than 30 hashtags or 20 @mentions.",
     ),
-    _rule(100, 2207028, Outcome.PERMANENT, "A carousel needs 2 to 10 items."),
-    _rule(100, 2207023, Outcome.BAD_MEDIA, "Instagram does not recognise the media type."),
+    _rule(100, 2207028, Meaning.PERMANENT, "A carousel needs 2 to 10 items."),
+    _rule(100, 2207023, Meaning.BAD_MEDIA, "Instagram does not recognise the media type."),
     _rule(
         352,
         2207026,
-        Outcome.BAD_MEDIA,
+        Meaning.BAD_MEDIA,
         "Instagram does not accept the video: reels need MP4 or MOV (H.264 or HEVC), 3 seconds to "
         "15 minutes, at most 300 MB.",
     ),
-    _rule(1, 2207057, Outcome.PERMANENT, "The reel's cover frame offset is outside the video."),
+    _rule(1, 2207057, Meaning.PERMANENT, "The reel's cover frame offset is outside the video."),
 )
 
 
@@ -344,27 +345,27 @@ def classify_graph_error(
     if rule is not None:
         outcome, template, retry_after_s = rule.outcome, rule.message, rule.retry_after_s
     elif is_transient:
-        outcome, template, retry_after_s = Outcome.TRANSIENT, _SERVER_TROUBLE, None
+        outcome, template, retry_after_s = Meaning.TRANSIENT, _SERVER_TROUBLE, None
         if during == "publish":
-            outcome, template = Outcome.UNKNOWN, _PUBLISH_UNSURE
+            outcome, template = Meaning.UNKNOWN, _PUBLISH_UNSURE
     elif http_status == 429:
         outcome, template, retry_after_s = (
-            Outcome.THROTTLED,
+            Meaning.THROTTLED,
             _THROTTLED,
             None,
         )
     elif http_status == 401:
         outcome, template, retry_after_s = (
-            Outcome.RECONNECT,
+            Meaning.RECONNECT,
             "Instagram refused the account's token. " + _RECONNECT,
             None,
         )
     elif http_status >= 500 or http_status == 408:
-        outcome, template, retry_after_s = Outcome.TRANSIENT, _SERVER_TROUBLE, None
+        outcome, template, retry_after_s = Meaning.TRANSIENT, _SERVER_TROUBLE, None
     else:
-        outcome, template, retry_after_s = Outcome.PERMANENT, "Instagram refused the request: {meta}", None
+        outcome, template, retry_after_s = Meaning.PERMANENT, "Instagram refused the request: {meta}", None
 
-    if outcome is Outcome.THROTTLED and retry_after_s is None:
+    if outcome is Meaning.THROTTLED and retry_after_s is None:
         retry_after_s = throttle_wait_s(headers)
     text = template.format(
         meta=meta,
@@ -377,7 +378,7 @@ def classify_graph_error(
 
 # The outcome of a container that reads ERROR, by the class of its subcode's row: the container is dead
 # either way, so whatever would be "retry the call" becomes "make a new container".
-_CONTAINER_OUTCOMES = frozenset({Outcome.BAD_MEDIA, Outcome.PERMANENT, Outcome.FETCH_RETRY, Outcome.NEW_CONTAINER})
+_CONTAINER_OUTCOMES = frozenset({Meaning.BAD_MEDIA, Meaning.PERMANENT, Meaning.FETCH_RETRY, Meaning.NEW_CONTAINER})
 _STATUS_SUBCODE = re.compile(r"\b(2207\d{3})\b")
 
 
@@ -410,7 +411,7 @@ def classify_container_error(
     return _build(rule.outcome, text + tag, rule.retry_after_s)
 
 
-def _build(outcome: Outcome, message: str, retry_after_s: float | None) -> PostpilotError:
+def _build(outcome: Meaning, message: str, retry_after_s: float | None) -> PostpilotError:
     cls = _ERROR_CLASS[outcome]
     if issubclass(cls, Transient | Waiting | NeedsNewContainer):
         return cls(message, retry_after_s=retry_after_s)
@@ -485,31 +486,3 @@ def _in_words(seconds: float) -> str:
     if seconds < 5400:
         return f"about {round(seconds / 60)} minutes"
     return f"about {round(seconds / 3600)} hours"
-
-
-# --- keeping secrets out of messages -------------------------------------------------------------------
-
-_URL_QUERY = re.compile(r"""(https?://[^\s?#'"<>]+)[?#][^\s'"<>]*""")
-_SECRET_PARAM = re.compile(
-    r"(?i)\b(access_token|input_token|fb_exchange_token|client_secret|code|appsecret_proof)=[^&\s'\"]+"
-)
-# Meta's tokens: Facebook user/page tokens start "EAA", Instagram Login tokens "IG" + 2 letters; app tokens
-# are "<app id>|<secret>".
-_TOKEN_LIKE = re.compile(r"\b(?:EAA[A-Za-z0-9_\-]{16,}|IG[A-Z]{2}[A-Za-z0-9_\-]{16,}|\d{6,}\|[A-Za-z0-9_\-]{16,})")
-_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-|]+")
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with URL queries, secret parameters, token-looking strings and the given secrets removed."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<redacted>")
-    text = _URL_QUERY.sub(r"\1", text)
-    text = _SECRET_PARAM.sub(r"\1=<redacted>", text)
-    text = _BEARER.sub("Bearer <redacted>", text)
-    return _TOKEN_LIKE.sub("<redacted>", text)
-
-
-def public_url(url: str) -> str:
-    """A URL fit for a message: scheme, host and path only (queries can carry signatures)."""
-    return url.split("#", 1)[0].split("?", 1)[0]

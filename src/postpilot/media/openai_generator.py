@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -59,6 +58,7 @@ from postpilot.media.openai_models import (
 )
 from postpilot.media.openai_models import usage_cost_usd as _usage_cost
 from postpilot.media.ports import GeneratedImage, ImageRequest
+from postpilot.redaction import redact
 
 __all__ = ["CURRENT_MODELS", "ModelLifecycle", "OpenAIImageGenerator", "size_for", "table_cost_usd"]
 
@@ -159,14 +159,9 @@ def _retry_after_s(headers: httpx2.Headers) -> float | None:
     return None
 
 
-_KEY_LIKE = re.compile(r"\b(sk|sess|org)-[A-Za-z0-9_*\-]{4,}")
-
-
 def _redact(text: str, secret: str) -> str:
-    """Server text made safe to show: the key (and anything key-shaped) removed, and kept short."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
-    text = _KEY_LIKE.sub("[redacted]", text)
+    """Server text made safe to show (``postpilot.redaction``), and kept short."""
+    text = redact(text, [secret])
     return text if len(text) <= 300 else text[:297] + "..."
 
 

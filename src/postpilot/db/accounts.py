@@ -1,0 +1,193 @@
+"""Accounts: who posts are published as, their encrypted tokens, and whether they can publish now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from postpilot.db.base import RepoBase
+from postpilot.db.rows import account_from_row, accounts
+from postpilot.db.types import db_now, db_now_plus
+from postpilot.domain.errors import Conflict, NotFound
+from postpilot.domain.model import Account, LoginKind
+
+
+class AccountRecords(RepoBase):
+    def create_account(
+        self,
+        *,
+        name: str,
+        ig_user_id: str,
+        login_kind: LoginKind,
+        dry_run: bool,
+        token_encrypted: str | None,
+        token_expires_at: datetime | None = None,
+        token_issued_at: datetime | None = None,
+    ) -> int:
+        try:
+            with self._tx() as conn:
+                result = conn.execute(
+                    insert(accounts)
+                    .values(
+                        name=name,
+                        ig_user_id=ig_user_id,
+                        login_kind=login_kind.value,
+                        dry_run=dry_run,
+                        access_token_encrypted=token_encrypted,
+                        token_expires_at=token_expires_at,
+                        token_issued_at=token_issued_at,
+                    )
+                    .returning(accounts.c.id)
+                )
+                return int(result.scalar_one())
+        except IntegrityError as exc:
+            raise Conflict(f"an account named {name!r} already exists") from exc
+
+    def account(self, account_id: int) -> Account | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()
+            return account_from_row(row) if row else None
+
+    def account_by_name(self, name: str) -> Account | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.name == name)).mappings().first()
+            return account_from_row(row) if row else None
+
+    def require_account(self, name: str) -> Account:
+        found = self.account_by_name(name)
+        if found is None:
+            raise NotFound(f"no account named {name!r} (see postpilot account list)")
+        return found
+
+    def list_accounts(self) -> list[Account]:
+        with self.engine.connect() as conn:
+            return [account_from_row(r) for r in conn.execute(select(accounts).order_by(accounts.c.id)).mappings()]
+
+    def account_token_encrypted(self, account_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(accounts.c.access_token_encrypted).where(accounts.c.id == account_id)
+            ).scalar_one_or_none()
+
+    def account_token_times(self, account_id: int) -> tuple[datetime | None, datetime | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(accounts.c.token_issued_at, accounts.c.token_expires_at).where(accounts.c.id == account_id)
+            ).first()
+            return (row[0], row[1]) if row else (None, None)
+
+    def set_account_token(
+        self,
+        account_id: int,
+        *,
+        token_encrypted: str,
+        expires_at: datetime | None,
+        issued_at: datetime | None,
+        ig_user_id: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "access_token_encrypted": token_encrypted,
+            "token_expires_at": expires_at,
+            "token_issued_at": issued_at,
+            "needs_reconnect": False,
+            "last_error": None,
+            "token_refresh_error": None,
+            "updated_at": db_now(),
+        }
+        if ig_user_id:
+            values["ig_user_id"] = ig_user_id
+        with self._tx() as conn:
+            conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+
+    def replace_refreshed_token(
+        self,
+        account_id: int,
+        *,
+        token_encrypted: str,
+        expires_at: datetime | None,
+        issued_at: datetime,
+        was_issued_at: datetime | None,
+    ) -> bool:
+        """Store a refreshed token only if the stored one is still the one refreshed (compare-and-set on its
+        issue time), so two replicas refreshing at once, or a reconnect meanwhile, never go backwards."""
+        issued_then = (
+            accounts.c.token_issued_at.is_(None)
+            if was_issued_at is None
+            else accounts.c.token_issued_at == was_issued_at
+        )
+        with self._tx() as conn:
+            done = conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id, issued_then)
+                .values(
+                    access_token_encrypted=token_encrypted,
+                    token_expires_at=expires_at,
+                    token_issued_at=issued_at,
+                    token_refresh_error=None,
+                    updated_at=db_now(),
+                )
+            )
+            return bool(done.rowcount)
+
+    def set_token_refresh_error(self, account_id: int, message: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(token_refresh_error=message, updated_at=db_now())
+            )
+
+    def accounts_due_for_refresh(self, *, expiring_before: datetime, issued_before: datetime) -> list[Account]:
+        """Live Instagram Login accounts whose token is old enough to refresh and close enough to its end."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(accounts).where(
+                    accounts.c.login_kind == LoginKind.INSTAGRAM.value,
+                    accounts.c.dry_run.is_(False),
+                    accounts.c.needs_reconnect.is_(False),
+                    accounts.c.access_token_encrypted.is_not(None),
+                    accounts.c.token_expires_at.is_not(None),
+                    accounts.c.token_expires_at <= expiring_before,
+                    or_(accounts.c.token_issued_at.is_(None), accounts.c.token_issued_at <= issued_before),
+                )
+            ).mappings()
+            return [account_from_row(r) for r in rows]
+
+    def mark_account_needs_reconnect(self, account_id: int, message: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(needs_reconnect=True, last_error=message, updated_at=db_now())
+            )
+
+    def set_account_throttled(self, account_id: int, seconds: float, message: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(throttled_until=db_now_plus(seconds), last_error=message, updated_at=db_now())
+            )
+
+    def account_throttled_until(self, account_id: int) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(accounts.c.throttled_until).where(accounts.c.id == account_id)
+            ).scalar_one_or_none()
+
+    def accounts_at_risk(self, *, within: timedelta = timedelta(days=7)) -> list[Account]:
+        limit = datetime.now(UTC) + within
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(accounts).where(
+                    or_(
+                        accounts.c.needs_reconnect,
+                        accounts.c.token_refresh_error.is_not(None),
+                        and_(accounts.c.token_expires_at.is_not(None), accounts.c.token_expires_at <= limit),
+                    )
+                )
+            ).mappings()
+            return [account_from_row(r) for r in rows]

@@ -1,0 +1,215 @@
+"""Claims and leases: how a replica takes posts to work on without ever sharing one with another replica,
+and gives them back. The claim queries themselves are in ``db/claims.py``; leases are in database time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, insert, literal, select, update
+
+from postpilot.db import claims
+from postpilot.db.posts import PostRecords
+from postpilot.db.rows import events, post_from_row, posts
+from postpilot.db.types import db_now, db_now_plus
+from postpilot.domain.events import EventKind
+from postpilot.domain.model import Post, PostStatus
+
+
+class Leases(PostRecords):
+    def _claim(
+        self,
+        *,
+        where: ColumnElement[bool],
+        values: dict[str, Any],
+        batch: int,
+        owner: str,
+        from_status: str | None,
+        to_status: str | None,
+        kind: EventKind | None,
+    ) -> list[Post]:
+        with self._tx() as conn:
+            ids = claims.claim(conn, where=where, values=values, batch=batch)
+            if ids and kind:
+                conn.execute(
+                    insert(events),
+                    [
+                        {
+                            "post_id": i,
+                            "kind": kind.value,
+                            "from_status": from_status,
+                            "to_status": to_status,
+                            "actor": owner,
+                            "message": None,
+                            "detail": None,
+                        }
+                        for i in ids
+                    ],
+                )
+            if not ids:
+                return []
+            rows = conn.execute(select(posts).where(posts.c.id.in_(ids)).order_by(posts.c.scheduled_at))
+            return [post_from_row(r) for r in rows.mappings()]
+
+    @staticmethod
+    def _lease(owner: str, lease_s: float, status: PostStatus | None = None) -> dict[str, Any]:
+        values: dict[str, Any] = {"lease_owner": owner, "lease_until": db_now_plus(lease_s), "updated_at": db_now()}
+        if status is not None:
+            values["status"] = status.value
+        return values
+
+    def claim_for_prepare(self, *, owner: str, ahead_s: float, lease_s: float, batch: int) -> list[Post]:
+        return self._claim(
+            where=claims.due_for_prepare(ahead_s),
+            values=self._lease(owner, lease_s, PostStatus.PREPARING),
+            batch=batch,
+            owner=owner,
+            from_status="scheduled",
+            to_status="preparing",
+            kind=EventKind.CLAIMED,
+        )
+
+    def claim_for_stage(self, *, owner: str, ahead_s: float, lease_s: float, batch: int) -> list[Post]:
+        return self._claim(
+            where=claims.due_for_stage(ahead_s),
+            values=self._lease(owner, lease_s),
+            batch=batch,
+            owner=owner,
+            from_status=None,
+            to_status=None,
+            kind=None,
+        )
+
+    def claim_for_publish(self, *, owner: str, lease_s: float, batch: int, post_id: int | None = None) -> list[Post]:
+        return self._claim(
+            where=claims.due_for_publish(post_id),
+            values=self._lease(owner, lease_s, PostStatus.PUBLISHING),
+            batch=batch,
+            owner=owner,
+            from_status="ready",
+            to_status="publishing",
+            kind=EventKind.CLAIMED,
+        )
+
+    def claim_stale_publishing(self, *, owner: str, lease_s: float, batch: int) -> list[Post]:
+        return self._claim(
+            where=claims.stale_publishing(),
+            values=self._lease(owner, lease_s),
+            batch=batch,
+            owner=owner,
+            from_status="publishing",
+            to_status="publishing",
+            kind=EventKind.RECONCILE,
+        )
+
+    def renew_leases(self, post_ids: Sequence[int], *, owner: str, lease_s: float) -> int:
+        if not post_ids:
+            return 0
+        with self._tx() as conn:
+            result = conn.execute(
+                update(posts)
+                .where(posts.c.id.in_(list(post_ids)), posts.c.lease_owner == owner)
+                .values(lease_until=db_now_plus(lease_s))
+            )
+            return result.rowcount
+
+    def upcoming_ready(self, *, within_s: float, limit: int = 1000) -> list[tuple[int, datetime]]:
+        """Prepared posts due within ``within_s`` seconds: each replica schedules a precise publish job for
+        them; the claim at that instant decides which replica publishes."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(posts.c.id, posts.c.scheduled_at)
+                .where(
+                    posts.c.status == "ready",
+                    posts.c.is_active,
+                    posts.c.scheduled_at <= db_now_plus(within_s),
+                    posts.c.scheduled_at > db_now(),
+                )
+                .order_by(posts.c.scheduled_at)
+                .limit(limit)
+            ).all()
+            return [(int(r[0]), r[1]) for r in rows]
+
+    def unclaim(self, post_id: int, *, owner: str, status: PostStatus) -> bool:
+        """Give back a claimed post whose work never started (shutdown): back to the status it was claimed from.
+        A post with a publish attempt on record cannot go back to ready (it may be live): it keeps its status
+        and only loses the lease, so a reconcile picks it up."""
+        back = {PostStatus.PREPARING: PostStatus.SCHEDULED, PostStatus.PUBLISHING: PostStatus.READY}.get(status)
+        if back is None:
+            return self.release_lease(post_id, owner=owner)
+        with self._tx() as conn:
+            row = conn.execute(
+                update(posts)
+                .where(
+                    posts.c.id == post_id,
+                    posts.c.status == status.value,
+                    posts.c.lease_owner == owner,
+                    posts.c.publish_attempted_at.is_(None),
+                )
+                .values(status=back.value, lease_owner=None, lease_until=None, updated_at=db_now())
+                .returning(posts.c.id)
+            ).first()
+            if row is None:
+                released = conn.execute(
+                    update(posts)
+                    .where(posts.c.id == post_id, posts.c.status == status.value, posts.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
+                return released.rowcount == 1
+            self._event(
+                conn,
+                post_id,
+                EventKind.RELEASED,
+                from_status=status.value,
+                to_status=back.value,
+                message="work not started before shutdown",
+                actor=owner,
+            )
+            return True
+
+    def release_lease(self, post_id: int, *, owner: str, delay_s: float = 0.0) -> bool:
+        """Give a post back without changing its status (used after staging and on shutdown)."""
+        with self._tx() as conn:
+            result = conn.execute(
+                update(posts)
+                .where(posts.c.id == post_id, posts.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=db_now_plus(delay_s) if delay_s else None)
+            )
+            return result.rowcount == 1
+
+    def fail_missed(self, *, max_lateness_s: float, batch: int = 500) -> list[int]:
+        """Posts more than ``max_lateness_s`` late that never started publishing are failed as missed:
+        publishing a post a day late would surprise everyone. ``publishing`` rows are never touched here:
+        they may be live and are reconciled instead."""
+        message = "missed: it was not published within the allowed lateness"
+        last_error = case(
+            (posts.c.last_error.is_(None), literal(message)),
+            else_=literal(message) + " (last problem: " + posts.c.last_error + ")",
+        )
+        values = {
+            "status": PostStatus.FAILED.value,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": db_now(),
+            "last_error": last_error,
+        }
+        with self._tx() as conn:
+            ids = claims.claim(conn, where=claims.missed(max_lateness_s), values=values, batch=batch)
+            if ids:
+                conn.execute(
+                    insert(events),
+                    [
+                        {
+                            "post_id": i,
+                            "kind": EventKind.MISSED.value,
+                            "from_status": None,
+                            "to_status": "failed",
+                            "message": message,
+                            "detail": None,
+                            "actor": None,
+                        }
+                        for i in ids
+                    ],
+                )
+            return ids

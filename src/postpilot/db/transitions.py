@@ -1,0 +1,167 @@
+"""Guarded transitions: the only way a post's status changes. Each is one ``UPDATE … WHERE id = :id AND
+status IN (:expected) [AND lease_owner = :me]`` plus its event, refused by ``domain.lifecycle`` when the
+table has no such transition. A guarded update that matches no row means another actor (a replica, a
+marketer's cancel) got there first: the caller stops touching that post."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, update
+
+from postpilot.db.changes import clears_containers, column_values
+from postpilot.db.posts import PostRecords
+from postpilot.db.rows import container_rule, media, posts
+from postpilot.db.types import db_now
+from postpilot.domain import lifecycle
+from postpilot.domain.changes import PostChange
+from postpilot.domain.errors import Conflict
+from postpilot.domain.events import EventKind
+from postpilot.domain.model import Post, PostStatus
+
+
+class Transitions(PostRecords):
+    def transition(
+        self,
+        post_id: int,
+        *,
+        expected: PostStatus | Sequence[PostStatus],
+        to: PostStatus,
+        owner: str | None,
+        kind: EventKind | str,
+        message: str | None = None,
+        detail: dict[str, Any] | None = None,
+        change: PostChange | None = None,
+        values: dict[str, Any] | None = None,
+        release: bool = True,
+    ) -> bool:
+        """Move a post from ``expected`` to ``to`` if it is still there (and still ours when ``owner``
+        is given), applying ``change``. Returns False when the guard did not match: someone else owns the
+        post now. ``values`` is for this package's own marketer actions (retry); the pipeline sends changes."""
+        expected_list = [expected] if isinstance(expected, PostStatus) else list(expected)
+        lifecycle.check(expected_list, to)
+        if change is not None:
+            values = {**column_values(change), **(values or {})}
+        conditions = [posts.c.id == post_id, posts.c.status.in_([s.value for s in expected_list])]
+        if owner is not None:
+            conditions.append(posts.c.lease_owner == owner)
+        new_values: dict[str, Any] = {"status": to.value, "updated_at": db_now(), **container_rule(values or {})}
+        if release:
+            new_values.update(lease_owner=None, lease_until=None)
+        with self._tx() as conn:
+            row = conn.execute(
+                update(posts).where(and_(*conditions)).values(**new_values).returning(posts.c.status)
+            ).first()
+            if row is None:
+                return False
+            if change is not None and clears_containers(change):
+                conn.execute(update(media).where(media.c.post_id == post_id).values(container_id=None))
+            from_status = expected_list[0].value if len(expected_list) == 1 else None
+            self._event(
+                conn,
+                post_id,
+                kind,
+                from_status=from_status,
+                to_status=to.value,
+                message=message,
+                detail=detail,
+                actor=owner,
+            )
+            return True
+
+    def update_owned(
+        self,
+        post_id: int,
+        *,
+        owner: str,
+        status: PostStatus,
+        change: PostChange | None = None,
+        values: dict[str, Any] | None = None,
+        kind: EventKind | str | None = None,
+        message: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """Change bookkeeping fields of a post we hold, without changing its status (container ids, the
+        publish attempt marker, the media id)."""
+        values = {**(column_values(change) if change is not None else {}), **(values or {})}
+        with self._tx() as conn:
+            row = conn.execute(
+                update(posts)
+                .where(posts.c.id == post_id, posts.c.status == status.value, posts.c.lease_owner == owner)
+                .values(**container_rule(values), updated_at=db_now())
+                .returning(posts.c.id)
+            ).first()
+            if row is None:
+                return False
+            if change is not None and clears_containers(change):
+                conn.execute(update(media).where(media.c.post_id == post_id).values(container_id=None))
+            if kind:
+                self._event(conn, post_id, kind, message=message, detail=detail, actor=owner)
+            return True
+
+    def cancel(self, post_id: int, *, actor: str = "cli") -> Post:
+        post = self.require_post(post_id)
+        if post.status is PostStatus.CANCELLED:
+            return post
+        if post.status in (PostStatus.PUBLISHED, PostStatus.SIMULATED):
+            raise Conflict(f"post {post_id} is already {post.status.value}; delete it on Instagram instead")
+        if post.status is PostStatus.PUBLISHING:
+            raise Conflict(f"post {post_id} is being published right now and can no longer be cancelled")
+        ok = self.transition(
+            post_id,
+            expected=[
+                PostStatus.SCHEDULED,
+                PostStatus.PREPARING,
+                PostStatus.READY,
+                PostStatus.FAILED,
+                PostStatus.UNCONFIRMED,
+            ],
+            to=PostStatus.CANCELLED,
+            owner=None,
+            kind=EventKind.CANCELLED,
+            message="cancelled by a user",
+            detail=None,
+        )
+        if not ok:
+            raise Conflict(f"post {post_id} changed while cancelling; look at it again (postpilot post show {post_id})")
+        return self.require_post(post_id)
+
+    def retry(self, post_id: int, *, force: bool = False, actor: str = "cli") -> Post:
+        post = self.require_post(post_id)
+        if post.status is PostStatus.UNCONFIRMED and not force:
+            raise Conflict(
+                f"post {post_id} is unconfirmed: Instagram may already show it. Check the account on Instagram; "
+                f"if the post is not there, run: postpilot post retry {post_id} --force"
+            )
+        if post.status not in (PostStatus.FAILED, PostStatus.UNCONFIRMED, PostStatus.CANCELLED, PostStatus.SIMULATED):
+            raise Conflict(
+                f"post {post_id} is {post.status.value}; only failed, unconfirmed, cancelled or simulated posts "
+                "can be retried"
+            )
+        values: dict[str, Any] = {
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": None,
+            "container_attempts": 0,
+            "publish_attempted_at": None,
+        }
+        if post.status is PostStatus.SIMULATED:
+            values.update(ig_media_id=None, permalink=None, published_at=None)
+        if post.status is PostStatus.UNCONFIRMED or post.container_id:
+            values["container_id"] = None  # a forced retry starts from fresh containers
+        ok = self.transition(
+            post_id,
+            expected=post.status,
+            to=PostStatus.SCHEDULED,
+            owner=None,
+            kind=EventKind.RETRY,
+            message="forced retry by a user" if force else "retry requested by a user",
+            values=values,
+        )
+        if ok:
+            with self._tx() as conn:
+                conn.execute(update(media).where(media.c.post_id == post_id).values(container_id=None))
+        else:
+            raise Conflict(f"post {post_id} changed while retrying; look at it again")
+        return self.require_post(post_id)

@@ -1,0 +1,58 @@
+"""``postpilot run-once``: one pass — reconcile stale publishes, prepare what is due or inside the prepare window,
+stage and publish what is due — then wait for it and report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+from typing import Protocol
+
+from postpilot.config import Settings
+from postpilot.logging import get_logger
+from postpilot.pipeline.outcome import StepResult
+from postpilot.pipeline.runner import Runner, Tally
+from postpilot.tokens import TokenRefresher
+
+log = get_logger("postpilot.once")
+
+
+class OnceParts(Protocol):
+    """What one pass needs; the composition root's ``App`` has it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def token_refresher(self) -> TokenRefresher: ...
+
+    def runner(self, *, on_result: Callable[[StepResult], None] | None = None) -> Runner: ...
+
+
+def run_once(
+    app: OnceParts, *, on_result: Callable[[StepResult], None] | None = None, on_claimed: Callable[[int], None] | None = None
+) -> Tally:
+    runner = app.runner(on_result=on_result)
+    settings = app.settings
+
+    def drain(claim: Callable[[], list[Future[StepResult]]]) -> None:
+        while True:
+            futures = claim()
+            if not futures:
+                return
+            if on_claimed:
+                on_claimed(len(futures))
+            wait(futures)
+
+    try:
+        try:
+            app.token_refresher.refresh_due()  # Instagram Login tokens near their end (cron-style use)
+        except Exception as exc:  # never keeps posts from going out
+            log.warning("token_refresh_pass_failed", error=type(exc).__name__)
+        runner.fail_missed()
+        drain(lambda: runner.reconcile_stale(batch=settings.claim_batch))
+        drain(lambda: runner.prepare_due(ahead_s=settings.prepare_ahead_s, batch=settings.claim_batch))
+        drain(lambda: runner.publish_due(batch=settings.claim_batch))
+        runner.backfill_permalinks()  # read before the follow-up pool is drained below
+    finally:
+        runner.shutdown(timeout_s=settings.drain_timeout_s)
+    return runner.tally

@@ -1,0 +1,318 @@
+"""``postpilot doctor`` against the OpenAI, Cloudinary and Graph API fakes, on SQLite and PostgreSQL: every
+check in its ok and its failing case, the table, and the exit codes (0; 1 on a warning with --strict; 2 on an
+error). Nothing is ever published, generated or uploaded."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from typer.testing import CliRunner, Result
+
+from postpilot.app import App
+from postpilot.cli import cli
+from postpilot.domain.model import LoginKind
+from tests.fakes.base import FakeServer
+from tests.fakes.cloudinary_fake import CloudinaryFake
+from tests.fakes.graph import DAY_S, GraphState, make_server
+from tests.fakes.openai_fake import OpenAIFake, OpenAIFakeState
+from tests.integration.pipeline_helpers import make_app
+
+SECRET_KEY = Fernet.generate_key().decode()
+OPENAI_KEY = "sk-test-postpilot-0123456789"
+CLOUD_SECRET = "cloud-secret-0123456789"
+FB_APP, FB_SECRET = "1111222233334444", "fbappsecret0123456789abcdef"
+IG_APP, IG_SECRET = "5555666677778888", "igappsecret0123456789abcdef"
+FB_IG, FB_TOKEN = "17841400000000011", "EAAtoken-brand-0123456789abcdefghij"
+IG_IG, IG_TOKEN = "17841400000000022", "IGQWtoken-studio-0123456789abcdefgh"
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeServer[GraphState]]:
+    state = GraphState()
+    state.add_app(FB_APP, FB_SECRET, redirect_uri="https://localhost/cb", login_kind="facebook")
+    state.add_app(IG_APP, IG_SECRET, redirect_uri="https://localhost/cb", login_kind="instagram")
+    state.add_account(FB_IG, None, login_kind="facebook", username="brand")
+    state.add_token(FB_TOKEN, FB_IG, expires_in=None, kind="page", app_id=FB_APP)
+    state.add_account(IG_IG, None, login_kind="instagram", username="studio")
+    state.add_token(IG_TOKEN, IG_IG, app_id=IG_APP)
+    with make_server(state) as server:
+        yield server
+    assert state.publish_calls == {} and not state.containers  # nothing was published or staged
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[OpenAIFake]:
+    with OpenAIFake(OpenAIFakeState(api_key=OPENAI_KEY)) as server:
+        yield server
+    assert server.state.generated == 0
+
+
+@pytest.fixture
+def cloud() -> Iterator[CloudinaryFake]:
+    with CloudinaryFake(api_secret=CLOUD_SECRET) as server:
+        yield server
+    assert server.state.assets_stored == 0
+
+
+@pytest.fixture
+def env(
+    db_url: str,
+    tmp_path: Path,
+    graph: FakeServer[GraphState],
+    openai_fake: OpenAIFake,
+    cloud: CloudinaryFake,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    for name in list(os.environ):
+        if name.startswith("POSTPILOT_") or name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CLOUDINARY_URL"):
+            monkeypatch.delenv(name)
+    values = {
+        "POSTPILOT_DATABASE_URL": db_url,
+        "POSTPILOT_SECRET_KEY": SECRET_KEY,
+        "POSTPILOT_STATE_DIR": str(tmp_path / "state"),
+        "POSTPILOT_LOG_LEVEL": "error",
+        "POSTPILOT_GRAPH_URL": graph.url,
+        "POSTPILOT_INSTAGRAM_GRAPH_URL": graph.url,
+        "POSTPILOT_FACEBOOK_APP_ID": FB_APP,
+        "POSTPILOT_FACEBOOK_APP_SECRET": FB_SECRET,
+        "POSTPILOT_INSTAGRAM_APP_ID": IG_APP,
+        "POSTPILOT_INSTAGRAM_APP_SECRET": IG_SECRET,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "OPENAI_BASE_URL": openai_fake.base_url,
+        "CLOUDINARY_URL": cloud.cloudinary_url(),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return values
+
+
+@pytest.fixture
+def app(env: dict[str, str], db_url: str, tmp_path: Path, graph: FakeServer[GraphState]) -> Iterator[App]:
+    application = make_app(db_url, tmp_path, graph.url, secret_key=SECRET_KEY)
+    yield application
+    application.close()
+
+
+def add_live(app: App, name: str, ig: str, token: str, kind: LoginKind) -> int:
+    return app.repo.create_account(
+        name=name,
+        ig_user_id=ig,
+        login_kind=kind,
+        dry_run=False,
+        token_encrypted=app.cipher.encrypt(token),
+    )
+
+
+def doctor(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["doctor", *args])
+
+
+def rows(result: Result) -> dict[str, tuple[str, str]]:
+    """CHECK -> (STATUS, DETAIL) from the printed table."""
+    lines = result.stdout.splitlines()
+    header = lines[0]
+    status_at, detail_at = header.index("STATUS"), header.index("DETAIL")
+    return {
+        line[:status_at].strip(): (line[status_at:detail_at].strip(), line[detail_at:].strip()) for line in lines[1:]
+    }
+
+
+# --- all well --------------------------------------------------------------------------------------------
+
+
+def test_a_healthy_deployment_is_all_ok(app: App, cloud: CloudinaryFake, graph: FakeServer[GraphState]) -> None:
+    add_live(app, "brand", FB_IG, FB_TOKEN, LoginKind.FACEBOOK)
+    app.repo.create_account(
+        name="test", ig_user_id="1", login_kind=LoginKind.FACEBOOK, dry_run=True, token_encrypted=None
+    )
+
+    result = doctor("--strict")
+
+    assert result.exit_code == 0, result.output
+    table = rows(result)
+    assert {status for status, _ in table.values()} == {"ok"}
+    assert list(table) == [
+        "settings",
+        "database",
+        "schema",
+        "state directory",
+        "openai model",
+        "cloudinary",
+        "graph api version",
+        "account brand token",
+        "account brand publishes to",
+        "account brand quota",
+        "account test",
+    ]
+    assert "gpt-image-2.6-sunburst is current" in table["openai model"][1]
+    assert "nothing was uploaded" in table["cloudinary"][1] and cloud.state.explicit_calls == 1
+    assert table["account brand token"][1] == "valid, no expiry date (a Page token)"
+    assert table["account brand publishes to"][1] == f"Instagram account {FB_IG} @brand"
+    assert table["account brand quota"][1] == "0 of 50 API posts used in the last 24 hours"
+    assert table["account test"][1] == "dry run: nothing is sent to Instagram"
+    for secret in (FB_TOKEN, OPENAI_KEY, CLOUD_SECRET, FB_SECRET, SECRET_KEY):
+        assert secret not in result.output
+
+
+def test_without_keys_the_embedded_defaults_are_ok(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("CLOUDINARY_URL")
+
+    result = doctor()
+
+    assert result.exit_code == 0, result.output
+    table = rows(result)
+    assert table["image generation"][0] == "ok" and "card renderer" in table["image generation"][1]
+    assert table["media directory"][0] == "ok"
+    assert table["accounts"][0] == "warning" and "postpilot account add" in table["accounts"][1]
+    assert doctor("--strict").exit_code == 1  # a warning fails only with --strict
+
+
+# --- what fails ----------------------------------------------------------------------------------------------
+
+
+def test_an_invalid_setting_is_the_only_row(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTPILOT_WORKERS", "0")
+    result = doctor()
+    assert result.exit_code == 2
+    message = "invalid setting POSTPILOT_WORKERS: Input should be greater than or equal to 1"
+    assert rows(result) == {"settings": ("error", message)}
+
+
+def test_an_unreachable_database(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTPILOT_DATABASE_URL", "postgresql://postgres:pw-secret@127.0.0.1:9/nothing")
+    result = doctor()
+    assert result.exit_code == 2
+    table = rows(result)
+    assert table["database"][0] == "error" and "POSTPILOT_DATABASE_URL" in table["database"][1]
+    assert table["accounts"] == ("error", "not checked: the database must work first")
+    assert "pw-secret" not in result.output
+
+
+def test_a_database_without_the_schema(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTPILOT_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = doctor()
+    assert result.exit_code == 2
+    assert rows(result)["schema"] == ("error", "at nothing, this version needs 0004: run postpilot db upgrade")
+
+
+def test_a_state_directory_that_cannot_be_written(
+    app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("POSTPILOT_STATE_DIR", str(blocker))
+    result = doctor()
+    assert result.exit_code == 2
+    assert rows(result)["state directory"][0] == "error"
+
+
+def test_an_openai_model_near_its_shutdown_warns(app: App, openai_fake: OpenAIFake) -> None:
+    openai_fake.state.shutdown_dates["gpt-image-2.6-sunburst"] = date(2026, 12, 20)
+    result = doctor()
+    status, detail = rows(result)["openai model"]
+    assert status == "warning"
+    assert "ends on 2026-12-20" in detail and "POSTPILOT_OPENAI_MODEL" in detail
+    assert result.exit_code == 0
+    assert doctor("--strict").exit_code == 1
+
+
+def test_a_shut_down_openai_model_is_an_error(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTPILOT_OPENAI_MODEL", "gpt-image-1.5")
+    result = doctor()
+    assert result.exit_code == 2
+    status, detail = rows(result)["openai model"]
+    assert status == "error"
+    assert "reached its end on 2026-12-01" in detail and "gpt-image-2.6-sunburst" in detail
+
+
+def test_a_rejected_openai_key_is_an_error(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000000000000")
+    monkeypatch.setenv("POSTPILOT_OPENAI_MAX_RETRIES", "0")
+    result = doctor()
+    assert result.exit_code == 2
+    status, detail = rows(result)["openai model"]
+    assert status == "error" and "OPENAI_API_KEY" in detail
+    assert "sk-wrong-key" not in result.output
+
+
+def test_wrong_cloudinary_credentials_are_an_error(
+    app: App, cloud: CloudinaryFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDINARY_URL", cloud.cloudinary_url(api_secret="not-the-secret"))
+    result = doctor()
+    assert result.exit_code == 2
+    status, detail = rows(result)["cloudinary"]
+    assert status == "error" and "credentials were rejected" in detail
+    assert "not-the-secret" not in result.output
+
+
+@pytest.mark.parametrize(("version", "status"), [("v21.0", "warning"), ("v20.0", "error"), ("v27.0", "ok")])
+def test_the_graph_api_version(app: App, monkeypatch: pytest.MonkeyPatch, version: str, status: str) -> None:
+    monkeypatch.setenv("POSTPILOT_GRAPH_VERSION", version)
+    assert rows(doctor())["graph api version"][0] == status
+
+
+def test_an_account_without_a_token(app: App) -> None:
+    app.repo.create_account(
+        name="brand", ig_user_id=FB_IG, login_kind=LoginKind.FACEBOOK, dry_run=False, token_encrypted=None
+    )
+    result = doctor()
+    assert result.exit_code == 2
+    assert rows(result)["account brand"] == ("error", "no token: run postpilot account connect brand")
+
+
+def test_a_revoked_token_is_an_error(app: App, graph: FakeServer[GraphState]) -> None:
+    add_live(app, "brand", FB_IG, FB_TOKEN, LoginKind.FACEBOOK)
+    graph.state.revoke_token(FB_TOKEN)
+    result = doctor()
+    assert result.exit_code == 2
+    status, detail = rows(result)["account brand token"]
+    assert status == "error" and "postpilot account connect brand" in detail
+
+
+def test_a_missing_permission_is_an_error(app: App, graph: FakeServer[GraphState]) -> None:
+    narrow = "EAAnarrow-token-0123456789abcdefgh"
+    graph.state.add_token(narrow, FB_IG, scopes=("instagram_basic", "pages_show_list"), app_id=FB_APP)
+    add_live(app, "brand", FB_IG, narrow, LoginKind.FACEBOOK)
+    result = doctor()
+    status, detail = rows(result)["account brand token"]
+    assert status == "error"
+    assert "instagram_content_publish" in detail and "pages_read_engagement" in detail
+
+
+def test_a_token_expiring_within_a_week_warns(app: App, graph: FakeServer[GraphState]) -> None:
+    short = "EAAshort-lived-0123456789abcdefghij"
+    graph.state.add_token(short, FB_IG, expires_in=3 * DAY_S, app_id=FB_APP)
+    add_live(app, "brand", FB_IG, short, LoginKind.FACEBOOK)
+    status, detail = rows(doctor())["account brand token"]
+    assert status == "warning" and "run postpilot account connect brand before then" in detail
+
+
+def test_an_instagram_login_account_stored_with_the_wrong_id(app: App) -> None:
+    add_live(app, "studio", "27000000000000001", IG_TOKEN, LoginKind.INSTAGRAM)  # e.g. the app-scoped id
+    result = doctor()
+    assert result.exit_code == 2
+    status, detail = rows(result)["account studio publishes to"]
+    assert status == "error"
+    assert f"the token belongs to Instagram account {IG_IG}" in detail
+
+
+def test_an_instagram_login_account_is_ok(app: App) -> None:
+    add_live(app, "studio", IG_IG, IG_TOKEN, LoginKind.INSTAGRAM)
+    table = rows(doctor())
+    assert table["account studio publishes to"] == ("ok", f"Instagram account {IG_IG} @studio")
+    assert table["account studio quota"][0] == "ok"
+
+
+def test_a_nearly_used_quota_warns(app: App, graph: FakeServer[GraphState]) -> None:
+    add_live(app, "brand", FB_IG, FB_TOKEN, LoginKind.FACEBOOK)
+    graph.state.consume_quota(FB_IG, 47)
+    status, detail = rows(doctor())["account brand quota"]
+    assert status == "warning" and detail == "47 of 50 API posts used in the last 24 hours: only 3 left"
