@@ -29,7 +29,10 @@ class OnceParts(Protocol):
 
 
 def run_once(
-    app: OnceParts, *, on_result: Callable[[StepResult], None] | None = None, on_claimed: Callable[[int], None] | None = None
+    app: OnceParts,
+    *,
+    on_result: Callable[[StepResult], None] | None = None,
+    on_claimed: Callable[[int], None] | None = None,
 ) -> Tally:
     runner = app.runner(on_result=on_result)
     settings = app.settings
