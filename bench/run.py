@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,8 @@ def lateness(url: str, *, posts: int, accounts: int, first_in_s: float, spread_s
     16 threads and 400 ms per container, 1,000 containers take about 25 s), as the default 15-minute stage
     window would in production; ``staged_ahead`` in the result says whether it did."""
     graph = GraphState(latency=dict(GRAPH_LATENCY))
+    # BENCH_FAKE_USAGE=0 turns off the fake's usage headers, to tell its own cost from postpilot's.
+    graph.report_usage = os.environ.get("BENCH_FAKE_USAGE", "1") != "0"
     workdir = Path(tempfile.mkdtemp(prefix="bench-lateness-"))
     with make_server(graph) as server:
         seed(url, graph, posts=posts, accounts=accounts, first_in_s=first_in_s, spread_s=spread_s)

@@ -4,6 +4,7 @@ Meta recommends, and the usage headers read on every answer so postpilot slows d
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -193,7 +194,7 @@ def test_staging_ahead_holds_back_near_the_accounts_limit_but_publishing_goes_ou
     state.account_call_budget = 100
     post_id = add_ready_post(app, account_id)
     # 89 calls already made this hour: the next answer says 90 %.
-    state.account_call_times[IG_USER] = [state.now()] * 89
+    state.account_call_times[IG_USER] = deque([state.now()] * 89)
     account = app.repo.require_account("brand")
     ahead = app.graph_for(account)
     ahead.create_image_container(IG_USER, image_url="https://media.example.test/x.jpg")  # answer: 90 %
@@ -216,7 +217,7 @@ def test_staging_ahead_holds_back_near_the_accounts_limit_but_publishing_goes_ou
 
 def test_the_fake_refuses_at_the_limit_and_the_post_waits(app: App, state: GraphState, account_id: int) -> None:
     state.account_call_budget = 10
-    state.account_call_times[IG_USER] = [state.now()] * 10
+    state.account_call_times[IG_USER] = deque([state.now()] * 10)
     post_id = add_ready_post(app, account_id)
 
     result = publish_now(app, post_id)

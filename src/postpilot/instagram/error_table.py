@@ -32,7 +32,6 @@ Choices worth knowing (the reference leaves them open):
 from __future__ import annotations
 
 import enum
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -51,6 +50,8 @@ from postpilot.domain.errors import (
     Transient,
     Waiting,
 )
+from postpilot.instagram.usage import json_object as _json_object
+from postpilot.instagram.usage import number as _number
 from postpilot.redaction import public_url, redact
 
 Stage = Literal["create", "status", "publish", "read", "oauth"]
@@ -455,29 +456,6 @@ def throttle_wait_s(headers: Mapping[str, str]) -> float:
     if any(p >= 100 for p in percents):
         return APP_USAGE_FULL_WAIT_S
     return DEFAULT_THROTTLE_S
-
-
-def _json_object(raw: str | None) -> dict[str, object]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def _in_words(seconds: float) -> str:

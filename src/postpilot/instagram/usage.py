@@ -51,7 +51,7 @@ def parse_app_usage(headers: Mapping[str, str]) -> dict[str, float] | None:
     value = _json(_header(headers, "x-app-usage"))
     if not isinstance(value, dict):
         return None
-    return {m: p for m in _METRICS if (p := _number(value.get(m))) is not None}
+    return {m: p for m in _METRICS if (p := number(value.get(m))) is not None}
 
 
 def parse_business_usage(headers: Mapping[str, str]) -> dict[str, tuple[dict[str, float], float]]:
@@ -67,10 +67,10 @@ def parse_business_usage(headers: Mapping[str, str]) -> dict[str, tuple[dict[str
             if not isinstance(entry, dict):
                 continue
             for m in _METRICS:
-                p = _number(entry.get(m))
+                p = number(entry.get(m))
                 if p is not None:
                     metrics[m] = max(p, metrics.get(m, 0.0))
-            regain_s = max(regain_s, (_number(entry.get("estimated_time_to_regain_access")) or 0.0) * 60)
+            regain_s = max(regain_s, (number(entry.get("estimated_time_to_regain_access")) or 0.0) * 60)
         found[str(object_id)] = (metrics, regain_s)
     return found
 
@@ -167,7 +167,14 @@ def _json(raw: str | None) -> object:
         return None
 
 
-def _number(value: object) -> float | None:
+def json_object(raw: str | None) -> dict[str, object]:
+    """A header's JSON object; empty when absent, unreadable or not an object (also for ``error_table``)."""
+    value = _json(raw)
+    return value if isinstance(value, dict) else {}
+
+
+def number(value: object) -> float | None:
+    """A usage figure as a float (Meta sends numbers, sometimes as strings); None for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):

@@ -27,6 +27,7 @@ _CONFIG_KEYS = (
     "hidden_reads_for_new_objects",
     "app_call_budget",
     "account_call_budget",
+    "report_usage",
 )
 
 

@@ -61,8 +61,9 @@ class GraphFakeHandler(FakeHandler):
         latency = state.latency.get(kind, 0.0)
         if latency > 0:
             time.sleep(latency)
-        subject = None if kind == "oauth" else self._subject(req)
-        if kind != "oauth":
+        metered = kind != "oauth" and state.report_usage
+        subject = self._subject(req) if metered else None
+        if metered:
             refused = self._over_budget(subject)
             if refused is not None:
                 self._send(refused)
@@ -145,7 +146,7 @@ class GraphFakeHandler(FakeHandler):
         return None
 
     def _with_usage(self, resp: Resp, subject: str | None, kind: str) -> Resp:
-        if kind == "oauth":
+        if kind == "oauth" or not self.state.report_usage:
             return resp
         resp.headers = {**self._usage_headers_for(subject), **resp.headers}
         return resp

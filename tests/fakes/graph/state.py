@@ -7,7 +7,8 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tests.fakes.graph.records import (
@@ -70,6 +71,7 @@ class GraphState:
         # calls are refused (code 4 for the app, 80002 for an account) with estimated_time_to_regain_access.
         self.app_call_budget = 100_000
         self.account_call_budget = 4_800
+        self.report_usage = True  # False: no usage headers and no budgets (to measure without them)
 
         # -- data --
         self.accounts: dict[str, FakeAccount] = {}
@@ -87,8 +89,9 @@ class GraphState:
         self.oauth_token_in_url_count = 0  # same for OAuth endpoints, where Meta documents the query string
         self._scripts: list[_Script] = []
         self._page_tokens: dict[tuple[str, str], str] = {}
-        self.app_call_times: list[float] = []
-        self.account_call_times: dict[str, list[float]] = {}
+        # Call times of the rolling hour, oldest first (pruned as they age out, so a busy run stays cheap).
+        self.app_call_times: deque[float] = deque()
+        self.account_call_times: dict[str, deque[float]] = {}
 
     # -- clock --
 
@@ -451,8 +454,9 @@ class GraphState:
         """(app %, account %) of the rolling-hour call budgets."""
         with self.lock:
             since = self.now() - 3600
-            app_calls = sum(1 for t in self.app_call_times if t > since)
-            account_calls = sum(1 for t in self.account_call_times.get(ig_user_id or "", []) if t > since)
+            app_calls = len(_prune(self.app_call_times, since))
+            account_times = self.account_call_times.get(ig_user_id or "")
+            account_calls = len(_prune(account_times, since)) if account_times is not None else 0
             return (
                 min(100, app_calls * 100 // max(1, self.app_call_budget)),
                 min(100, account_calls * 100 // max(1, self.account_call_budget)),
@@ -463,9 +467,9 @@ class GraphState:
             now = self.now()
             self.app_call_times.append(now)
             if ig_user_id:
-                self.account_call_times.setdefault(ig_user_id, []).append(now)
+                self.account_call_times.setdefault(ig_user_id, deque()).append(now)
 
-    def regain_minutes(self, times: list[float]) -> int:
+    def regain_minutes(self, times: Iterable[float]) -> int:
         """Minutes until the oldest call of the rolling hour leaves it."""
         since = self.now() - 3600
         live = [t for t in times if t > since]
@@ -513,3 +517,10 @@ def _usage_headers(regain_minutes: int, object_id: str = "0") -> dict[str, str]:
     usage = {"call_count": 100, "total_cputime": 40, "total_time": 60}
     buc = {object_id: [{"type": "instagram", **usage, "estimated_time_to_regain_access": regain_minutes}]}
     return {"X-Business-Use-Case-Usage": json.dumps(buc), "X-App-Usage": json.dumps(usage)}
+
+
+def _prune(times: deque[float], since: float) -> deque[float]:
+    """Drop the calls older than the rolling hour (they are stored oldest first)."""
+    while times and times[0] <= since:
+        times.popleft()
+    return times
