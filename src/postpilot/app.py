@@ -217,11 +217,13 @@ class App:
 
     @cached_property
     def fetch_http(self) -> httpx.Client:
-        return httpx.Client(
+        """For marketers' image URLs: connects only to public addresses (``media.public_net``)."""
+        from postpilot.media.public_net import public_only_client
+
+        return public_only_client(
             timeout=httpx.Timeout(self.settings.fetch_timeout_s, connect=10.0),
-            follow_redirects=True,
             max_redirects=5,
-            trust_env=False,
+            allow_networks=self.settings.fetch_allowed_networks,
         )
 
     def graph_for(self, account: Account, *, urgent: bool = False) -> GraphClient:

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     cloudinary_folder: str = "postpilot"
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     fetch_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # Networks marketers' image URLs may point into although they are not public (comma-separated CIDRs).
+    fetch_allow_networks: str = ""
 
     # The SDKs' own variables, read under their documented names.
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("OPENAI_API_KEY"))
@@ -114,6 +116,25 @@ class Settings(BaseSettings):
                 "must start with sqlite:/// (a file) or postgresql:// (e.g. postgresql://user@host:5432/db)"
             )
         return value
+
+    @field_validator("fetch_allow_networks")
+    @classmethod
+    def _check_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{part.strip()!r} is not a network; use CIDRs such as 10.20.0.0/16 or 192.0.2.7/32"
+                    ) from None
+        return value
+
+    @property
+    def fetch_allowed_networks(self) -> list[str]:
+        return [part.strip() for part in self.fetch_allow_networks.split(",") if part.strip()]
 
     @property
     def resolved_database_url(self) -> str:

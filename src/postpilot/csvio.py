@@ -19,6 +19,7 @@ from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
 from postpilot.domain.model import CONTENT_FIELDS, Account, Post
 from postpilot.domain.timeparse import parse_when
+from postpilot.redaction import display_url
 
 # The CSV names the account by name and carries a time zone; the rest are the table's content columns.
 COLUMNS = ("account", "post_type", "scheduled_at", "timezone", *CONTENT_FIELDS[1:])
@@ -31,6 +32,19 @@ class RowResult:
     line: int
     values: dict[str, Any] | None
     problems: list[str]
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection). Exports prefix such
+# cells with an apostrophe, which spreadsheets show as text; imports take that apostrophe off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def _unneutralise(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
 def _blank(value: str | None) -> str | None:
@@ -64,7 +78,7 @@ def parse_csv(stream: TextIO, find_account: Callable[[str], Account | None]) -> 
 
 
 def _parse_row(line: int, row: dict[str, str | None], find_account: Callable[[str], Account | None]) -> RowResult:
-    get = {k: _blank(v if isinstance(v, str) else None) for k, v in row.items() if k is not None}
+    get = {k: _blank(_unneutralise(v) if isinstance(v, str) else None) for k, v in row.items() if k is not None}
     problems: list[str] = []
     if None in row:  # more cells than columns
         problems.append("the row has more cells than the header has columns")
@@ -137,33 +151,40 @@ def _dedupe(items: Iterable[str]) -> list[str]:
     return seen
 
 
-def export_csv(posts: Iterable[Post], account_names: dict[int, str]) -> str:
+def export_csv(posts: Iterable[Post], account_names: dict[int, str], *, full_urls: bool = False) -> str:
+    """The posts as CSV. URLs are shown as everywhere else (no user:password, ``?…`` for a query string)
+    unless ``full_urls``; every text cell that a spreadsheet would run as a formula is neutralised."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
+
+    def url(value: object) -> str:
+        if not isinstance(value, str) or not value:
+            return ""
+        return value if full_urls else display_url(value)
+
     for p in posts:
-        media_urls = " ".join(str(u) for u in p.media_urls) if isinstance(p.media_urls, list) else ""
-        writer.writerow(
-            {
-                "id": p.id,
-                "account": account_names.get(p.account_id, p.account_id),
-                "post_type": p.post_type,
-                "scheduled_at": p.scheduled_at.isoformat(),
-                "timezone": "",
-                "caption": p.caption,
-                "prompt": p.prompt or "",
-                "image_url": p.image_url or "",
-                "media_urls": media_urls,
-                "video_url": p.video_url or "",
-                "cover_url": p.cover_url or "",
-                "image_count": p.image_count or "",
-                "aspect": p.aspect,
-                "alt_text": p.alt_text or "",
-                "status": p.status.value,
-                "last_error": p.last_error or "",
-                "ig_media_id": p.ig_media_id or "",
-                "permalink": p.permalink or "",
-                "published_at": p.published_at.isoformat() if p.published_at else "",
-            }
-        )
+        media_urls = " ".join(url(u) for u in p.media_urls) if isinstance(p.media_urls, list) else ""
+        row = {
+            "id": p.id,
+            "account": account_names.get(p.account_id, p.account_id),
+            "post_type": p.post_type,
+            "scheduled_at": p.scheduled_at.isoformat(),
+            "timezone": "",
+            "caption": p.caption,
+            "prompt": p.prompt or "",
+            "image_url": url(p.image_url),
+            "media_urls": media_urls,
+            "video_url": url(p.video_url),
+            "cover_url": url(p.cover_url),
+            "image_count": p.image_count or "",
+            "aspect": p.aspect,
+            "alt_text": p.alt_text or "",
+            "status": p.status.value,
+            "last_error": p.last_error or "",
+            "ig_media_id": p.ig_media_id or "",
+            "permalink": p.permalink or "",
+            "published_at": p.published_at.isoformat() if p.published_at else "",
+        }
+        writer.writerow({k: neutralise(v) if isinstance(v, str) else v for k, v in row.items()})
     return out.getvalue()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 LOG_MASK = "***"
 MESSAGE_MASK = "<redacted>"
@@ -85,6 +86,29 @@ def redact_value(value: Any, key: str | None = None) -> Any:
     if isinstance(value, BaseException):
         return redact_text(f"{type(value).__name__}: {value}")
     return value
+
+
+_MAX_SHOWN = 120
+
+
+def display_url(url: str) -> str:
+    """A URL as postpilot shows it (messages, ``post show``, exports): no user:password, the query string as
+    ``?…`` (signatures and tokens live there), no fragment, at most 120 characters. The stored value stays
+    as written."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        parts, host, port = None, None, None
+    if parts is None or not parts.scheme or not host:
+        shown = url.split("?", 1)[0].strip()
+    else:
+        netloc = f"[{host}]" if ":" in host else host
+        if port is not None:
+            netloc += f":{port}"
+        shown = f"{parts.scheme}://{netloc}{parts.path}" + ("?…" if parts.query else "")
+    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 1] + "…"
 
 
 def public_url(url: str) -> str:

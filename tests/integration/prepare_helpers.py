@@ -42,6 +42,8 @@ def make_settings(db_url: str, state_dir: Path, **overrides: Any) -> Settings:
         "cloudinary_timeout_s": 5.0,
         "fetch_timeout_s": 5.0,
         "drain_timeout_s": 10.0,
+        # The tests' image servers listen on loopback, which marketers' URLs may not reach by default.
+        "fetch_allow_networks": "127.0.0.0/8",
         **overrides,
     }
     return Settings(_env_file=None, **values)

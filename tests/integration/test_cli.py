@@ -66,6 +66,8 @@ def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
         # A live account's posts must never reach the real Instagram, whatever a test forgets.
         "POSTPILOT_GRAPH_URL": "http://127.0.0.1:9",
         "POSTPILOT_INSTAGRAM_GRAPH_URL": "http://127.0.0.1:9",
+        # The tests' image servers listen on loopback, which marketers' URLs may not reach by default.
+        "POSTPILOT_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -492,3 +494,45 @@ def test_module_entry_point_help(tmp_path: Path) -> None:
     version = invoke(["--version"])
     assert version.exit_code == 0 and version.stdout.startswith("postpilot ")
 
+
+
+def test_export_neutralises_formulas_and_import_takes_it_off(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    formulas = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3 new menu", "@SUM(A1)", "\t=1"]
+    ids = [add_post("--at", iso(3600 * (i + 1)), "--prompt", "p", "--caption", c) for i, c in enumerate(formulas)]
+    exported = invoke(["post", "export"])
+    assert exported.exit_code == 0
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(exported.stdout))}
+    for post_id, caption in zip(ids, formulas, strict=True):
+        assert rows[post_id]["caption"] == "'" + caption  # a spreadsheet shows it as text, never runs it
+    # Imported again, each caption is what the marketer wrote.
+    again = tmp_path / "again.csv"
+    with again.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=("account", "post_type", "scheduled_at", "caption", "prompt"))
+        writer.writeheader()
+        for post_id in ids:
+            row = rows[post_id]
+            writer.writerow({k: row[k] for k in ("account", "post_type", "scheduled_at", "caption", "prompt")})
+    imported = invoke(["post", "import", str(again)])
+    assert imported.exit_code == 0, imported.stderr
+    shown = invoke(["post", "export"]).stdout
+    captions = [r["caption"] for r in csv.DictReader(io.StringIO(shown))]
+    assert captions.count("'" + formulas[0]) == 2  # the original and the re-imported one
+    from postpilot.csvio import neutralise
+
+    assert neutralise("\r=1") == "'\r=1" and neutralise("plain") == "plain"
+
+
+def test_signed_urls_are_hidden_in_show_and_export(env: dict[str, str]) -> None:
+    add_dry_account()
+    signed = "https://bucket.example.com/a.jpg?X-Amz-Signature=s3cr3tsig&access_token=tok3n"
+    post_id = add_post("--at", iso(3600), "--image-url", signed)
+    shown = invoke(["post", "show", str(post_id)])
+    assert shown.exit_code == 0
+    assert "https://bucket.example.com/a.jpg?…" in shown.stdout
+    assert "s3cr3tsig" not in shown.stdout and "tok3n" not in shown.stdout
+    exported = invoke(["post", "export"]).stdout
+    assert "https://bucket.example.com/a.jpg?…" in exported and "s3cr3tsig" not in exported
+    # On request, the stored value as written (e.g. to import it elsewhere).
+    full = invoke(["post", "export", "--full-urls"]).stdout
+    assert signed in full

@@ -18,7 +18,7 @@ import textwrap
 import time
 import traceback
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -640,3 +640,26 @@ def test_sigkill_between_media_publish_and_commit(
     assert [r.outcome for r in results] == [Outcome.PUBLISHED]
     assert_published_once(app, state, post_id)
     assert post(app, post_id).ig_media_id == state.media[0].id
+
+
+def test_a_post_whose_outcome_is_unknown_never_shows_as_ready(app: App, state: GraphState, account_id: int) -> None:
+    """A lost publish answer, then the account is rate-limited before the check: the post stays publishing,
+    says it is being checked and when, and media_publish is not called again."""
+    post_id = add_ready_post(app, account_id)
+    claimed = app.repo.claim_for_publish(owner=app.owner, lease_s=60, batch=1, post_id=post_id)
+    assert [p.id for p in claimed] == [post_id]
+    past = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    set_post(app, post_id, container_id="17900000000000099", publish_attempted_at=past, lease_owner=None,
+             lease_until=past)
+    app.repo.set_account_throttled(account_id, 600, "Instagram's rate limit was reached")
+
+    [result] = reconcile_stale(app)
+
+    assert result.outcome is Outcome.WAITING
+    row = post(app, post_id)
+    assert row.status is PostStatus.PUBLISHING
+    assert row.last_error is not None
+    assert row.last_error.startswith("being checked: an earlier publish may have gone through; looking again at ")
+    assert row.lease_until is not None and row.lease_until > datetime.now(UTC)
+    assert state.publish_calls == {}
+    assert reconcile_stale(app) == []  # nobody takes it before the stated time

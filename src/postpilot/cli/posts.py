@@ -15,6 +15,7 @@ from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
 from postpilot.domain.model import Post, PostStatus
 from postpilot.domain.timeparse import parse_when
+from postpilot.redaction import display_url
 
 post_app = typer.Typer(help="Scheduled posts: add, list, show, cancel, retry, import and export.", no_args_is_help=True)
 
@@ -150,10 +151,11 @@ def show(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None
             ("active", post.is_active),
             ("caption", post.caption),
             ("prompt", post.prompt),
-            ("image_url", post.image_url),
-            ("media_urls", json.dumps(post.media_urls) if post.media_urls else None),
-            ("video_url", post.video_url),
-            ("cover_url", post.cover_url),
+            # Shown without user:password or query string (signatures); the stored values stay as written.
+            ("image_url", _shown(post.image_url)),
+            ("media_urls", json.dumps([_shown(u) for u in post.media_urls]) if post.media_urls else None),
+            ("video_url", _shown(post.video_url)),
+            ("cover_url", _shown(post.cover_url)),
             ("image_count", post.image_count),
             ("aspect", post.aspect),
             ("alt_text", post.alt_text),
@@ -172,7 +174,8 @@ def show(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None
             for m in media:
                 size = f"{m.width}x{m.height}" if m.width else ""
                 cost = f" ${m.cost_usd:.3f}" if m.cost_usd else ""
-                typer.echo(f"  #{m.position + 1} {m.kind} {m.source.value} {size} {m.model or ''}{cost} {m.stored_url}")
+                shown = _shown(m.stored_url) or ""
+                typer.echo(f"  #{m.position + 1} {m.kind} {m.source.value} {size} {m.model or ''}{cost} {shown}")
         typer.echo("\nhistory:")
         for e in app.repo.events(post_id):
             change = f"{e.from_status or ''}→{e.to_status}" if e.to_status else ""
@@ -254,15 +257,28 @@ def import_(
 def export(
     status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    full_urls: Annotated[
+        bool,
+        typer.Option(
+            "--full-urls",
+            help="Write URLs as stored, query strings (signatures, tokens) included; by default they are hidden.",
+        ),
+    ] = False,
 ) -> None:
-    """Export posts as CSV (the import format plus status and results)."""
+    """Export posts as CSV (the import format plus status and results). URLs are shown without user:password
+    and with their query string as ?… unless --full-urls; cells a spreadsheet would run as a formula (=, +, -,
+    @) start with an apostrophe, which the import takes off again."""
     app = open_app()
     try:
         names = {a.id: a.name for a in app.repo.list_accounts()}
-        data = export_csv(app.repo.list_posts(status=status), names)
+        data = export_csv(app.repo.list_posts(status=status), names, full_urls=full_urls)
         if output:
             output.write_text(data, encoding="utf-8")
         else:
             sys.stdout.write(data)
     finally:
         app.close()
+
+
+def _shown(url: object) -> str | None:
+    return display_url(url) if isinstance(url, str) and url else None

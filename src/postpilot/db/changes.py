@@ -58,6 +58,8 @@ def column_values(change: c.PostChange) -> dict[str, Any]:
                 values["attempts"] = attempts
             if drop:
                 _new_container(values, change.container_attempts)
+        case c.CheckingLater(message=message):
+            values = {"last_error": message}
         case c.Failed(message=message, attempts=attempts):
             values = {"last_error": message, "attempts": attempts}
         case c.MarkedUnconfirmed(message=message):

@@ -112,6 +112,14 @@ class TryLater:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckingLater:
+    """A publish whose outcome is unknown cannot be checked right now (e.g. the account is rate-limited):
+    the post stays ``publishing`` (it may be live) and says when it is looked at again."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     message: str
     attempts: int
@@ -132,6 +140,7 @@ PostChange = (
     | Published
     | StagingTrouble
     | TryLater
+    | CheckingLater
     | Failed
     | MarkedUnconfirmed
 )

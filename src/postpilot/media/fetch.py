@@ -10,29 +10,17 @@ from __future__ import annotations
 import httpx
 
 from postpilot.domain.errors import BadMedia, Transient
+from postpilot.media.public_net import NotPublicAddress
 from postpilot.media.transform import identify
+from postpilot.redaction import display_url
+
+__all__ = ["display_url", "fetch_image", "not_public_message"]
 
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
-_MAX_SHOWN = 120
 # Servers that do not know better label images like this; the format sniff decides for them.
 _GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 _PAGE_TYPES = ("text/html", "application/xhtml+xml")
-
-
-def display_url(url: str) -> str:
-    """The URL as it may appear in a message: no user:password, no query string, at most 120 characters."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        parsed = None
-    if parsed is None or not parsed.scheme or not parsed.host:
-        shown = url.split("?", 1)[0].strip()
-    else:
-        shown = str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
-        if parsed.query:
-            shown += "?…"
-    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 1] + "…"
 
 
 def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
@@ -47,6 +35,9 @@ def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
         request = client.build_request("GET", target, headers={"Accept": "image/*", "Accept-Encoding": "identity"})
         try:
             response = client.send(request, stream=True, follow_redirects=False)
+        except NotPublicAddress:
+            # Nothing was contacted: the same words whatever listens there (no port scanning through us).
+            raise BadMedia(not_public_message(shown)) from None
         except httpx.TimeoutException as exc:
             raise Transient(f"the image at {shown} did not answer in time") from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -61,6 +52,8 @@ def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
                         f"the image URL {shown} redirects to {display_url(str(target))}, "
                         "which is not an http:// or https:// address"
                     )
+                if target.userinfo:
+                    raise BadMedia(f"the image URL {shown} redirects to an address with a user name or password")
                 continue
             _check_response(response, shown, max_bytes)
             data = _read_capped(response, shown, max_bytes)
@@ -80,7 +73,20 @@ def _check_scheme(url: str, shown: str) -> httpx.URL:
         raise BadMedia(f"the image URL is not a full web address (https://…): {shown}")
     if parsed.scheme not in ("http", "https"):
         raise BadMedia(f"only http:// and https:// image URLs are supported, got {shown}")
+    if parsed.userinfo:
+        # httpx would send them as Basic auth to whatever answers: a credential leak, never an image link.
+        raise BadMedia(
+            f"the image URL {shown} carries a user name or password; use a link that needs no login "
+            "(for a private bucket, a signed URL)"
+        )
     return parsed
+
+
+def not_public_message(shown: str) -> str:
+    return (
+        f"the image URL {shown} does not point to a public internet address; postpilot downloads images "
+        "only from public servers (set POSTPILOT_FETCH_ALLOW_NETWORKS to allow an internal image server)"
+    )
 
 
 def _check_response(response: httpx.Response, shown: str, max_bytes: int) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import timedelta
 
-from postpilot.domain.changes import Failed, MarkedUnconfirmed, StagingTrouble, TryLater
+from postpilot.domain.changes import CheckingLater, Failed, MarkedUnconfirmed, StagingTrouble, TryLater
 from postpilot.domain.events import EventKind
-from postpilot.domain.model import Post, PostStatus
+from postpilot.domain.model import Post, PostStatus, utcnow
 from postpilot.domain.retry import Action, RetryDecision
 from postpilot.metrics import Metrics
 from postpilot.pipeline.ports import PostStore
@@ -95,6 +96,16 @@ def apply(
             )
             metrics.observe_outcome("failed", post.post_type)
             return StepResult(post.id, Outcome.FAILED, decision.message)
+        case Action.RETRY | Action.WAIT if current is PostStatus.PUBLISHING and post.publish_attempted_at:
+            # media_publish may have gone through: the post must not look ready (or scheduled) while it may be
+            # live. It stays publishing, says so, and the reconcile claims it again once the lease is free.
+            when = (utcnow() + timedelta(seconds=decision.delay_s)).strftime("%H:%M UTC")
+            message = (
+                f"being checked: an earlier publish may have gone through; looking again at {when} ({decision.message})"
+            )
+            repo.update_owned(post.id, owner=owner, status=PostStatus.PUBLISHING, change=CheckingLater(message))
+            repo.release_lease(post.id, owner=owner, delay_s=max(1.0, decision.delay_s))
+            return StepResult(post.id, Outcome.WAITING, message)
         case Action.RETRY | Action.WAIT | Action.NEW_CONTAINER:
             new_container = decision.action is Action.NEW_CONTAINER
             later = TryLater(
