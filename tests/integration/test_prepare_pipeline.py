@@ -12,6 +12,7 @@ import hashlib
 import io
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import cloudinary.uploader
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from postpilot.app import App
 from postpilot.domain.model import TARGET_SIZES, Aspect, MediaSource, PostStatus
@@ -521,3 +524,37 @@ def test_the_offline_renderer_fills_the_local_store_with_instagram_jpegs(
     urls = [m.stored_url for m in media]
     assert (done.image_url, done.media_urls) == ((urls[0], None) if post_type == "photo" else (None, urls))
 
+
+
+def test_a_row_with_absurdly_deep_json_fails_alone(new_app: AppFactory) -> None:
+    app = new_app()
+    account = add_account(app)
+    healthy = add_post(app, account, prompt="a lighthouse at dawn")
+    deep = "[" * 3000 + "]" * 3000
+    if app.engine.dialect.name == "sqlite":
+        # SQLite's trigger refuses it at insert time with the rule's message; PostgreSQL stores it.
+        with pytest.raises(IntegrityError, match="media_urls must be a JSON array of URLs"), app.engine.begin() as c:
+            insert = (
+                "INSERT INTO scheduled_posts (account_id, post_type, media_urls, scheduled_at) "
+                "VALUES (:a, 'carousel', :m, :t)"
+            )
+            c.execute(text(insert), {"a": account, "m": deep, "t": datetime.now(UTC)})
+        return
+    with app.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO scheduled_posts (account_id, post_type, media_urls, scheduled_at) "
+                "VALUES (:a, 'carousel', :m, :t)"
+            ),
+            {"a": account, "m": deep, "t": datetime.now(UTC) + timedelta(minutes=30)},
+        )
+        bad = int(conn.execute(text("SELECT max(id) FROM scheduled_posts")).scalar_one())
+
+    tally = run_once(app)
+
+    assert tally.counts == {"ready": 1, "failed": 1}
+    assert post(app, healthy).status is PostStatus.READY
+    failed = post(app, bad)
+    assert failed.status is PostStatus.FAILED
+    assert failed.last_error is not None and "media_urls must be a JSON array" in failed.last_error
+    assert app.repo.list_posts()  # listing every row still works

@@ -663,3 +663,23 @@ def test_a_post_whose_outcome_is_unknown_never_shows_as_ready(app: App, state: G
     assert row.lease_until is not None and row.lease_until > datetime.now(UTC)
     assert state.publish_calls == {}
     assert reconcile_stale(app) == []  # nobody takes it before the stated time
+
+
+@pytest.mark.parametrize("status", ["ready", "publishing"])
+def test_a_status_set_by_hand_fails_with_a_clear_message_at_once(
+    app: App, state: GraphState, account_id: int, status: str
+) -> None:
+    post_id = app.repo.add_post(
+        {"account_id": account_id, "post_type": "photo", "prompt": "p", "scheduled_at": datetime.now(UTC)},
+        actor="test",
+    )
+    set_post(app, post_id, status=status)  # UPDATE scheduled_posts SET status = '…' by a marketer
+
+    results = reconcile_stale(app) if status == "publishing" else [publish_now(app, post_id)]
+
+    assert [r.outcome for r in results] == [Outcome.FAILED]
+    row = post(app, post_id)
+    assert row.status is PostStatus.FAILED and row.attempts == 1
+    assert row.last_error is not None and "has no prepared media" in row.last_error
+    assert f"postpilot post retry {post_id}" in row.last_error
+    assert state.publish_calls == {} and not state.containers

@@ -43,6 +43,7 @@ def only(found: list[str]) -> str:
         ({"post_type": "story"}, "post_type must be photo, carousel or reel (got 'story')"),
         ({"aspect": "wide"}, "aspect must be square, portrait or landscape (got 'wide')"),
         ({"caption": 5}, "caption must be text"),
+        ({"caption": "menu\x00"}, "caption contains a NUL character (\\x00), which Instagram does not accept"),
         ({"caption": "x" * 2201}, "caption is 2201 characters long; Instagram allows at most 2200"),
         ({"caption": " ".join(f"#t{i}" for i in range(31))}, "caption has 31 hashtags; Instagram allows at most 30"),
         ({"caption": " ".join(f"@u{i}" for i in range(21))}, "caption has 21 @mentions; Instagram allows at most 20"),

@@ -8,6 +8,7 @@ PostgreSQL via psycopg 3: sessions in UTC, pre-ping so a restarted server does n
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ def build_engine(url: str, *, pool_size: int = 10, connect_timeout_s: int = 5) -
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(
+        engine = create_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
@@ -30,6 +31,16 @@ def build_engine(url: str, *, pool_size: int = 10, connect_timeout_s: int = 5) -
             pool_recycle=1800,
             connect_args={"connect_timeout": connect_timeout_s, "options": "-c timezone=UTC"},
         )
+
+        @event.listens_for(engine, "connect")
+        def _on_pg_connect(dbapi_conn: Any, _record: Any) -> None:
+            # psycopg parses json columns itself, while fetching: one row nested thousands of levels deep
+            # would raise from fetchone() and abort a whole claim batch. Parse leniently, as SQLite rows are.
+            from psycopg.types.json import set_json_loads
+
+            set_json_loads(_lenient_json, dbapi_conn)
+
+        return engine
     raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
 
 
@@ -60,6 +71,15 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _lenient_json(data: str | bytes) -> Any:
+    from postpilot.db.types import InvalidJSON
+
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return InvalidJSON(data if isinstance(data, str) else data.decode(errors="replace"))
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -64,7 +64,8 @@ class LenientJSON(TypeDecorator[Any]):
                 return value
             try:
                 return json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
+                # RecursionError: JSON nested a thousand levels deep, which nothing legitimate writes.
                 return InvalidJSON(value if isinstance(value, str) else value.decode(errors="replace"))
 
         return process

@@ -72,6 +72,8 @@ def caption_problems(caption: Any) -> list[str]:
     if not isinstance(caption, str):
         return ["caption must be text"]
     out = []
+    if "\x00" in caption:
+        out.append("caption contains a NUL character (\\x00), which Instagram does not accept; remove it")
     if len(caption) > CAPTION_MAX_CHARS:
         out.append(f"caption is {len(caption)} characters long; Instagram allows at most {CAPTION_MAX_CHARS}")
     tags = count_hashtags(caption)

@@ -88,6 +88,12 @@ class StagingFlow:
             return post.container_id
         media = self._repo.media(post.id)
         kind = PostType(post.post_type)
+        if not media and not (kind is PostType.REEL and post.video_url):
+            # A status set to ready or publishing by hand skips preparation: say so instead of crashing.
+            raise errors.Permanent(
+                "the post has no prepared media, so it cannot be published (was its status set to ready or "
+                f"publishing by hand?); run: postpilot post retry {post.id} to prepare it"
+            )
         if kind is PostType.PHOTO:
             container = graph.create_image_container(
                 account.ig_user_id,
