@@ -58,9 +58,42 @@ def split_media_urls(value: str) -> list[str]:
     return [u for u in re.split(r"[\s|]+", value.strip()) if u]
 
 
-def parse_csv(stream: TextIO, find_account: Callable[[str], Account | None]) -> list[RowResult]:
+# The csv module refuses cells over 128 KiB; a caption is at most 2,200 characters, so a cell this large is a
+# mistake (a whole file pasted into one cell), reported with its line rather than as an internal error.
+MAX_CELL_CHARS = 131_072
+
+
+def parse_csv(
+    stream: TextIO,
+    find_account: Callable[[str], Account | None],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> list[RowResult]:
+    """Every row checked, with what is wrong per line. ``progress(rows_read)`` is called every 1,000 rows."""
+    return _parse_csv(stream, find_account, progress)
+
+
+def _unreadable(exc: csv.Error, line: int) -> InvalidInput:
+    if "field larger than field limit" in str(exc):
+        return InvalidInput(
+            f"a cell in the row starting on line {line + 1} is longer than {MAX_CELL_CHARS:,} characters; check the "
+            "quoting there (a missing closing quote makes the rest of the file one cell)"
+        )
+    return InvalidInput(f"the CSV file cannot be read at line {line}: {exc}")
+
+
+def _parse_csv(
+    stream: TextIO, find_account: Callable[[str], Account | None], progress: Callable[[int], None] | None
+) -> list[RowResult]:
     reader = csv.DictReader(stream)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise _unreadable(exc, reader.line_num) from None
+    header = [h.strip() for h in (fieldnames or [])]
+    twice = sorted({h for h in header if header.count(h) > 1 and h})
+    if twice:
+        raise InvalidInput(f"the column(s) {', '.join(twice)} appear more than once in the header; keep one of each")
     if not header:
         raise InvalidInput("the CSV file is empty: the first line must name the columns, e.g. " + ",".join(COLUMNS[:5]))
     unknown = [h for h in header if h not in COLUMNS]
@@ -71,9 +104,17 @@ def parse_csv(stream: TextIO, find_account: Callable[[str], Account | None]) -> 
         raise InvalidInput(f"missing column(s): {', '.join(missing)}")
     reader.fieldnames = header
     results = []
-    for row in reader:
-        line = reader.line_num
-        results.append(_parse_row(line, row, find_account))
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise _unreadable(exc, reader.line_num) from None
+        results.append(_parse_row(reader.line_num, row, find_account))
+        if progress is not None and len(results) % 1000 == 0:
+            progress(len(results))
     return results
 
 

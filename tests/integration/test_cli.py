@@ -536,3 +536,30 @@ def test_signed_urls_are_hidden_in_show_and_export(env: dict[str, str]) -> None:
     # On request, the stored value as written (e.g. to import it elsewhere).
     full = invoke(["post", "export", "--full-urls"]).stdout
     assert signed in full
+
+
+def test_post_import_a_cell_too_large_is_a_clear_error(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "account,post_type,scheduled_at,caption\nbrand,photo,2026-12-24T09:00:00Z,ok\n"
+        f'brand,photo,2026-12-24T09:00:00Z,"{"x" * 140_000}"\n',
+        encoding="utf-8",
+    )
+    result = invoke(["post", "import", str(path)])
+    assert result.exit_code == 3
+    message = one_error_line(result)
+    assert "a cell in the row starting on line 3 is longer than 131,072 characters" in message
+    assert invoke(["post", "list"]).stdout.strip() == "no posts"
+
+
+def test_post_import_a_column_named_twice_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    path = tmp_path / "twice.csv"
+    path.write_text(
+        "account,post_type,scheduled_at,caption,caption\nbrand,photo,2026-12-24T09:00:00Z,first,second\n",
+        encoding="utf-8",
+    )
+    result = invoke(["post", "import", str(path)])
+    assert result.exit_code == 3
+    assert "the column(s) caption appear more than once in the header" in one_error_line(result)

@@ -233,7 +233,13 @@ def import_(
 
     app = open_app()
     try:
-        results = parse_csv(io.StringIO(text), app.repo.account_by_name)
+        # On a terminal, large files show how far the check has got (stderr: stdout stays the result).
+        tty = sys.stderr.isatty()
+        results = parse_csv(
+            io.StringIO(text),
+            app.repo.account_by_name,
+            progress=(lambda n: typer.echo(f"checked {n:,} rows…", err=True)) if tty else None,
+        )
         bad = [r for r in results if r.problems]
         for r in bad:
             typer.echo(f"line {r.line}: {'; '.join(r.problems)}", err=True)
