@@ -12,11 +12,13 @@ generic reason, and the details go to the log, never to the wire.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import socket
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -68,6 +70,18 @@ def _report_body(report: HealthReport) -> tuple[int, bytes]:
     return HTTPStatus.SERVICE_UNAVAILABLE, _json(payload)
 
 
+# A busy scrape must never be felt by publishing: at most this many requests are served at once (more get a
+# 503 at once, from the accepting thread), and /status, which queries the database, is computed at most once
+# per STATUS_CACHE_S however many ask.
+MAX_CONCURRENT_REQUESTS = 8
+STATUS_CACHE_S = 1.0
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"Cache-Control: no-store\r\nContent-Length: 50\r\n\r\n"
+    b'{"status": "unavailable", "reason": "busy, retry"}'
+)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -75,7 +89,36 @@ class _Server(ThreadingHTTPServer):
         self.address_family = family
         self.probe = probe
         self.metrics = metrics
+        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
+        self._status_lock = threading.Lock()
+        self._status_cache: tuple[float, object] | None = None
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def cached_status(self) -> object:
+        """The probe's status, computed at most once per ``STATUS_CACHE_S`` (one at a time)."""
+        with self._status_lock:
+            now = time.monotonic()
+            if self._status_cache is None or now - self._status_cache[0] >= STATUS_CACHE_S:
+                self._status_cache = (now, self.probe.status())
+            return self._status_cache[1]
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, a DNS lookup we neither need nor want at start-up.
@@ -142,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         return HTTPStatus.OK, body, content_type
 
     def _status(self) -> tuple[int, bytes, str]:
-        return HTTPStatus.OK, _json(self.server.probe.status()), "application/json"
+        return HTTPStatus.OK, _json(self.server.cached_status()), "application/json"
 
     def _send(
         self,

@@ -30,6 +30,7 @@ class FakeProbe:
         default_factory=lambda: {"counts": {"scheduled": 2}, "last_poll": datetime(2030, 1, 1, tzinfo=UTC)}
     )
     broken: set[str] = field(default_factory=set)
+    status_calls: int = 0
 
     def _maybe_fail(self, name: str) -> None:
         if name in self.broken:
@@ -45,6 +46,7 @@ class FakeProbe:
 
     def status(self) -> dict[str, object]:
         self._maybe_fail("status")
+        self.status_calls += 1
         return self.summary
 
 
@@ -327,3 +329,38 @@ def test_probe_health_rejects_non_http_urls(url: str) -> None:
 
     assert ready is False
     assert "not an http(s) URL" in summary
+
+
+
+def test_status_is_computed_at_most_once_a_second(server: HealthServer, probe: FakeProbe) -> None:
+    import time
+
+    for _ in range(20):
+        assert call(server, "/status").status == 200
+    assert probe.status_calls == 1
+    time.sleep(1.05)
+    assert call(server, "/status").status == 200
+    assert probe.status_calls == 2
+
+
+def test_a_flood_of_idle_clients_gets_busy_answers_and_nothing_more(server: HealthServer) -> None:
+    import socket
+
+    from postpilot.web import MAX_CONCURRENT_REQUESTS
+
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(MAX_CONCURRENT_REQUESTS)]
+    try:
+        import time
+
+        time.sleep(0.2)  # each idle client now holds one of the serving threads
+        busy = call(server, "/livez")
+        assert busy.status == 503
+        assert busy.headers["retry-after"] == "1"
+        assert busy.json() == {"status": "unavailable", "reason": "busy, retry"}
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while call(server, "/livez").status != 200:
+        assert time.monotonic() < deadline, "the server did not recover after the idle clients left"
+        time.sleep(0.05)
