@@ -334,7 +334,7 @@ class App:
 
     def status(self) -> dict[str, Any]:
         """What ``/status`` shows, without a running daemon (no last poll)."""
-        from postpilot.daemon import status_summary
+        from postpilot.status import status_summary
 
         return status_summary(self.repo, watch=self.watch, usage=self.graph_usage)
 

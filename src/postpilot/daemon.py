@@ -16,7 +16,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
@@ -34,6 +33,7 @@ from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
 from postpilot.pipeline.runner import Runner
 from postpilot.sdnotify import SystemdNotifier
+from postpilot.status import status_summary
 from postpilot.tokens import REFRESH_EVERY_S, TokenRefresher
 from postpilot.watch import DependencyWatch
 from postpilot.web import HealthReport, HealthServer
@@ -328,39 +328,3 @@ class Daemon:
 
     def _db_label(self) -> str:
         return make_url(self.settings.resolved_database_url).render_as_string(hide_password=True)
-
-
-def status_summary(
-    repo: Repository,
-    *,
-    watch: DependencyWatch,
-    usage: GraphUsage,
-    last_poll: datetime | None = None,
-    draining: bool = False,
-) -> dict[str, Any]:
-    due, oldest = repo.overdue()
-    now = utcnow()
-    return {
-        "counts": repo.counts_by_status(),
-        "next_due": [
-            {"id": p.id, "post_type": p.post_type, "status": p.status.value, "scheduled_at": p.scheduled_at.isoformat()}
-            for p in repo.next_due(5)
-        ],
-        "overdue": due,
-        "oldest_overdue": None
-        if oldest is None
-        else {"scheduled_at": oldest.isoformat(), "age_s": round((now - oldest).total_seconds(), 1)},
-        "last_poll": last_poll.isoformat() if last_poll else None,
-        "draining": draining,
-        "dependencies": watch.as_status(),
-        "graph_usage": usage.snapshot(),
-        "accounts_at_risk": [
-            {
-                "name": a.name,
-                "needs_reconnect": a.needs_reconnect,
-                "token_expires_at": a.token_expires_at.isoformat() if a.token_expires_at else None,
-                "problem": a.last_error if a.needs_reconnect else (a.token_refresh_error or a.last_error),
-            }
-            for a in repo.accounts_at_risk()
-        ],
-    }

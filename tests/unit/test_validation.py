@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,18 +98,7 @@ def test_a_good_post_of_each_type_passes() -> None:
 
 def test_account_rules() -> None:
     assert only(problems(draft(), None)) == "the account does not exist (see postpilot account list)"
-    paused = Account(
-        id=2,
-        name="old",
-        ig_user_id="2",
-        login_kind=LoginKind.FACEBOOK,
-        dry_run=True,
-        is_active=False,
-        has_token=False,
-        token_expires_at=None,
-        needs_reconnect=False,
-        last_error=None,
-    )
+    paused = dataclasses.replace(ACCOUNT, id=2, name="old", is_active=False)
     assert only(problems(draft(), paused)) == "account 'old' is paused (inactive)"
     assert problems(draft(), None, account_required=False) == []
 
