@@ -75,7 +75,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _truncate(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(
-            text("TRUNCATE post_events, post_media, scheduled_posts, accounts RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE post_events, post_media, scheduled_posts, accounts, workers, image_spend "
+                "RESTART IDENTITY CASCADE"
+            )
         )
 
 

@@ -30,6 +30,7 @@ from postpilot.instagram.client import GraphClient
 from postpilot.instagram.quota import PublishingQuota
 from postpilot.instagram.recording import RecordingGraphClient
 from postpilot.instagram.usage import GraphUsage
+from postpilot.liveness import Heartbeat
 from postpilot.logging import register_secret
 from postpilot.media.ports import ImageGenerator, MediaStore
 from postpilot.metrics import Metrics
@@ -317,10 +318,15 @@ class App:
             on_result=on_result,
         )
 
+    def heartbeat(self, kind: str) -> Heartbeat:
+        """This process's heartbeat (``db/workers.py``); ``kind`` is ``daemon`` or ``once``."""
+        return Heartbeat(self.repo, owner=self.owner, kind=kind)
+
     def daemon(self) -> Daemon:
         from postpilot.daemon import Daemon  # APScheduler: loaded for ``postpilot run`` only
 
         return Daemon(
+            heartbeat=self.heartbeat("daemon"),
             settings=self.settings,
             repo=self.repo,
             engine=self.engine,

@@ -29,6 +29,7 @@ from postpilot.db.repository import Repository
 from postpilot.domain.errors import ConfigError
 from postpilot.domain.model import utcnow
 from postpilot.instagram.usage import GraphUsage
+from postpilot.liveness import Heartbeat
 from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
 from postpilot.pipeline.runner import Runner
@@ -88,6 +89,7 @@ class Daemon:
         tokens: TokenRefresher,
         usage: GraphUsage,
         owner: str,
+        heartbeat: Heartbeat,
         notifier: SystemdNotifier | None = None,
     ) -> None:
         self.settings = settings
@@ -98,9 +100,11 @@ class Daemon:
         self.tokens = tokens
         self.usage = usage
         self.owner = owner
+        self.heartbeat_thread = heartbeat
         self.notifier = notifier or SystemdNotifier()
         self.stop_event = threading.Event()
         self.draining = False
+        self.left_running = False  # steps still running when the drain timed out (given back)
         self.started_at = time.monotonic()
         self.heartbeat = time.monotonic()
         self.last_poll_ok: datetime | None = None
@@ -128,6 +132,13 @@ class Daemon:
     def run(self) -> int:
         self._install_signals()
         self._check_start()
+        self.heartbeat_thread.start()
+        if self._lock is not None:
+            # The file lock proves every other daemon on this file is gone: their posts are free now, not in
+            # a few seconds (``db/workers.py``).
+            gone = self.repo.declare_other_daemons_dead(self.owner)
+            if gone:
+                log.info("previous_daemons_gone", count=gone)
         self.http.start()
         self.scheduler.add_job(
             self.poll, "interval", seconds=self.settings.poll_interval_s, id="poll", next_run_time=datetime.now(UTC)
@@ -180,7 +191,10 @@ class Daemon:
         log.info("daemon_stopping", inflight=len(self.runner.inflight_ids()))
         self.scheduler.shutdown(wait=False)
         self.notifier.extend_timeout(self.settings.drain_timeout_s + 10)
-        self.runner.shutdown(timeout_s=self.settings.drain_timeout_s)
+        finished = self.runner.shutdown(timeout_s=self.settings.drain_timeout_s)
+        # Every post is finished or given back by now, so others may take over whatever still names us at once.
+        self.heartbeat_thread.stop(retire=True)
+        self.left_running = not finished
         self.http.stop()
         if self._lock:
             self._lock.release()

@@ -329,3 +329,42 @@ def test_second_daemon_on_the_same_sqlite_file_refuses(tmp_path: Path, daemons: 
     assert "Traceback" not in second.logs
     assert first.get("/readyz")[0] == 200  # the first one carries on
     assert first.stop() == 0
+
+
+def test_sigkill_during_media_publish_is_settled_within_15_s_and_published_once(
+    db_url: str, engine: Engine, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """Issue 12 item 11: the post is live on Instagram but its holder died before recording it. The next daemon
+    takes it over by the holder's stopped heartbeat (PostgreSQL) or the SQLite file lock, not after the
+    5-minute lease, reads the container as PUBLISHED and records it, without a second media_publish."""
+    account = live_account(engine)
+    (post_id,) = due_posts(engine, account, 1)
+    state = GraphState()
+    state.add_account(IG_USER, TOKEN)
+    state.inject_slow("publish", 120, commit_first=True)  # live at once, the answer never comes in time
+    with make_server(state) as graph:
+        env = daemon_env(
+            db_url, tmp_path, POSTPILOT_GRAPH_URL=graph.url, POSTPILOT_CONTAINER_POLL_S="0.1",
+            POSTPILOT_PUBLIC_MEDIA_URL="http://127.0.0.1:9/media", POSTPILOT_PUBLISH_TIMEOUT_S="300",
+        )
+        first = Daemon(env, tmp_path, "first")
+        daemons.append(first)
+        wait_for(lambda: state.published_count(IG_USER) == 1 or first._died(), 60, "the post to go live")
+        first.proc.kill()
+        first.proc.wait()
+        killed_at = time.monotonic()
+
+        second = Daemon({**env, "POSTPILOT_HEALTH_LISTEN": f"127.0.0.1:{free_port()}"}, tmp_path, "second")
+        daemons.append(second)
+        repo = Repository(engine=engine)
+        wait_for(lambda: repo.require_post(post_id).status.value == "published" or second._died(), 30,
+                 "the second daemon to record the post")
+        settled_s = time.monotonic() - killed_at
+        assert second.stop() == 0, second.logs
+
+    assert settled_s < 15, f"settled {settled_s:.1f} s after the SIGKILL"
+    post = repo.require_post(post_id)
+    assert post.ig_media_id and post.lease_owner is None
+    assert state.total_publish_calls() == 1 and state.published_count(IG_USER) == 1
+    kinds = [e.kind for e in repo.events(post_id)]
+    assert "reconcile" in kinds, kinds

@@ -217,3 +217,65 @@ def test_upgrading_a_populated_0001_database_keeps_its_posts_and_rules(blank_eng
         )
     migrate.upgrade(blank_engine)
     assert [p.caption for p in repo.list_posts()] == ["kept"]
+
+
+@pytest.mark.parametrize("literal", ["infinity", "-infinity", "0044-03-15 12:00:00 BC", "10000-01-01 00:00:00+00",
+                                     "0000-01-01 00:00:00", "1969-12-31 23:59:59+00"])
+def test_times_python_cannot_read_are_refused(engine: Engine, literal: str) -> None:
+    """Issue 12 item 4: such a row used to make every ``post list`` and poll fail. Each database refuses what it
+    can parse (PostgreSQL: infinities, BC, year 10000; SQLite: year 0); the rest is not a time at all."""
+    _account(engine)
+    with pytest.raises(DBAPIError) as info, engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, '{literal}')"))
+    message = str(info.value.orig)
+    assert ("scheduled_at_range" in message or "scheduled_at must be a real time" in message
+            or "scheduled_at must be an ISO 8601 timestamp" in message or "out of range" in message), message
+
+
+@pytest.mark.parametrize(("word", "expected"), [("'true'", True), ("'FALSE'", False), ("' yes '", True),
+                                                ("'off'", False), ("'1'", True), ("'0'", False), ("true", True),
+                                                ("false", False)])
+def test_is_active_means_the_same_on_both_databases(engine: Engine, word: str, expected: bool) -> None:
+    _account(engine)
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO scheduled_posts (account_id, scheduled_at, is_active) "
+                          f"VALUES (1, '2026-12-01T08:00:00Z', {word})"))
+        stored = conn.execute(text("SELECT is_active FROM scheduled_posts WHERE is_active")).all()
+    assert bool(stored) is expected
+    assert Repository(engine=engine).require_post(1).is_active is expected
+
+
+@pytest.mark.parametrize("word", ["'maybe'", "'2'", "2"])
+def test_is_active_that_is_neither_true_nor_false_is_refused_on_both(engine: Engine, word: str) -> None:
+    _account(engine)
+    with pytest.raises(DBAPIError) as info, engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO scheduled_posts (account_id, scheduled_at, is_active) "
+                          f"VALUES (1, '2026-12-01T08:00:00Z', {word})"))
+    message = str(info.value.orig)
+    assert "is_active must be true or false" in message or "type boolean" in message, message
+
+
+def test_upgrade_holds_rows_with_unreadable_times_and_words(blank_engine: Engine) -> None:
+    """Rows written before 0005 that it now refuses are held with their old value in last_error, not lost, and
+    the upgrade never fails on them."""
+    migrate.upgrade(blank_engine, "0004")
+    account = _account(blank_engine)
+    bad_time = "infinity" if blank_engine.dialect.name == "postgresql" else "0000-06-01 00:00:00"
+    with blank_engine.begin() as conn:
+        conn.execute(text("INSERT INTO scheduled_posts (account_id, caption, scheduled_at, status) VALUES "
+                          f"(:a, 'never', '{bad_time}', 'publishing'), (:a, 'fine', '2026-12-01T08:00:00Z', "
+                          "'scheduled')"), {"a": account})
+        if blank_engine.dialect.name == "sqlite":
+            conn.execute(text("INSERT INTO scheduled_posts (account_id, caption, scheduled_at, is_active) VALUES "
+                              "(:a, 'quoted', '2026-12-01T08:00:00Z', 'true'), "
+                              "(:a, 'odd', '2026-12-01T08:00:00Z', 'maybe')"), {"a": account})
+    migrate.upgrade(blank_engine)
+    posts_by_caption = {p.caption: p for p in Repository(engine=blank_engine).list_posts()}
+    never = posts_by_caption["never"]
+    assert never.status is PostStatus.UNCONFIRMED  # it may be live: a person decides
+    assert "which is not a real time" in (never.last_error or "") and "post retry 1" in (never.last_error or "")
+    assert posts_by_caption["fine"].status is PostStatus.SCHEDULED and posts_by_caption["fine"].last_error is None
+    if blank_engine.dialect.name == "sqlite":
+        assert posts_by_caption["quoted"].is_active is True
+        odd = posts_by_caption["odd"]
+        assert odd.is_active is False and "is_active was 'maybe'" in (odd.last_error or "")

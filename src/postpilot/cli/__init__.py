@@ -7,6 +7,7 @@ post's current state · 6 unexpected internal error.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 from typing import Annotated
@@ -88,9 +89,16 @@ def run() -> None:
     """Run the daemon: poll, prepare, stage and publish on the minute; serve /livez /readyz /metrics /status."""
     app = open_app()
     try:
-        code = app.daemon().run()
+        daemon = app.daemon()
+        code = daemon.run()
     finally:
         app.close()
+    if daemon.left_running:
+        # Steps still running past the drain timeout were given back; their threads would hold the interpreter's
+        # exit (it joins pool threads) past systemd's TimeoutStopSec, so leave without waiting for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     raise typer.Exit(code)
 
 

@@ -15,14 +15,22 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Update, and_, or_, select, update
 
-from postpilot.db.rows import posts
+from postpilot.db.rows import posts, workers
 from postpilot.db.types import db_now, db_now_plus
+from postpilot.db.workers import DEAD_AFTER_S
 
 Condition = ColumnElement[bool]
 
 
 def lease_free() -> Condition:
-    return or_(posts.c.lease_until.is_(None), posts.c.lease_until < db_now())
+    """No lease, an expired one, or one whose holder stopped beating (``db/workers.py``: dead within seconds
+    rather than at the end of a minutes-long lease). A holder without a worker row counts by its lease only."""
+    dead_holders = select(workers.c.owner).where(workers.c.heartbeat_at < db_now_plus(-DEAD_AFTER_S))
+    return or_(
+        posts.c.lease_until.is_(None),
+        posts.c.lease_until < db_now(),
+        posts.c.lease_owner.in_(dead_holders),
+    )
 
 
 def _not_deferred() -> Condition:

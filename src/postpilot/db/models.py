@@ -78,6 +78,10 @@ class AccountRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # Why the daemon's automatic token refresh last failed (Instagram Login); cleared by a new token.
     token_refresh_error: Mapped[str | None] = mapped_column(Text)
+    # The last content_publishing_limit reading, shared by every replica (``instagram/quota.py``).
+    quota_usage: Mapped[int | None] = mapped_column(Integer)
+    quota_total: Mapped[int | None] = mapped_column(Integer)
+    quota_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
 
@@ -181,3 +185,35 @@ class PostEventRow(Base):
     message: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
     actor: Mapped[str | None] = mapped_column(String(128))
+
+
+class WorkerRow(Base):
+    """A running daemon or ``run-once`` and its heartbeat (``db/workers.py``): a lease whose holder stopped
+    beating is free before it runs out."""
+
+    __tablename__ = "workers"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+
+
+class ImageSpendRow(Base):
+    """One image generation's price, written before the request is sent (the estimate) and settled after
+    (the real cost): the daily budget counts both, so a crash mid-generation never hides money spent."""
+
+    __tablename__ = "image_spend"
+    __table_args__ = (Index("ix_image_spend_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str | None] = mapped_column(String(64))
+    estimate_usd: Mapped[float] = mapped_column(Money(), server_default="0")
+    cost_usd: Mapped[float | None] = mapped_column(Money())
+    owner: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -2,8 +2,8 @@
 
 ``Repository`` puts them together: accounts (``db/accounts.py``), posts as written (``db/posts.py``), claims
 and leases (``db/leases.py`` over the claim queries in ``db/claims.py``), guarded transitions and marketer
-actions (``db/transitions.py``), media and spend (``db/media.py``) and summaries (``db/summary.py``). The
-pipeline sees it through the small Protocols in ``pipeline/ports.py``.
+actions (``db/transitions.py``), media and spend (``db/media.py``), summaries (``db/summary.py``) and live
+workers (``db/workers.py``). The pipeline sees it through the small Protocols in ``pipeline/ports.py``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from postpilot.db.leases import Leases
 from postpilot.db.media import MediaRecords
 from postpilot.db.summary import Summary
 from postpilot.db.transitions import Transitions
+from postpilot.db.workers import Workers
 from postpilot.domain.model import USER_FIELDS
 
 __all__ = ["USER_FIELDS", "Repository"]
 
 
-class Repository(AccountRecords, Leases, Transitions, MediaRecords, Summary):
+class Repository(AccountRecords, Leases, Transitions, MediaRecords, Summary, Workers):
     """Every record the daemon and the CLI keep, behind one object (built once by the composition root)."""

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, RowMapping, Table, func
 
-from postpilot.db.models import AccountRow, PostEventRow, PostMediaRow, PostRow
+from postpilot.db.models import AccountRow, ImageSpendRow, PostEventRow, PostMediaRow, PostRow, WorkerRow
 from postpilot.db.types import db_now
 from postpilot.domain.model import Account, LoginKind, MediaSource, Post, PostMedia, PostStatus
 
@@ -16,6 +16,8 @@ posts = cast(Table, PostRow.__table__)
 accounts = cast(Table, AccountRow.__table__)
 media = cast(Table, PostMediaRow.__table__)
 events = cast(Table, PostEventRow.__table__)
+workers = cast(Table, WorkerRow.__table__)
+spend = cast(Table, ImageSpendRow.__table__)
 
 
 def published_at_or_now() -> ColumnElement[Any]:

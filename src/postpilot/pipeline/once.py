@@ -8,6 +8,7 @@ from concurrent.futures import Future, wait
 from typing import Protocol
 
 from postpilot.config import Settings
+from postpilot.liveness import Heartbeat
 from postpilot.logging import get_logger
 from postpilot.pipeline.outcome import StepResult
 from postpilot.pipeline.runner import Runner, Tally
@@ -27,6 +28,8 @@ class OnceParts(Protocol):
 
     def runner(self, *, on_result: Callable[[StepResult], None] | None = None) -> Runner: ...
 
+    def heartbeat(self, kind: str) -> Heartbeat: ...
+
 
 def run_once(
     app: OnceParts,
@@ -36,6 +39,7 @@ def run_once(
 ) -> Tally:
     runner = app.runner(on_result=on_result)
     settings = app.settings
+    heartbeat = app.heartbeat("once")
 
     def drain(claim: Callable[[], list[Future[StepResult]]]) -> None:
         while True:
@@ -46,6 +50,7 @@ def run_once(
                 on_claimed(len(futures))
             wait(futures)
 
+    heartbeat.start()
     try:
         try:
             app.token_refresher.refresh_due()  # Instagram Login tokens near their end (cron-style use)
@@ -58,4 +63,5 @@ def run_once(
         runner.backfill_permalinks()  # read before the follow-up pool is drained below
     finally:
         runner.shutdown(timeout_s=settings.drain_timeout_s)
+        heartbeat.stop()
     return runner.tally

@@ -222,8 +222,9 @@ class Runner:
             self._repo.renew_leases(ids, owner=self.owner, lease_s=self.settings.lease_s)
 
     # ------------------------------------------------------------------ stopping
-    def shutdown(self, *, timeout_s: float) -> None:
-        """Stop taking work, give back posts whose work never started, wait a bounded time for the rest."""
+    def shutdown(self, *, timeout_s: float) -> bool:
+        """Stop taking work, give back posts whose work never started, wait a bounded time for the rest, and give
+        back what is still running after that. True when every step ended in time."""
         # Snapshot before cancelling: a cancelled future runs its done-callback (``_forget``) at once, which
         # would drop it from ``_inflight`` and leave its post claimed until the lease ran out. Both under the
         # lock, so no submit slips in between (see ``_submit``).
@@ -248,5 +249,16 @@ class Runner:
 
         waiter = threading.Thread(target=wait_all, daemon=True)
         waiter.start()
-        if not done.wait(timeout_s):
-            log.warning("drain_timeout", still_running=self.inflight_ids())
+        if done.wait(timeout_s):
+            return True
+        # Still running (a download that drips, a slow answer): give the posts back so another process takes
+        # them over at once. The step's own later writes are refused (they are guarded by the lease owner), and
+        # a post with a publish attempt on record only loses its lease and is reconciled, never re-sent blindly.
+        still = [(pid, st) for pid, future, st in pending if not future.done()]
+        for pid, status in still:
+            try:
+                self._repo.unclaim(pid, owner=self.owner, status=status)
+            except Exception as exc:  # the database is away: the lease and the heartbeat age out instead
+                log.warning("give_back_failed", post_id=pid, error=type(exc).__name__)
+        log.warning("drain_timeout", given_back=[pid for pid, _ in still])
+        return False
