@@ -214,6 +214,7 @@ class App:
             public_base_url=self.settings.public_media_url,
             http=self.fetch_http,
             max_fetch_bytes=self.settings.fetch_max_bytes,
+            fetch_deadline_s=self.settings.fetch_deadline_s,
         )
 
     @cached_property

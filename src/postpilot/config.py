@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     cloudinary_timeout_s: float = Field(default=60.0, gt=0)
     cloudinary_folder: str = "postpilot"
     fetch_timeout_s: float = Field(default=30.0, gt=0)
+    fetch_deadline_s: float = Field(default=60.0, gt=0)
     fetch_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     # Networks marketers' image URLs may point into although they are not public (comma-separated CIDRs).
     fetch_allow_networks: str = ""

@@ -34,6 +34,7 @@ from postpilot.db.repository import Repository
 from postpilot.db.rows import posts
 from postpilot.domain.model import LoginKind
 from tests.conftest import PG_ADMIN_URL
+from tests.fakes.drip_site import drip_site
 from tests.fakes.graph import GraphState, make_server
 
 SECRET_KEY = Fernet.generate_key().decode()
@@ -368,3 +369,75 @@ def test_sigkill_during_media_publish_is_settled_within_15_s_and_published_once(
     assert state.total_publish_calls() == 1 and state.published_count(IG_USER) == 1
     kinds = [e.kind for e in repo.events(post_id)]
     assert "reconcile" in kinds, kinds
+
+
+def _drip_posts(engine: Engine, account_id: int, site_url: str, n: int) -> list[int]:
+    at = datetime.now(UTC) + timedelta(minutes=30)  # inside the prepare window: claimed on the first poll
+    with engine.begin() as conn:
+        rows = conn.execute(insert(posts).returning(posts.c.id), [
+            {"account_id": account_id, "post_type": "photo", "image_url": f"{site_url}/slow-{i}.png",
+             "caption": f"drip {i}", "scheduled_at": at} for i in range(n)])
+        return sorted(int(r[0]) for r in rows)
+
+
+def test_dripping_downloads_do_not_hold_up_a_post_due_sooner(
+    db_url: str, engine: Engine, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """Issue 12 item 7: two downloads at a byte every 0.5 s hold both prepare threads; the overall deadline
+    gives the threads back, the post due sooner goes out on its minute, and the slow ones wait their turn."""
+    account = live_account(engine)
+    state = GraphState()
+    state.add_account(IG_USER, TOKEN)
+    with make_server(state) as graph, drip_site(every_s=0.5) as site:
+        slow = _drip_posts(engine, account, site.url, 2)
+        env = daemon_env(
+            db_url, tmp_path, POSTPILOT_GRAPH_URL=graph.url, POSTPILOT_CONTAINER_POLL_S="0.1",
+            POSTPILOT_PUBLIC_MEDIA_URL="http://127.0.0.1:9/media", POSTPILOT_GENERATION_WORKERS="2",
+            POSTPILOT_FETCH_ALLOW_NETWORKS="127.0.0.0/8", POSTPILOT_FETCH_DEADLINE_S="4",
+        )
+        d = Daemon(env, tmp_path)
+        daemons.append(d)
+        wait_for(lambda: site.state.started >= 2 or d._died(), 30, "both slow downloads to start")
+        (sooner,) = due_posts(engine, account, 1, in_s=12)
+        repo = Repository(engine=engine)
+        wait_for(lambda: repo.require_post(sooner).status.value == "published" or d._died(), 40,
+                 "the post due sooner to be published")
+        site.state.released.set()
+        assert d.stop() == 0, d.logs
+
+    post = repo.require_post(sooner)
+    assert post.published_at is not None
+    lateness = (post.published_at - post.scheduled_at).total_seconds()
+    assert lateness < 3.0, f"the post due sooner went out {lateness:.1f} s late"
+    for pid in slow:
+        held = repo.require_post(pid)
+        assert held.status.value == "scheduled" and held.lease_owner is None, held
+        assert "took longer than 4 s to download" in (held.last_error or ""), held.last_error
+
+
+def test_sigterm_under_dripping_downloads_exits_within_the_drain_timeout(
+    db_url: str, engine: Engine, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """Issue 12 item 7: whatever is in flight, SIGTERM ends within the drain timeout and gives the posts back."""
+    account = live_account(engine)
+    with drip_site(every_s=0.5) as site:
+        slow = _drip_posts(engine, account, site.url, 2)
+        env = daemon_env(
+            db_url, tmp_path, POSTPILOT_GENERATION_WORKERS="2", POSTPILOT_FETCH_ALLOW_NETWORKS="127.0.0.0/8",
+            POSTPILOT_FETCH_DEADLINE_S="600", POSTPILOT_FETCH_TIMEOUT_S="60", POSTPILOT_DRAIN_TIMEOUT_S="2",
+        )
+        d = Daemon(env, tmp_path)
+        daemons.append(d)
+        wait_for(lambda: site.state.started >= 2 or d._died(), 30, "both slow downloads to start")
+        started = time.monotonic()
+        code = d.stop(timeout_s=30)
+        took = time.monotonic() - started
+        site.state.released.set()
+
+    assert code == 0, d.logs
+    assert took < 2 + 5, f"the daemon took {took:.1f} s to stop"
+    assert "drain_timeout" in d.logs and "Traceback" not in d.logs
+    repo = Repository(engine=engine)
+    for pid in slow:
+        back = repo.require_post(pid)
+        assert back.status.value == "scheduled" and back.lease_owner is None, back

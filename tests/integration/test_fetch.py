@@ -7,6 +7,7 @@ import io
 import socket
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,11 +92,29 @@ class ImageSiteHandler(FakeHandler):
             self._stream(60 * MB, declare=True)
         elif path == "/huge-chunked":
             self._stream(60 * MB, declare=False)
+        elif path == "/drip":
+            self._drip(png(), every_s=0.3)
         elif path == "/slow":
             state.released.wait(5)  # longer than the client's timeout; released when the test ends
             self.drop_connection()
         else:
             self.send_raw(404, b"", "text/plain")
+
+    def _drip(self, body: bytes, *, every_s: float) -> None:
+        """A byte at a time, each well inside any read timeout: only a deadline on the whole download stops it."""
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                if self.server.state.released.wait(every_s):
+                    return
+        except OSError:
+            return
 
     def _stream(self, total: int, *, declare: bool) -> None:
         """Send ``total`` bytes in 64 KiB pieces, never holding them all; stop when the client hangs up."""
@@ -292,3 +311,30 @@ def test_display_url_cuts_long_addresses() -> None:
     assert len(shown) == 120
     assert shown.endswith("…")
     assert display_url("https://u:p@example.com/x.jpg?token=1#top") == "https://example.com/x.jpg?…"
+
+
+def test_a_dripping_server_is_cut_off_at_the_deadline(site: FakeServer[ImageSite], client: httpx.Client) -> None:
+    """Issue 12 item 7: one byte every 0.3 s never trips the 5 s read timeout; the whole download is bounded."""
+    started = time.monotonic()
+    with pytest.raises(Transient) as caught:
+        fetch_image(client, f"{site.url}/drip", max_bytes=LIMIT, deadline_s=1.5)
+    took = time.monotonic() - started
+    assert took < 3.0, took
+    assert str(caught.value) == (
+        f"the image at {site.url}/drip took longer than 2 s to download (the server sends it too slowly); "
+        "will try again later"
+    )
+    assert caught.value.retry_after_s == 300.0
+
+
+def test_the_deadline_also_bounds_a_server_that_never_answers(site: FakeServer[ImageSite]) -> None:
+    with httpx.Client(timeout=httpx.Timeout(30.0)) as patient:
+        started = time.monotonic()
+        with pytest.raises(Transient) as caught:
+            fetch_image(patient, f"{site.url}/slow", max_bytes=LIMIT, deadline_s=1.0)
+    assert time.monotonic() - started < 2.5
+    assert "took longer than 1 s to download" in str(caught.value)
+
+
+def test_a_fast_image_is_not_troubled_by_the_deadline(site: FakeServer[ImageSite], client: httpx.Client) -> None:
+    assert fetch_image(client, f"{site.url}/photo.png", max_bytes=LIMIT, deadline_s=5) == png()

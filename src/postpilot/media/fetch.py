@@ -7,6 +7,8 @@ which often carries a signature.
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from postpilot.domain.errors import BadMedia, Transient
@@ -17,28 +19,45 @@ from postpilot.redaction import display_url
 __all__ = ["display_url", "fetch_image", "not_public_message"]
 
 MAX_REDIRECTS = 5
-_CHUNK = 64 * 1024
+SLOW_DOWNLOAD_RETRY_S = 300.0
 # Servers that do not know better label images like this; the format sniff decides for them.
 _GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 _PAGE_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
+def fetch_image(client: httpx.Client, url: str, *, max_bytes: int, deadline_s: float | None = None) -> bytes:
     """GET an image with the client's timeouts: JPEG/PNG/WebP/GIF/BMP/TIFF bytes, at most ``max_bytes``.
+
+    ``deadline_s`` bounds the whole download, redirects included. The client's timeouts bound each wait for a
+    byte only, so a server that drips one byte every few seconds would otherwise hold a prepare thread (and
+    the posts queued behind it) for as long as it likes.
 
     Only the header is parsed here; decoding is the transform's job.
     """
     shown = display_url(url)
     target = _check_scheme(url, shown)
+    deadline = None if deadline_s is None else time.monotonic() + deadline_s
     for _ in range(MAX_REDIRECTS + 1):
         # identity: a compressed body could inflate far past the size we checked.
         request = client.build_request("GET", target, headers={"Accept": "image/*", "Accept-Encoding": "identity"})
+        if deadline is not None:
+            # No single wait may outlast what is left of the deadline either.
+            left = max(0.1, deadline - time.monotonic())
+            timeout = httpx.Timeout(client.timeout)
+            request.extensions["timeout"] = httpx.Timeout(
+                connect=_min(timeout.connect, left),
+                read=_min(timeout.read, left),
+                write=_min(timeout.write, left),
+                pool=_min(timeout.pool, left),
+            ).as_dict()
         try:
             response = client.send(request, stream=True, follow_redirects=False)
         except NotPublicAddress:
             # Nothing was contacted: the same words whatever listens there (no port scanning through us).
             raise BadMedia(not_public_message(shown)) from None
         except httpx.TimeoutException as exc:
+            if _past(deadline):
+                raise _too_slow(shown, deadline_s) from exc
             raise Transient(f"the image at {shown} did not answer in time") from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise BadMedia(f"the image URL is not valid: {shown}") from exc
@@ -56,7 +75,7 @@ def fetch_image(client: httpx.Client, url: str, *, max_bytes: int) -> bytes:
                     raise BadMedia(f"the image URL {shown} redirects to an address with a user name or password")
                 continue
             _check_response(response, shown, max_bytes)
-            data = _read_capped(response, shown, max_bytes)
+            data = _read_capped(response, shown, max_bytes, deadline=deadline, deadline_s=deadline_s)
         finally:
             response.close()
         identify(data, what=f"the file at {shown}")
@@ -112,23 +131,48 @@ def _check_response(response: httpx.Response, shown: str, max_bytes: int) -> Non
         raise BadMedia(f"the image at {shown} is larger than {_megabytes(max_bytes)}")
 
 
-def _read_capped(response: httpx.Response, shown: str, max_bytes: int) -> bytes:
-    """Read the body, giving up as soon as it passes ``max_bytes`` (Content-Length can lie or be absent)."""
+def _read_capped(
+    response: httpx.Response, shown: str, max_bytes: int, *, deadline: float | None, deadline_s: float | None
+) -> bytes:
+    """Read the body, giving up as soon as it passes ``max_bytes`` (Content-Length can lie or be absent) or the
+    download's deadline."""
     chunks: list[bytes] = []
     received = 0
     try:
-        for chunk in response.iter_bytes(_CHUNK):
+        # No chunk size: httpx would gather 64 KiB before yielding, and a drip would never reach the check.
+        for chunk in response.iter_bytes():
             received += len(chunk)
             if received > max_bytes:
                 raise BadMedia(f"the image at {shown} is larger than {_megabytes(max_bytes)}")
             chunks.append(chunk)
+            if _past(deadline):
+                raise _too_slow(shown, deadline_s)
     except httpx.TimeoutException as exc:
+        if _past(deadline):
+            raise _too_slow(shown, deadline_s) from exc
         raise Transient(f"the image at {shown} stopped arriving before it was complete") from exc
     except httpx.DecodingError as exc:
         raise BadMedia(f"the image at {shown} was sent in an encoding that cannot be read") from exc
     except httpx.RequestError as exc:
         raise Transient(f"the download of the image at {shown} was interrupted") from exc
     return b"".join(chunks)
+
+
+def _min(value: float | None, cap: float) -> float:
+    return cap if value is None else min(value, cap)
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _too_slow(shown: str, deadline_s: float | None) -> Transient:
+    # Deferred, not retried at once: the next try should not take a thread from posts due sooner.
+    return Transient(
+        f"the image at {shown} took longer than {deadline_s:.0f} s to download (the server sends it too slowly); "
+        "will try again later",
+        retry_after_s=SLOW_DOWNLOAD_RETRY_S,
+    )
 
 
 def _retry_after(response: httpx.Response) -> float | None:

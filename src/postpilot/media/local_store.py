@@ -26,11 +26,20 @@ from postpilot.media.transform import PreparedImage, identify, to_instagram_jpeg
 
 
 class LocalMediaStore:
-    def __init__(self, *, root: Path, public_base_url: str | None, http: httpx.Client, max_fetch_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        root: Path,
+        public_base_url: str | None,
+        http: httpx.Client,
+        max_fetch_bytes: int,
+        fetch_deadline_s: float | None = None,
+    ) -> None:
         self._root = root
         self._public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self._http = http
         self._max_fetch_bytes = max_fetch_bytes
+        self._fetch_deadline_s = fetch_deadline_s
 
     def store_image(self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]) -> StoredMedia:
         existing = self._existing(key, aspect)
@@ -45,7 +54,7 @@ class LocalMediaStore:
         existing = self._existing(key, aspect)
         if existing is not None:
             return existing
-        data = fetch_image(self._http, url, max_bytes=self._max_fetch_bytes)
+        data = fetch_image(self._http, url, max_bytes=self._max_fetch_bytes, deadline_s=self._fetch_deadline_s)
         prepared = to_instagram_jpeg(data, aspect, what=f"the file at {display_url(url)}")
         return self._write(key, prepared)
 
