@@ -31,11 +31,12 @@ from postpilot.crypto import TokenCipher
 from postpilot.db import migrate
 from postpilot.db.engine import build_engine
 from postpilot.db.repository import Repository
-from postpilot.db.rows import posts
+from postpilot.db.rows import posts, spend
 from postpilot.domain.model import LoginKind
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.drip_site import drip_site
 from tests.fakes.graph import GraphState, make_server
+from tests.fakes.openai_fake import OpenAIFake, OpenAIFakeState
 
 SECRET_KEY = Fernet.generate_key().decode()
 TOKEN = "EAAG-daemon-token-" + uuid.uuid4().hex
@@ -441,3 +442,41 @@ def test_sigterm_under_dripping_downloads_exits_within_the_drain_timeout(
     for pid in slow:
         back = repo.require_post(pid)
         assert back.status.value == "scheduled" and back.lease_owner is None, back
+
+
+def test_sigkill_during_generation_leaves_the_money_on_the_books(
+    db_url: str, engine: Engine, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """Issue 12 item 10: the price of a generation is written before the request goes out, so images OpenAI made
+    (and billed) for a process that died before it heard back still count against the daily budget."""
+    account = live_account(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(posts), [
+            {"account_id": account, "post_type": "photo", "prompt": f"a lighthouse, take {i}", "caption": f"#{i}",
+             "scheduled_at": datetime.now(UTC) + timedelta(minutes=30)} for i in range(4)])
+    state = OpenAIFakeState(api_key="sk-test-spend-0123456789", latency_s=(3.0, 3.0))
+    with OpenAIFake(state) as openai_fake:
+        env = daemon_env(
+            db_url, tmp_path, POSTPILOT_IMAGE_PROVIDER="openai", OPENAI_API_KEY="sk-test-spend-0123456789",
+            OPENAI_BASE_URL=openai_fake.base_url, POSTPILOT_GENERATION_WORKERS="2",
+            POSTPILOT_DAILY_IMAGE_BUDGET_USD="100",
+        )
+        d = Daemon(env, tmp_path)
+        daemons.append(d)
+        generations = lambda: sum(1 for r in state.requests if r.model is not None)  # noqa: E731
+        wait_for(lambda: generations() >= 2 or d._died(), 60, "two generations to be requested")
+        d.proc.kill()
+        d.proc.wait()
+        wait_for(lambda: state.generated >= generations(), 15, "the fake to finish the images it was asked for")
+        made = state.generated
+
+    assert made >= 2
+    repo = Repository(engine=engine)
+    with engine.connect() as conn:
+        ledger = conn.execute(select(spend.c.estimate_usd, spend.c.cost_usd)).all()
+    assert len(ledger) >= made, ledger  # one row per request sent, written before it was sent
+    unsettled = [row for row in ledger if row.cost_usd is None]
+    assert len(unsettled) >= made and all(row.estimate_usd > 0 for row in unsettled), ledger
+    assert repo.spend_today() == pytest.approx(sum(r.cost_usd if r.cost_usd is not None else r.estimate_usd
+                                                   for r in ledger))
+    assert repo.spend_today() > 0

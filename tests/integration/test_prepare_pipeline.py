@@ -20,10 +20,11 @@ import cloudinary.uploader
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from postpilot.app import App
+from postpilot.db.rows import spend
 from postpilot.domain.model import TARGET_SIZES, Aspect, MediaSource, PostStatus
 from postpilot.pipeline import Outcome
 from postpilot.pipeline.once import run_once
@@ -558,3 +559,30 @@ def test_a_row_with_absurdly_deep_json_fails_alone(new_app: AppFactory) -> None:
     assert failed.status is PostStatus.FAILED
     assert failed.last_error is not None and "media_urls must be a JSON array" in failed.last_error
     assert app.repo.list_posts()  # listing every row still works
+
+
+def test_the_spend_ledger_reserves_first_settles_refusals_at_zero_and_keeps_lost_answers(
+    cloud_app: AppFactory, openai_server: OpenAIFake
+) -> None:
+    """Issue 12 item 10, on both databases: every generation is on the books before it is requested. A refusal
+    (safety, 5xx) costs nothing; an answer that never arrived keeps its estimate, since the image may have been
+    made and billed; a delivered image is settled at the price its usage says."""
+    app = cloud_app(openai_max_retries=0, daily_image_budget_usd=50.0)
+    account = add_account(app)
+    refused = add_post(app, account, prompt=PROMPT)
+    openai_server.state.push(openai_fake.content_policy_violation())
+    one_result(prepare_due(app))
+    lost = add_post(app, account, prompt=PROMPT + " again")
+    openai_server.state.push(openai_fake.drop())
+    one_result(prepare_due(app))
+    made = add_post(app, account, prompt=PROMPT + " once more")
+    one_result(prepare_due(app))
+
+    with app.engine.connect() as conn:
+        rows = {r.post_id: r for r in conn.execute(select(spend))}
+    assert rows[refused].cost_usd == 0.0 and rows[refused].estimate_usd > 0
+    assert rows[lost].cost_usd is None and rows[lost].estimate_usd > 0  # the answer was lost: maybe billed
+    (item,) = app.repo.media(made)
+    assert rows[made].cost_usd == pytest.approx(item.cost_usd) and item.cost_usd > 0
+    assert app.repo.spend_today() == pytest.approx(rows[lost].estimate_usd + item.cost_usd)
+    assert post(app, lost).status is PostStatus.SCHEDULED  # retried later, the estimate already counted

@@ -1,4 +1,5 @@
-"""Media records (``post_media``), permalinks, and what images cost."""
+"""Media records (``post_media``), permalinks, and what images cost (``image_spend``: written before each
+generation is requested, settled after, so the daily budget counts money a crash would otherwise hide)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select, update
 
 from postpilot.db.base import RepoBase
-from postpilot.db.rows import media, media_from_row, post_from_row, posts
+from postpilot.db.rows import media, media_from_row, post_from_row, posts, spend
 from postpilot.db.types import db_now
 from postpilot.domain.changes import NewMedia
 from postpilot.domain.model import Post, PostMedia, PostStatus
@@ -92,10 +93,31 @@ class MediaRecords(RepoBase):
         with self._tx() as conn:
             conn.execute(update(media).where(media.c.post_id == post_id).values(container_id=None))
 
+    def reserve_spend(
+        self, *, post_id: int | None, position: int | None, model: str, estimate_usd: float, owner: str | None
+    ) -> int:
+        """Record a generation about to be requested, at its estimated price; returns the ledger row's id."""
+        with self._tx() as conn:
+            row = conn.execute(
+                insert(spend)
+                .values(post_id=post_id, position=position, model=model, estimate_usd=estimate_usd, owner=owner)
+                .returning(spend.c.id)
+            ).one()
+            return int(row[0])
+
+    def settle_spend(self, spend_id: int, *, cost_usd: float) -> None:
+        """The real price once it is known: the usage OpenAI reported, or 0 when it refused the request."""
+        with self._tx() as conn:
+            conn.execute(update(spend).where(spend.c.id == spend_id).values(cost_usd=cost_usd, settled_at=db_now()))
+
     def image_spend_since(self, since: datetime) -> float:
+        """Settled prices, plus the estimate of every generation whose price never came back (a crash, a
+        timeout after the request was sent): those may well have been charged."""
         with self.engine.connect() as conn:
             total = conn.execute(
-                select(func.coalesce(func.sum(media.c.cost_usd), 0.0)).where(media.c.created_at >= since)
+                select(func.coalesce(func.sum(func.coalesce(spend.c.cost_usd, spend.c.estimate_usd)), 0.0)).where(
+                    spend.c.created_at >= since
+                )
             ).scalar_one()
             return float(total or 0.0)
 

@@ -61,6 +61,11 @@ class Transient(PostpilotError):
         self.retry_after_s = retry_after_s
 
 
+class ServerError(Transient):
+    """The service answered with a temporary error (5xx and the like): the request was refused, so nothing was
+    done or billed, unlike a timeout, after which the work may have happened."""
+
+
 class Throttled(Transient):
     """A rate limit was hit; calls pause until it clears."""
 

@@ -46,6 +46,7 @@ from postpilot.domain.errors import (
     Permanent,
     PostpilotError,
     ProviderBlocked,
+    ServerError,
     Throttled,
     Transient,
 )
@@ -320,7 +321,7 @@ class OpenAIImageGenerator:
             retry_after = _retry_after_s(exc.response.headers)
             return Throttled(f"OpenAI's rate limit was reached ({attempts})", retry_after_s=retry_after)
         if status >= 500 or status in (408, 409):
-            return Transient(f"OpenAI had a temporary problem (HTTP {status}, {attempts})")
+            return ServerError(f"OpenAI had a temporary problem (HTTP {status}, {attempts})")
         if status == 404:
             if code == "model_not_found":
                 # The setting is wrong (a shut-down model, or one this key may not use), not the post: hold

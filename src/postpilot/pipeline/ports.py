@@ -67,13 +67,20 @@ class PostStore(Protocol):
 
 
 class MediaLedger(Protocol):
-    """What preparation records: each stored item at once, and what images cost today."""
+    """What preparation records: each stored item at once, and what images cost (reserved before each request,
+    settled after)."""
 
     def media(self, post_id: int) -> list[PostMedia]: ...
 
     def record_media(self, post_id: int, item: NewMedia) -> PostMedia: ...
 
     def spend_today(self) -> float: ...
+
+    def reserve_spend(
+        self, *, post_id: int | None, position: int | None, model: str, estimate_usd: float, owner: str | None
+    ) -> int: ...
+
+    def settle_spend(self, spend_id: int, *, cost_usd: float) -> None: ...
 
 
 class AccountStore(Protocol):

@@ -17,7 +17,7 @@ from typing import Any
 
 from postpilot.domain import validation
 from postpilot.domain.changes import MediaFilled, NewMedia
-from postpilot.domain.errors import QuotaExhausted
+from postpilot.domain.errors import Permanent, QuotaExhausted, ServerError, Throttled, Waiting
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
 from postpilot.files import write_atomically
 from postpilot.media.ports import ImageGenerator, ImageRequest, MediaKey, MediaStore, StoredMedia
@@ -176,8 +176,27 @@ class Preparer:
             else:
                 guard: AbstractContextManager[Any] = self._slots if self._slots is not None else nullcontext()
                 with guard:
-                    self._check_budget(generator.estimate_cost_usd(request))
-                    image = generator.generate(request)
+                    estimate = generator.estimate_cost_usd(request)
+                    with self._budget_lock:
+                        # Check and reserve together, so two threads never both fit into the last dollar.
+                        self._check_budget(estimate)
+                        # Written before the request goes out: a crash mid-generation leaves the estimate on
+                        # the books, as OpenAI may well have charged it.
+                        spend_id = self._repo.reserve_spend(
+                            post_id=post.id,
+                            position=slot.position,
+                            model=generator.model,
+                            estimate_usd=estimate,
+                            owner=None,
+                        )
+                    try:
+                        image = generator.generate(request)
+                    except (Throttled, ServerError, Permanent, Waiting):
+                        self._repo.settle_spend(spend_id, cost_usd=0.0)  # refused: nothing was made or billed
+                        raise
+                    # Anything else (a timeout, a dropped or unreadable answer) leaves the estimate standing:
+                    # the image may have been made and billed.
+                    self._repo.settle_spend(spend_id, cost_usd=image.cost_usd)
                 cost, model = image.cost_usd, image.model
                 if self._on_generated:
                     self._on_generated(image.model, cost)
@@ -199,8 +218,7 @@ class Preparer:
     def _check_budget(self, estimate: float) -> None:
         if self._budget is None:
             return
-        with self._budget_lock:
-            spent = self._repo.spend_today()
+        spent = self._repo.spend_today()
         if spent + estimate > self._budget + 1e-9:
             now = datetime.now(UTC)
             raise QuotaExhausted(
