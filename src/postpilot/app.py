@@ -285,7 +285,7 @@ class App:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        quota = PublishingQuota()
+        quota = PublishingQuota(store=self.repo)
         staging = StagingFlow(repo=self.repo, policy=self.staging_policy, quota=quota)
         preparer = Preparer(
             repo=self.repo,

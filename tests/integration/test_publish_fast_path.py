@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from postpilot.app import App
+from postpilot.app import App, build_app
 from postpilot.domain.model import PostStatus
 from postpilot.instagram.quota import PublishingQuota
 from postpilot.pipeline import Outcome
@@ -350,3 +350,37 @@ def test_a_skipped_permalink_read_is_backfilled_later(app: App, state: GraphStat
     assert post(app, post_id).permalink == state.media[0].permalink
     assert app.runner().backfill_permalinks() == 0
     assert only_publish(state)[1] == 1
+
+
+def test_a_replica_that_did_not_stage_trusts_the_shared_quota_reading(
+    app: App, state: GraphState, account_id: int
+) -> None:
+    """Issue 12 item 13, on both databases: the reading taken while staging is in the database, so another
+    replica publishing at the instant sends media_publish alone; and its publish counts in the shared reading."""
+    post_id = add_upcoming(app, account_id)
+    stage_ahead(app, post_id)  # replica A reads the quota while staging
+    shared = app.repo.account(account_id)
+    assert shared is not None and shared.quota_read_at is not None and shared.quota_usage == 0
+
+    other = build_app(app.settings, owner="replica-b")  # a fresh process: nothing in its memory
+    try:
+        make_due(app, post_id)
+        before = len(state.requests)
+        result = publish_now(other, post_id)
+        assert result.outcome is Outcome.PUBLISHED, result.message
+        assert kinds_since(state, before) == ["publish", "media_read"]
+    finally:
+        other.close()
+    after = app.repo.account(account_id)
+    assert after is not None and after.quota_usage == 1  # replica B's publish counted for everyone
+
+
+def test_a_shared_reading_near_the_limit_is_read_again(app: App, state: GraphState, account_id: int) -> None:
+    account = app.repo.account(account_id)
+    assert account is not None
+    app.repo.save_quota_reading(account_id, usage=49, total=50)
+    quota = PublishingQuota(store=app.repo)
+    near_full = app.repo.account(account_id)
+    assert near_full is not None
+    quota.check(app.graph_for(near_full), near_full)
+    assert kinds_since(state, 0) == ["limit"]  # too close to the limit to trust: asked Instagram

@@ -191,3 +191,25 @@ class AccountRecords(RepoBase):
                 )
             ).mappings()
             return [account_from_row(r) for r in rows]
+
+    # --- the publishing quota, shared by the replicas (``instagram/quota.py``) ---
+    def save_quota_reading(self, account_id: int, *, usage: int, total: int | None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(quota_usage=usage, quota_total=total, quota_read_at=db_now())
+            )
+
+    def count_quota_publish(self, account_id: int) -> None:
+        """One more post used, by whichever replica: the shared reading stays true between reads."""
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id, accounts.c.quota_usage.is_not(None))
+                .values(quota_usage=accounts.c.quota_usage + 1)
+            )
+
+    def forget_quota_reading(self, account_id: int) -> None:
+        with self._tx() as conn:
+            conn.execute(update(accounts).where(accounts.c.id == account_id).values(quota_read_at=None))

@@ -82,6 +82,9 @@ def account_from_row(row: RowMapping) -> Account:
         created_at=row["created_at"],
         token_issued_at=row["token_issued_at"],
         token_refresh_error=row["token_refresh_error"],
+        quota_usage=row["quota_usage"],
+        quota_total=row["quota_total"],
+        quota_read_at=row["quota_read_at"],
     )
 
 

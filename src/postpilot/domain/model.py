@@ -84,6 +84,10 @@ class Account:
     created_at: datetime | None = None
     token_issued_at: datetime | None = None
     token_refresh_error: str | None = None  # the daemon's last automatic refresh failed, and why
+    # The last content_publishing_limit reading, shared by the replicas (``instagram/quota.py``).
+    quota_usage: int | None = None
+    quota_total: int | None = None
+    quota_read_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
