@@ -7,7 +7,8 @@
 * ``drain``: drain throughput with image generation on the critical path (``generation.py``);
 * ``carousel_rss``: peak RSS during a burst of 10-image carousels (OpenAI + Cloudinary, and embedded);
 * ``claim``: the claim query at 1,000,000 finished rows (EXPLAIN ANALYZE);
-* ``rss``: idle RSS.
+* ``rss``: idle RSS;
+* ``status_load``: the ``lateness`` schedule while 300 clients ask ``/status`` without pause (issue 12 item 9).
 
 Results print as JSON and are written to bench/results/latest.json (``--out``); bench/README.md is the
 written report. Needs PostgreSQL (POSTPILOT_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/postgres).
@@ -17,13 +18,18 @@ Run from the repository root: ``.venv/bin/python bench/run.py [--quick] [--only 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +45,7 @@ from postpilot.db.engine import build_engine
 from postpilot.domain.changes import NewMedia
 from postpilot.domain.model import MediaSource, utcnow
 
-SCENARIOS = ("lateness", "burst", "naive", "drain", "carousel_rss", "claim", "rss")
+SCENARIOS = ("lateness", "burst", "naive", "drain", "carousel_rss", "claim", "rss", "status_load")
 
 
 def seed(url: str, graph: GraphState, *, posts: int, accounts: int, first_in_s: float, spread_s: float) -> None:
@@ -61,32 +67,76 @@ def seed(url: str, graph: GraphState, *, posts: int, accounts: int, first_in_s: 
         app.close()
 
 
+class StatusLoad:
+    """``clients`` threads, each asking ``/status`` again as soon as it has an answer (or a refusal)."""
+
+    def __init__(self, port: int, clients: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/status"
+        self.clients = clients
+        self.stop = threading.Event()
+        self.answers: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+
+    def __enter__(self) -> StatusLoad:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
+
+    def _client(self) -> None:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        while not self.stop.is_set():
+            try:
+                with opener.open(self.url, timeout=10) as resp:
+                    resp.read()
+                    outcome = str(resp.status)
+            except urllib.error.HTTPError as exc:
+                outcome = str(exc.code)
+                exc.close()
+            except OSError:
+                outcome = "error"
+                time.sleep(0.05)  # the daemon is not listening yet, or refused the connection
+            with self.lock:
+                self.answers[outcome] += 1
+
+
 def lateness(url: str, *, posts: int, accounts: int, first_in_s: float, spread_s: float, workers: int,
-             stage_workers: int = 16) -> dict:
+             stage_workers: int = 16, status_clients: int = 0) -> dict:
     """``first_in_s`` leaves the stage pool time to create every container before the first post is due (at
     16 threads and 400 ms per container, 1,000 containers take about 25 s), as the default 15-minute stage
-    window would in production; ``staged_ahead`` in the result says whether it did."""
+    window would in production; ``staged_ahead`` in the result says whether it did. ``status_clients``: that
+    many clients ask ``/status`` without pause for the whole run."""
     graph = GraphState(latency=dict(GRAPH_LATENCY))
     # BENCH_FAKE_USAGE=0 turns off the fake's usage headers, to tell its own cost from postpilot's.
     graph.report_usage = os.environ.get("BENCH_FAKE_USAGE", "1") != "0"
     workdir = Path(tempfile.mkdtemp(prefix="bench-lateness-"))
     with make_server(graph) as server:
         seed(url, graph, posts=posts, accounts=accounts, first_in_s=first_in_s, spread_s=spread_s)
+        port = support.free_port()
         proc = daemon({"POSTPILOT_DATABASE_URL": url, "POSTPILOT_SECRET_KEY": KEY, "POSTPILOT_GRAPH_URL": server.url,
-                       "POSTPILOT_HEALTH_LISTEN": "127.0.0.1:0", "POSTPILOT_POLL_INTERVAL_S": "1",
+                       "POSTPILOT_HEALTH_LISTEN": f"127.0.0.1:{port}", "POSTPILOT_POLL_INTERVAL_S": "1",
                        "POSTPILOT_STAGE_AHEAD_S": "900", "POSTPILOT_CONTAINER_POLL_S": "0.1",
                        "POSTPILOT_WORKERS": str(workers), "POSTPILOT_STAGE_WORKERS": str(stage_workers),
                        "POSTPILOT_LOG_LEVEL": "warning",
                        "POSTPILOT_LOG_FORMAT": "json"}, workdir)
+        load = StatusLoad(port, status_clients) if status_clients else contextlib.nullcontext()
         try:
             deadline = time.monotonic() + first_in_s + spread_s + 120
             engine = build_engine(url)
-            while time.monotonic() < deadline and proc.poll() is None:
-                with engine.connect() as conn:
-                    done = conn.execute(text("SELECT count(*) FROM scheduled_posts WHERE status='published'")).scalar()
-                if done == posts:
-                    break
-                time.sleep(1)
+            with load:
+                while time.monotonic() < deadline and proc.poll() is None:
+                    with engine.connect() as conn:
+                        done = conn.execute(
+                            text("SELECT count(*) FROM scheduled_posts WHERE status='published'")
+                        ).scalar()
+                    if done == posts:
+                        break
+                    time.sleep(1)
             with engine.connect() as conn:
                 late = [float(r[0]) for r in conn.execute(text(
                     "SELECT extract(epoch FROM published_at - scheduled_at) FROM scheduled_posts "
@@ -104,6 +154,8 @@ def lateness(url: str, *, posts: int, accounts: int, first_in_s: float, spread_s
                 "mean_s": round(statistics.mean(late), 3) if late else None,
                 "publish_calls": graph.total_publish_calls(),
                 "max_calls_per_container": max(graph.publish_calls.values(), default=0),
+                "status_clients": status_clients,
+                "status_answers": dict(load.answers) if isinstance(load, StatusLoad) else None,
                 "log_problems": support.log_problems(workdir)}
 
 
@@ -219,6 +271,9 @@ def main(argv: list[str] | None = None) -> None:
     if "lateness" in only:
         results["lateness_even"] = in_fresh_db(lateness, posts=n, accounts=50, first_in_s=45, spread_s=spread,
                                                workers=16)
+    if "status_load" in only:
+        results["lateness_status_load"] = in_fresh_db(lateness, posts=n, accounts=50, first_in_s=45,
+                                                      spread_s=spread, workers=16, status_clients=300)
     if "burst" in only:
         results["lateness_burst"] = in_fresh_db(lateness, posts=burst, accounts=50, first_in_s=30, spread_s=0.5,
                                                 workers=16)
@@ -258,6 +313,10 @@ def report(results: dict[str, Any]) -> None:
     if "lateness_even" in results:
         le = results["lateness_even"]
         print(f"lateness: p50 {le['p50_s']} s, p95 {le['p95_s']} s, p99 {le['p99_s']} s ({le['published']} posts)")
+    if "lateness_status_load" in results:
+        sl = results["lateness_status_load"]
+        print(f"lateness under {sl['status_clients']} /status clients: p50 {sl['p50_s']} s, p99 {sl['p99_s']} s, "
+              f"max {sl['max_s']} s ({sl['published']} posts); answers {sl['status_answers']}")
     nv = results.get("naive")
     if nv:
         lb = nv["censored_lateness_lower_bound_s"]

@@ -7,6 +7,10 @@ between replicas, and rows the database now refuses.
   price and settled with the real one, so a crash during generation never hides money spent. Today's existing
   spend is carried over from ``post_media``.
 - ``accounts.quota_*``: the last ``content_publishing_limit`` reading, shared by every replica.
+- ``scheduled_posts.prepared_content``: what preparation prepared, so an edit made afterwards (with SQL or the
+  CLI) is seen before staging and before publishing (``pipeline/edits.py``).
+- ``scheduled_posts.account_id`` must name an account on SQLite even when foreign keys are off (the ``sqlite3``
+  shell's default), with the same message as on PostgreSQL.
 - ``scheduled_posts.scheduled_at`` must be a real time from 1970 to 9999 on both databases (PostgreSQL takes
   ``infinity``, BC and year 10000, which Python cannot read; SQLite takes year 0). An existing row outside is
   held first — clamped to the range, with its old value in ``last_error`` and a status that cannot publish —
@@ -24,7 +28,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from postpilot.db.types import Money, UTCDateTime, db_now
+from postpilot.db.types import LenientJSON, Money, UTCDateTime, db_now
 
 revision = "0005"
 down_revision = "0004"
@@ -36,6 +40,7 @@ TRUE_WORDS = "('t', 'true', 'y', 'yes', 'on', '1')"
 FALSE_WORDS = "('f', 'false', 'n', 'no', 'off', '0')"
 IS_ACTIVE_HELP = "is_active must be true or false"
 SCHEDULED_AT_RANGE_HELP = "scheduled_at must be a real time between the years 1970 and 9999"
+ACCOUNT_HELP = "account_id does not name an account: see postpilot account list for the ids"
 
 
 def upgrade() -> None:
@@ -71,6 +76,9 @@ def upgrade() -> None:
     op.add_column("accounts", sa.Column("quota_usage", sa.Integer(), nullable=True))
     op.add_column("accounts", sa.Column("quota_total", sa.Integer(), nullable=True))
     op.add_column("accounts", sa.Column("quota_read_at", UTCDateTime(), nullable=True))
+    op.add_column("scheduled_posts", sa.Column("prepared_content", LenientJSON(), nullable=True))
+    op.add_column("scheduled_posts", sa.Column("media_revision", sa.Integer(), server_default="0", nullable=False))
+    _account_must_exist()
 
     if op.get_bind().dialect.name == "postgresql":
         _hold_out_of_range(
@@ -95,6 +103,31 @@ def upgrade() -> None:
         _sqlite_is_active_fix()
         _sqlite_time_range_triggers()
         _sqlite_is_active_triggers()
+
+
+def _account_must_exist() -> None:
+    """The same words on both databases for a post whose account does not exist. PostgreSQL's foreign key
+    would refuse it too, but in its own words; SQLite enforces foreign keys only when a connection asks, which
+    the ``sqlite3`` shell does not."""
+    message = ACCOUNT_HELP
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION scheduled_posts_account_exists() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NOT EXISTS (SELECT 1 FROM accounts WHERE id = NEW.account_id) THEN "
+            f"RAISE EXCEPTION '{message}' USING ERRCODE = 'foreign_key_violation'; END IF; RETURN NEW; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER scheduled_posts_account_exists BEFORE INSERT OR UPDATE OF account_id ON scheduled_posts "
+            "FOR EACH ROW EXECUTE FUNCTION scheduled_posts_account_exists()"
+        )
+        return
+    for when in ("INSERT", "UPDATE OF account_id"):
+        tag = "ins" if when == "INSERT" else "upd"
+        op.execute(
+            f"CREATE TRIGGER scheduled_posts_account_exists_{tag} BEFORE {when} ON scheduled_posts "
+            "WHEN NOT EXISTS (SELECT 1 FROM accounts WHERE id = NEW.account_id) "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        )
 
 
 def _hold_out_of_range(where: str, *, shown: str, low: str, first: str, last: str) -> None:
@@ -156,11 +189,16 @@ def _sqlite_is_active_triggers() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE scheduled_posts DROP CONSTRAINT ck_scheduled_posts_scheduled_at_range")
+        op.execute("DROP TRIGGER scheduled_posts_account_exists ON scheduled_posts")
+        op.execute("DROP FUNCTION scheduled_posts_account_exists()")
     else:
         for tag in ("ins", "upd"):
+            op.execute(f"DROP TRIGGER scheduled_posts_account_exists_{tag}")
             op.execute(f"DROP TRIGGER scheduled_posts_time_range_{tag}")
             op.execute(f"DROP TRIGGER scheduled_posts_check_active_{tag}")
             op.execute(f"DROP TRIGGER scheduled_posts_active_bool_{tag}")
+    op.drop_column("scheduled_posts", "media_revision")
+    op.drop_column("scheduled_posts", "prepared_content")
     op.drop_column("accounts", "quota_read_at")
     op.drop_column("accounts", "quota_total")
     op.drop_column("accounts", "quota_usage")

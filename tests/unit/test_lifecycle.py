@@ -35,11 +35,9 @@ def test_final_statuses_are_left_only_by_a_person() -> None:
     [
         (S.SCHEDULED, S.PUBLISHED),  # nothing is published without being prepared and claimed
         (S.SCHEDULED, S.READY),
-        (S.READY, S.SCHEDULED),
         (S.PUBLISHED, S.SCHEDULED),  # a live post is never retried
         (S.PUBLISHED, S.FAILED),
         (S.PUBLISHING, S.CANCELLED),  # too late to cancel
-        (S.PUBLISHING, S.SCHEDULED),
         (S.UNCONFIRMED, S.PUBLISHING),  # only through a person's forced retry
         (S.CANCELLED, S.PUBLISHING),
     ],
@@ -59,3 +57,10 @@ def test_the_table_has_a_reason_for_every_transition() -> None:
     for pair, why in lifecycle.TRANSITIONS.items():
         assert why.strip(), pair
     assert len(lifecycle.TRANSITIONS) < len(list(itertools.product(S, S)))
+
+
+def test_going_back_to_scheduled_from_ready_or_publishing_is_only_for_an_edit() -> None:
+    """Issue 13: an edit after preparation prepares the post again; nothing else sends it back (the repository
+    also refuses it once a publish was attempted)."""
+    for source in (S.READY, S.PUBLISHING):
+        assert "edited" in lifecycle.TRANSITIONS[(source, S.SCHEDULED)]

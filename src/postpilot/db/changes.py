@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from postpilot.db.rows import published_at_or_now
+from sqlalchemy import func, literal
+
+from postpilot.db.rows import posts, published_at_or_now
 from postpilot.db.types import db_now, db_now_plus
 from postpilot.domain import changes as c
 
@@ -24,10 +26,18 @@ def column_values(change: c.PostChange) -> dict[str, Any]:
     """The columns ``change`` sets on ``scheduled_posts``."""
     values: dict[str, Any]
     match change:
-        case c.MediaFilled(image_url=image_url, media_urls=media_urls, alt_text=alt_text):
+        case c.MediaFilled(
+            image_url=image_url, media_urls=media_urls, alt_text=alt_text, prepared_content=prepared_content
+        ):
             filled = {"image_url": image_url, "media_urls": media_urls, "alt_text": alt_text}
-            values = {k: v for k, v in filled.items() if v is not None}
-            values.update(last_error=None, next_attempt_at=None)
+            # Only where the column is still empty: a marketer who wrote one meanwhile keeps it (and the edit
+            # check then sees it differs from what was prepared).
+            values = {
+                k: func.coalesce(posts.c[k], literal(v, type_=posts.c[k].type))
+                for k, v in filled.items()
+                if v is not None
+            }
+            values.update(last_error=None, next_attempt_at=None, prepared_content=prepared_content)
         case c.ContainerCreated(container_id=container_id):
             values = {"container_id": container_id, "container_ready_at": None}
         case c.ContainerReady():

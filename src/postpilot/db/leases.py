@@ -15,6 +15,9 @@ from postpilot.db.rows import events, post_from_row, posts
 from postpilot.db.types import db_now, db_now_plus
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Post, PostStatus
+from postpilot.logging import get_logger
+
+log = get_logger("postpilot.db")
 
 
 class Leases(PostRecords):
@@ -49,8 +52,59 @@ class Leases(PostRecords):
                 )
             if not ids:
                 return []
-            rows = conn.execute(select(posts).where(posts.c.id.in_(ids)).order_by(posts.c.scheduled_at))
-            return [post_from_row(r) for r in rows.mappings()]
+            try:
+                rows = conn.execute(select(posts).where(posts.c.id.in_(ids)).order_by(posts.c.scheduled_at))
+                return [post_from_row(r) for r in rows.mappings()]
+            except Exception as exc:  # a row the database let in but Python cannot read (the claim stands)
+                log.warning("claimed_rows_unreadable", count=len(ids), error=type(exc).__name__)
+        readable: list[Post] = []
+        # Outside the claim's transaction, which the failed read may have spoilt: one row at a time, so a row
+        # that cannot be read is set aside with the column that is wrong and the others go on.
+        for post_id in ids:
+            post = self._read_or_set_aside(post_id, owner=owner)
+            if post is not None:
+                readable.append(post)
+        return sorted(readable, key=lambda p: (p.scheduled_at, p.id))
+
+    def _read_or_set_aside(self, post_id: int, *, owner: str) -> Post | None:
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(posts).where(posts.c.id == post_id)).mappings().one()
+                return post_from_row(row)
+        except Exception as exc:  # what is wrong is found and said below
+            problem = self._unreadable_column(post_id) or f"the row could not be read ({type(exc).__name__})"
+        message = f"{problem}; the post is held: correct the row, then run postpilot post retry {post_id}"
+        with self._tx() as conn:
+            # A post that may be live (a publish was attempted) goes to a person rather than to failed.
+            held = conn.execute(
+                update(posts)
+                .where(posts.c.id == post_id, posts.c.lease_owner == owner)
+                .values(
+                    status=case(
+                        (posts.c.publish_attempted_at.is_not(None), literal(PostStatus.UNCONFIRMED.value)),
+                        else_=literal(PostStatus.FAILED.value),
+                    ),
+                    last_error=message,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=db_now(),
+                )
+            )
+            if held.rowcount:
+                self._event(conn, post_id, EventKind.FAILED, message=message, actor=owner)
+        log.warning("unreadable_post_set_aside", post_id=post_id, problem=problem)
+        return None
+
+    def _unreadable_column(self, post_id: int) -> str | None:
+        """Which column of the row Python cannot read, and why, in words."""
+        for column in posts.c:
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(select(column).where(posts.c.id == post_id)).all()
+            except Exception as exc:  # this column is the one
+                detail = str(getattr(exc, "orig", exc)).splitlines()[0][:160]
+                return f"the column {column.name} holds a value postpilot cannot read ({detail})"
+        return None
 
     @staticmethod
     def _lease(owner: str, lease_s: float, status: PostStatus | None = None) -> dict[str, Any]:

@@ -141,6 +141,9 @@ class PostRow(Base):
     container_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     publish_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     container_ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What preparation prepared, to tell a later edit apart (``domain/edits.py``); NULL until prepared.
+    prepared_content: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
+    media_revision: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class PostMediaRow(Base):

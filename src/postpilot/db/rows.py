@@ -64,6 +64,8 @@ def post_from_row(row: RowMapping) -> Post:
         lease_until=row["lease_until"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        prepared_content=row["prepared_content"],
+        media_revision=row["media_revision"] or 0,
     )
 
 

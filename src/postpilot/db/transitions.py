@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, delete, null, update
 
 from postpilot.db.changes import clears_containers, column_values
 from postpilot.db.posts import PostRecords
@@ -165,3 +165,65 @@ class Transitions(PostRecords):
         else:
             raise Conflict(f"post {post_id} changed while retrying; look at it again")
         return self.require_post(post_id)
+
+    def reopen_edited(
+        self,
+        post_id: int,
+        *,
+        owner: str,
+        expected: PostStatus,
+        clear_fields: Sequence[str],
+        drop_media: Sequence[int],
+        media_alt_text: dict[int, str | None],
+        message: str,
+        detail: dict[str, Any],
+    ) -> bool:
+        """Send a post we hold, edited after preparation, back to ``scheduled`` in one transaction: its stale
+        media and containers go, our own fills from the old inputs are cleared. Never once a publish was
+        attempted (that post may be live)."""
+        lifecycle.check([expected], PostStatus.SCHEDULED)
+        # SQL NULL, not JSON null: a JSON column given None stores the text 'null', which COALESCE keeps.
+        cleared = {name: null() for name in clear_fields if name in ("image_url", "media_urls", "alt_text")}
+        with self._tx() as conn:
+            row = conn.execute(
+                update(posts)
+                .where(
+                    posts.c.id == post_id,
+                    posts.c.status == expected.value,
+                    posts.c.lease_owner == owner,
+                    posts.c.publish_attempted_at.is_(None),
+                )
+                .values(
+                    status=PostStatus.SCHEDULED.value,
+                    container_id=None,
+                    container_ready_at=None,
+                    container_attempts=0,
+                    prepared_content=None,
+                    next_attempt_at=None,
+                    last_error=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=db_now(),
+                    media_revision=posts.c.media_revision + (1 if drop_media else 0),
+                    **cleared,
+                )
+                .returning(posts.c.id)
+            ).first()
+            if row is None:
+                return False
+            if drop_media:
+                conn.execute(delete(media).where(media.c.post_id == post_id, media.c.id.in_(list(drop_media))))
+            conn.execute(update(media).where(media.c.post_id == post_id).values(container_id=None))
+            for media_id, alt_text in media_alt_text.items():
+                conn.execute(update(media).where(media.c.id == media_id).values(alt_text=alt_text))
+            self._event(
+                conn,
+                post_id,
+                EventKind.EDITED,
+                from_status=expected.value,
+                to_status=PostStatus.SCHEDULED.value,
+                message=message,
+                detail=detail,
+                actor=owner,
+            )
+            return True

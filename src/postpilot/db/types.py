@@ -55,6 +55,11 @@ class LenientJSON(TypeDecorator[Any]):
     impl = JSON
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        # Python None is SQL NULL, as a marketer's INSERT would leave it, never the JSON text 'null' (which
+        # ``WHERE media_urls IS NULL`` and COALESCE would both take for a value).
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return value
 

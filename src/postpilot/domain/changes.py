@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from postpilot.domain.model import MediaSource
 
@@ -43,6 +44,7 @@ class MediaFilled:
     image_url: str | None = None
     media_urls: list[str] | None = None
     alt_text: str | None = None
+    prepared_content: dict[str, Any] | None = None  # what was prepared (``domain.edits.PreparedContent``)
 
 
 # --- staging and publishing ----------------------------------------------------------------------------------

@@ -24,3 +24,5 @@ class EventKind(enum.StrEnum):
     UNCONFIRMED = "unconfirmed"
     CANCELLED = "cancelled"
     RETRY = "retry"  # a person asked for another try
+    EDITED = "edited"  # changed after preparation: prepared again
+    EDITED_TOO_LATE = "edited_too_late"  # changed while media_publish was under way: the earlier version is live

@@ -7,6 +7,9 @@ scheduled ──claim──▶ preparing ──▶ ready ──claim at T──�
     │                    ▼            ▼                      ├──▶ unconfirmed  (outcome unknown; a human decides)
     │                 failed        failed                   └──▶ failed       (nothing was published)
     └──▶ cancelled (marketer)                     dry-run accounts end in  simulated
+
+An edit after preparation (seen before staging, or before media_publish is sent) takes ready or publishing
+back to scheduled, to be prepared again.
 ```
 """
 
@@ -33,6 +36,8 @@ TRANSITIONS: Final[dict[tuple[S, S], str]] = {
     (S.PUBLISHING, S.READY): "nothing was published: wait, retry, new container; or given back on shutdown",
     (S.PUBLISHING, S.FAILED): "nothing was published and retrying cannot help",
     (S.PUBLISHING, S.UNCONFIRMED): "it cannot be told whether the post is live",
+    (S.READY, S.SCHEDULED): "edited after preparation: prepared again (``pipeline/edits.py``)",
+    (S.PUBLISHING, S.SCHEDULED): "edited after preparation, seen right before media_publish: nothing was sent",
     (S.SCHEDULED, S.FAILED): "missed: too late to publish",
     (S.SCHEDULED, S.CANCELLED): "cancelled by a person",
     (S.PREPARING, S.CANCELLED): "cancelled by a person",

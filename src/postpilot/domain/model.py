@@ -124,6 +124,8 @@ class Post:
     lease_until: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    prepared_content: Any = None  # what preparation prepared (``domain.edits.PreparedContent`` as JSON)
+    media_revision: int = 0  # bumped when an edit throws media away (``media.ports.MediaKey``)
 
 
 @dataclass(frozen=True, slots=True)

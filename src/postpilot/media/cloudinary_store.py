@@ -134,8 +134,7 @@ class CloudinaryMediaStore:
     def public_id(self, key: MediaKey) -> str:
         """The deterministic public_id of an item. The folder keeps deployments that share one Cloudinary
         account apart: otherwise staging's post 7 would be answered with production's image."""
-        name = f"post-{key.post_id}-{key.position}"
-        return f"{self._folder}/{name}" if self._folder else name
+        return f"{self._folder}/{key.name}" if self._folder else key.name
 
     def store_image(self, *, key: MediaKey, data: bytes, aspect: Aspect, context: dict[str, str]) -> StoredMedia:
         if not data:

@@ -89,7 +89,7 @@ class LocalMediaStore:
         return None
 
     def _path(self, key: MediaKey) -> Path:
-        return self._root / f"post-{key.post_id}-{key.position}.jpg"
+        return self._root / f"{key.name}.jpg"
 
     def _url(self, path: Path) -> str:
         if self._public_base_url:

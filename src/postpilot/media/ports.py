@@ -44,10 +44,17 @@ class MediaKey:
 
     post_id: int
     position: int
+    # Bumped each time an edit throws a post's media away, so a new image never finds the old one's file.
+    revision: int = 0
+
+    @property
+    def name(self) -> str:
+        base = f"post-{self.post_id}-{self.position}"
+        return base if self.revision == 0 else f"{base}-r{self.revision}"
 
     @property
     def public_id(self) -> str:
-        return f"postpilot/post-{self.post_id}-{self.position}"
+        return f"postpilot/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

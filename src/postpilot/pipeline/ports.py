@@ -48,6 +48,19 @@ class PostStore(Protocol):
 
     def release_lease(self, post_id: int, *, owner: str, delay_s: float = 0.0) -> bool: ...
 
+    def reopen_edited(
+        self,
+        post_id: int,
+        *,
+        owner: str,
+        expected: PostStatus,
+        clear_fields: Sequence[str],
+        drop_media: Sequence[int],
+        media_alt_text: dict[int, str | None],
+        message: str,
+        detail: dict[str, Any],
+    ) -> bool: ...
+
     def add_event(
         self,
         post_id: int,

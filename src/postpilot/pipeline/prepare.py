@@ -17,6 +17,7 @@ from typing import Any
 
 from postpilot.domain import validation
 from postpilot.domain.changes import MediaFilled, NewMedia
+from postpilot.domain.edits import PreparedContent, content_of
 from postpilot.domain.errors import Permanent, QuotaExhausted, ServerError, Throttled, Waiting
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
 from postpilot.files import write_atomically
@@ -124,10 +125,16 @@ class Preparer:
             if slot.source is MediaSource.GENERATED:
                 generated += 1
                 spent += cost
-        return Prepared(filled=self._filled(post, done), media=done, generated=generated, spent_usd=spent)
+        filled = self._filled(post, done)
+        return Prepared(
+            filled=replace(filled, prepared_content=_prepared_content(post, filled)),
+            media=done,
+            generated=generated,
+            spent_usd=spent,
+        )
 
     def _fill(self, post: Post, slot: Slot, aspect: Aspect, *, of_count: int) -> tuple[NewMedia, float]:
-        key = MediaKey(post_id=post.id, position=slot.position)
+        key = MediaKey(post_id=post.id, position=slot.position, revision=post.media_revision)
         context = {"post_id": str(post.id), "position": str(slot.position)}
         if slot.kind == "video":
             # Instagram downloads the video itself from the marketer's URL; nothing to transform here.
@@ -168,7 +175,7 @@ class Preparer:
         )
         cost, model = 0.0, generator.model
         if stored is None:
-            spooled = self._spool / f"post-{post.id}-{slot.position}.jpg" if self._spool else None
+            spooled = self._spool / f"{key.name}.jpg" if self._spool else None
             if spooled is not None and spooled.exists():
                 # Paid for on an earlier attempt whose upload failed: record what it cost then.
                 data = spooled.read_bytes()
@@ -254,6 +261,20 @@ class Preparer:
         generated = any(m.source is MediaSource.GENERATED for m in media)
         alt_text = post.prompt.strip()[:ALT_TEXT_MAX] if generated and post.alt_text is None and post.prompt else None
         return MediaFilled(image_url=image_url, media_urls=media_urls, alt_text=alt_text)
+
+
+def _prepared_content(post: Post, filled: MediaFilled) -> dict[str, Any]:
+    """The row as it will read once ``filled`` is written: the baseline a later edit is told apart from."""
+    ours = {
+        name: value
+        for name, value in (
+            ("image_url", filled.image_url),
+            ("media_urls", filled.media_urls),
+            ("alt_text", filled.alt_text),
+        )
+        if value is not None
+    }
+    return PreparedContent(content=content_of(post, **ours), filled=tuple(ours)).as_json()
 
 
 # --- the spool: generated images kept on disk until stored ---------------------------------------------------

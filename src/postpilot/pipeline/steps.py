@@ -12,12 +12,14 @@ from collections.abc import Callable
 
 from postpilot.domain import errors
 from postpilot.domain.changes import Published
+from postpilot.domain.edits import PreparedContent, edits_since_prepared
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostStatus, utcnow
 from postpilot.domain.retry import Action, RetryPolicy, decide
 from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
 from postpilot.pipeline import outcome
+from postpilot.pipeline.edits import plan_reprepare
 from postpilot.pipeline.outcome import Outcome, StepResult
 from postpilot.pipeline.ports import GraphFactory, GraphSession, PipelineStore
 from postpilot.pipeline.prepare import Preparer
@@ -82,6 +84,9 @@ class Pipeline:
         try:
             if account is None:
                 raise errors.InvalidInput("the account does not exist (see postpilot account list)")
+            reopened = self._reopen_if_edited(post, expected=PostStatus.READY)
+            if reopened is not None:
+                return reopened
             graph = self._session(account)
             try:
                 self._staging.stage(graph.api, post, account, owner=self.owner, status=PostStatus.READY)
@@ -107,6 +112,10 @@ class Pipeline:
         try:
             if account is None:
                 raise errors.InvalidInput("the account does not exist (see postpilot account list)")
+            if not reconcile and post.publish_attempted_at is None:
+                reopened = self._reopen_if_edited(post, expected=PostStatus.PUBLISHING)
+                if reopened is not None:
+                    return reopened
             graph = self._session(account, urgent=True)
             flow = self._publishing.reconcile if reconcile else self._publishing.publish
             result = flow(graph.api, post, account, owner=self.owner)
@@ -134,6 +143,8 @@ class Pipeline:
         )
         if not ok:
             return StepResult(post.id, Outcome.LOST)
+        if not reconcile:
+            self._report_late_edit(post)
         self._metrics.observe_stage("publish", time.monotonic() - started)
         self._metrics.observe_outcome(final.value, post.post_type)
         self._metrics.observe_lateness((utcnow() - post.scheduled_at).total_seconds())
@@ -167,6 +178,51 @@ class Pipeline:
                 log.warning("permalink_not_recorded", post_id=post_id, error=type(exc).__name__)
 
         return fill
+
+    # ------------------------------------------------------------------ edits (``pipeline/edits.py``)
+    def _reopen_if_edited(self, post: Post, *, expected: PostStatus) -> StepResult | None:
+        """A post edited after preparation goes back to be prepared again; None when it was not edited."""
+        prepared = PreparedContent.from_json(post.prepared_content)
+        if not edits_since_prepared(post, prepared):
+            return None  # the usual case, decided without a query
+        assert prepared is not None
+        plan = plan_reprepare(post, prepared, self._repo.media(post.id))
+        if plan is None:
+            return None
+        reopened = self._repo.reopen_edited(
+            post.id,
+            owner=self.owner,
+            expected=expected,
+            clear_fields=plan.clear_fields,
+            drop_media=plan.drop_media,
+            media_alt_text=plan.media_alt_text,
+            message=plan.message,
+            detail={"changed": list(plan.changed), "media_dropped": len(plan.drop_media)},
+        )
+        if not reopened:
+            return StepResult(post.id, Outcome.LOST)
+        log.info("post_edited", post_id=post.id, changed=list(plan.changed))
+        return StepResult(post.id, Outcome.WAITING, plan.message)
+
+    def _report_late_edit(self, post: Post) -> None:
+        """An edit that arrived while media_publish was under way cannot be taken back: say so in the history."""
+        prepared = PreparedContent.from_json(post.prepared_content)
+        if prepared is None:
+            return
+        try:
+            fresh = self._repo.post(post.id)
+            changed = edits_since_prepared(fresh, prepared) if fresh is not None else ()
+            if changed:
+                self._repo.add_event(
+                    post.id,
+                    EventKind.EDITED_TOO_LATE,
+                    message=f"edited while it was being published ({', '.join(changed)}): Instagram has the "
+                    "version prepared before the edit; edit the post on Instagram, or post the new version anew",
+                    detail={"changed": list(changed)},
+                    actor=self.owner,
+                )
+        except Exception as exc:  # the post is live and recorded; this note is best effort
+            log.warning("late_edit_not_reported", post_id=post.id, error=type(exc).__name__)
 
     # ------------------------------------------------------------------ helpers
     def _session(self, account: Account, *, urgent: bool = False) -> GraphSession:

@@ -1,0 +1,52 @@
+"""What was prepared, to tell a marketer's later edit from the row as preparation left it (``pipeline/edits.py``
+acts on the difference)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from postpilot.domain.model import CONTENT_FIELDS, Post
+
+# Fields preparation may fill in when the marketer left them empty (``pipeline.prepare.Preparer._filled``).
+FILLABLE = ("image_url", "media_urls", "alt_text")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedContent:
+    content: dict[str, Any]
+    filled: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"content": self.content, "filled": list(self.filled)}
+
+    @staticmethod
+    def from_json(value: Any) -> PreparedContent | None:
+        """None for a post prepared before edits were tracked, or a record that is not ours."""
+        if not isinstance(value, dict) or not isinstance(value.get("content"), dict):
+            return None
+        filled = value.get("filled")
+        names = tuple(str(f) for f in filled) if isinstance(filled, list) else ()
+        return PreparedContent(content=dict(value["content"]), filled=names)
+
+
+def content_of(post: Post, **overrides: Any) -> dict[str, Any]:
+    values = {name: getattr(post, name) for name in CONTENT_FIELDS}
+    values.update(overrides)
+    return {name: _normal(values[name]) for name in CONTENT_FIELDS}
+
+
+def _normal(value: Any) -> Any:
+    # What a marketer would call "the same": an empty caption is no caption; JSON comes back as lists.
+    if value == "":
+        return None
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def edits_since_prepared(post: Post, prepared: PreparedContent | None) -> tuple[str, ...]:
+    if prepared is None:
+        return ()
+    now = content_of(post)
+    return tuple(name for name in CONTENT_FIELDS if now[name] != _normal(prepared.content.get(name)))

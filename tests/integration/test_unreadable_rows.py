@@ -1,0 +1,65 @@
+"""Issue 12 item 4, on SQLite and PostgreSQL: a row the database holds but Python cannot read (written before
+the guards of migration 0005, or with them dropped by hand) is set aside with the column that is wrong, and the
+rows beside it are claimed as usual."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert, text
+
+from postpilot.db.repository import Repository
+from postpilot.db.rows import posts
+from postpilot.domain.model import LoginKind, PostStatus
+
+
+def _bad_row(engine: Engine, account: int) -> int:
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE scheduled_posts DROP CONSTRAINT ck_scheduled_posts_scheduled_at_range"))
+            value = "-infinity"
+        else:
+            conn.execute(text("DROP TRIGGER scheduled_posts_check_time_ins"))
+            conn.execute(text("DROP TRIGGER scheduled_posts_utc_ins"))
+            value = "2026-00-00 broken"
+        row = conn.execute(text(
+            "INSERT INTO scheduled_posts (account_id, caption, prompt, scheduled_at) "
+            f"VALUES (:a, 'bad', 'a prompt', '{value}') RETURNING id"), {"a": account}).one()
+    return int(row[0])
+
+
+def _restore(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return  # the SQLite file is this test's own copy
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM scheduled_posts WHERE NOT (scheduled_at >= '1970-01-01' "
+                          "AND scheduled_at < '10000-01-01')"))
+        conn.execute(text(
+            "ALTER TABLE scheduled_posts ADD CONSTRAINT ck_scheduled_posts_scheduled_at_range "
+            "CHECK (scheduled_at >= '1970-01-01 00:00:00+00' AND scheduled_at < '10000-01-01 00:00:00+00')"))
+
+
+def test_an_unreadable_row_is_set_aside_and_its_neighbours_are_claimed(engine: Engine) -> None:
+    repo = Repository(engine=engine)
+    account = repo.create_account(name="brand", ig_user_id="17841400000000001", login_kind=LoginKind.FACEBOOK,
+                                  dry_run=True, token_encrypted=None)
+    try:
+        bad = _bad_row(engine, account)
+        with engine.begin() as conn:
+            good = conn.execute(insert(posts).returning(posts.c.id), {
+                "account_id": account, "caption": "good", "prompt": "a prompt",
+                "scheduled_at": datetime.now(UTC) + timedelta(minutes=5)}).scalar_one()
+
+        claimed = repo.claim_for_prepare(owner="me", ahead_s=3600, lease_s=300, batch=10)
+
+        assert [p.id for p in claimed] == [good]
+        with engine.connect() as conn:
+            status, last_error, lease = conn.execute(
+                text("SELECT status, last_error, lease_owner FROM scheduled_posts WHERE id = :i"), {"i": bad}).one()
+        assert status == PostStatus.FAILED.value and lease is None
+        assert last_error.startswith("the column scheduled_at holds a value postpilot cannot read"), last_error
+        assert last_error.endswith(f"correct the row, then run postpilot post retry {bad}")
+        # The next poll is not troubled by it again.
+        assert repo.claim_for_prepare(owner="me", ahead_s=3600, lease_s=300, batch=10) == []
+    finally:
+        _restore(engine)
