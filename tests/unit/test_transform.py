@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import random
 import struct
+import subprocess
+import sys
+import threading
+import time
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageCms
 
 from postpilot.domain.errors import BadMedia
 from postpilot.domain.model import TARGET_SIZES, Aspect
-from postpilot.media import transform
+from postpilot.media import png_bands, transform
 from postpilot.media.transform import (
     MAX_JPEG_BYTES,
     identify,
@@ -328,3 +335,271 @@ def test_an_animated_gif_uses_its_first_frame() -> None:
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
     out = decode(to_instagram_jpeg(buffer.getvalue(), Aspect.SQUARE).data)
     assert close_to(out.getpixel((540, 540)), (250, 0, 0), tolerance=20)
+
+
+# --- memory: reduced decoding, PNG bands, whole-decode budgets, transforms at once -------------------------
+
+
+def chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def raw_png(
+    width: int,
+    height: int,
+    depth: int,
+    colour: int,
+    rows: list[bytes],
+    *,
+    extra: bytes = b"",
+    after: bytes = b"",
+    interlace: int = 0,
+) -> bytes:
+    """A PNG written by hand, every row with the next of the five filters, IDAT split in small chunks.
+
+    ``extra`` chunks go before the pixels, ``after`` chunks after them. Interlaced rows must come in pass order.
+    """
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+    distance = max(1, channels * depth // 8)
+    if interlace:  # Adam7: seven passes, each a smaller image of its own (whole bytes per pixel only)
+        passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+        rows = [
+            b"".join(rows[y][x * distance : (x + 1) * distance] for x in range(x0, width, dx))
+            for x0, y0, dx, dy in passes
+            if x0 < width
+            for y in range(y0, height, dy)
+        ]
+    filtered, above = bytearray(), bytes(len(rows[0]))
+    for y, row in enumerate(rows):
+        kind = y % 5 if not interlace else 0
+        if len(above) != len(row):
+            above = bytes(len(row))
+        out = bytearray(len(row))
+        for x in range(len(row)):
+            a = row[x - distance] if x >= distance else 0
+            c = above[x - distance] if x >= distance else 0
+            b = above[x]
+            out[x] = (row[x] - (0, a, b, (a + b) // 2, paeth(a, b, c))[kind]) & 255
+        filtered += bytes([kind]) + out
+        above = row
+    data = zlib.compress(bytes(filtered), 9)
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
+    idat = b"".join(chunk(b"IDAT", data[i : i + 97]) for i in range(0, len(data), 97))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + idat + after + chunk(b"IEND", b"")
+
+
+PNG_KINDS = [(1, 0), (2, 0), (4, 0), (8, 0), (16, 0), (8, 2), (16, 2), (1, 3), (2, 3), (4, 3), (8, 3)]
+PNG_KINDS += [(8, 4), (16, 4), (8, 6), (16, 6)]
+
+
+@pytest.mark.parametrize(("depth", "colour"), PNG_KINDS)
+def test_png_bands_decode_exactly_what_pillow_decodes_whole(
+    depth: int, colour: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Random bytes under every filter, one row per band: each band must pick up where the last one ended,
+    # including the low bytes of 16-bit samples that Pillow itself drops.
+    monkeypatch.setattr(png_bands, "BAND_BYTES", 128)
+    monkeypatch.setattr(transform, "BAND_BYTES", 128)
+    rng = random.Random(depth * 10 + colour)
+    width, height = 13, 17
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+    rows = [rng.randbytes((width * channels * depth + 7) // 8) for _ in range(height)]
+    extra = b""
+    if colour == 3:
+        extra = chunk(b"PLTE", rng.randbytes(768)) + chunk(b"tRNS", rng.randbytes(9))
+    elif colour == 0 and depth == 8:
+        extra = chunk(b"tRNS", struct.pack(">H", rows[0][0]))
+    data = raw_png(width, height, depth, colour, rows, extra=extra)
+    whole = decode(data)
+    source = transform._open(data, "the file")
+    bands = png_bands.PngBands.of(source, data, "the file")
+    assert bands is not None
+    top = 3  # the rows above are decoded and dropped
+    pieces = [(y, bands.read(0, y, width, min(y + 2, height))) for y in range(top, height, 2)]
+    for y, band in pieces:
+        assert band.mode == whole.mode
+        assert band.tobytes() == whole.crop((0, y, width, y + band.height)).tobytes()
+        expected = transform._resample_ready(whole.crop((0, y, width, y + band.height)))
+        assert transform._resample_ready(band).tobytes() == expected.tobytes()  # palette and tRNS carried
+
+
+def test_bands_of_any_height_give_the_same_jpeg(monkeypatch: pytest.MonkeyPatch) -> None:
+    gradient = Image.linear_gradient("L").resize((900, 700))
+    rgba = Image.merge("RGBA", (gradient, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT), gradient, gradient))
+    data = encode(rgba, "PNG")
+    whole = to_instagram_jpeg(data, Aspect.PORTRAIT)
+    monkeypatch.setattr(png_bands, "BAND_BYTES", 4 * 900 * 3)  # three rows a band
+    monkeypatch.setattr(transform, "BAND_BYTES", 4 * 900 * 3)
+    assert to_instagram_jpeg(data, Aspect.PORTRAIT) == whole
+
+
+def test_an_opaque_png_gives_what_pillow_s_own_resize_gives() -> None:
+    # 6600² to 1080²: reduced 2× in bands, then LANCZOS, as resize(reducing_gap=3.0) does on the whole image.
+    grey = Image.radial_gradient("L").resize((6600, 6600))
+    data = encode(grey, "PNG", compress_level=1)
+    reference = grey.resize((1080, 1080), Image.Resampling.LANCZOS, box=(0, 0, 6600, 6600), reducing_gap=3.0)
+    expected = encode(reference.convert("RGB"), "JPEG", quality=90, optimize=True)
+    assert to_instagram_jpeg(data, Aspect.SQUARE).data == expected
+
+
+def issue_png(side: int) -> bytes:
+    """An RGBA PNG like issue 12's: a transparent left half and an opaque blue right half (the rows repeat,
+    so it stays small)."""
+    first = b"\x00" + bytes(4 * (side // 2)) + bytes((0, 0, 255, 255)) * (side - side // 2)
+    same = b"\x02" + bytes(4 * side)  # filter "up", nothing changes
+    packer = zlib.compressobj(6)
+    data = packer.compress(first) + b"".join(packer.compress(same) for _ in range(side - 1)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+# Peak RSS growth of one transform in a fresh process (tracemalloc cannot see Pillow's buffers). A small PNG
+# first loads the codecs; resetting the high-water mark then leaves only what the transform itself adds.
+CHILD = """
+import io, json, sys
+from pathlib import Path
+from PIL import Image
+from postpilot.domain.model import Aspect
+from postpilot.media.transform import to_instagram_jpeg
+
+def kb(field):
+    return next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field))
+
+data = Path(sys.argv[1]).read_bytes()
+warm = io.BytesIO()
+Image.new("RGBA", (64, 64)).save(warm, "PNG")
+to_instagram_jpeg(warm.getvalue(), Aspect.PORTRAIT)
+Path("/proc/self/clear_refs").write_text("5")
+before = kb("VmRSS")
+out = to_instagram_jpeg(data, Aspect.PORTRAIT)
+peak = (kb("VmHWM") - before) * 1024
+image = Image.open(io.BytesIO(out.data))
+print(json.dumps({"peak": peak, "size": image.size, "mode": image.mode,
+                  "left": image.getpixel((20, 675)), "right": image.getpixel((1060, 675))}))
+"""
+
+
+@pytest.mark.slow
+def test_issue_12s_png_is_transformed_within_the_peak(tmp_path: Path) -> None:
+    # 8900×8900 RGBA: 1.5 GB before; decoded whole it would be 317 MB by itself.
+    path = tmp_path / "big.png"
+    path.write_bytes(issue_png(8900))
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True, timeout=100
+    )
+    result = json.loads(done.stdout)
+    assert result["size"] == [1080, 1350] and result["mode"] == "RGB"
+    assert close_to(tuple(result["left"]), (255, 255, 255)) and close_to(tuple(result["right"]), (0, 0, 255))
+    assert result["peak"] <= transform.PEAK_BYTES, result["peak"] / 2**20
+
+
+def test_a_big_rgba_png_comes_out_right() -> None:
+    out = decode(to_instagram_jpeg(issue_png(5000), Aspect.SQUARE).data)
+    assert out.size == (1080, 1080) and out.mode == "RGB"
+    assert close_to(out.getpixel((20, 540)), (255, 255, 255))
+    assert close_to(out.getpixel((1060, 540)), (0, 0, 255))
+
+
+def test_a_long_panorama_jpeg_still_fills_the_target() -> None:
+    # Decoded whole it would take 109 MB: it is read at half scale, and its crop enlarged a little.
+    photo = Image.new("RGB", (16000, 1700), (200, 40, 40))
+    photo.paste((40, 40, 200), (8000, 0, 16000, 1700))
+    out = decode(to_instagram_jpeg(encode(photo, "JPEG", quality=80), Aspect.PORTRAIT).data)
+    assert out.size == (1080, 1350)
+    assert close_to(out.getpixel((100, 675)), (200, 40, 40))
+    assert close_to(out.getpixel((980, 675)), (40, 40, 200))
+
+
+def test_a_16_bit_rgba_png_is_flattened_and_scaled_down() -> None:
+    # Opaque 16-bit orange on the left, fully transparent on the right.
+    pixel_left = struct.pack(">HHHH", 65535, 32896, 0, 65535)
+    pixel_right = struct.pack(">HHHH", 0, 0, 0, 0)
+    rows = [pixel_left * 100 + pixel_right * 100 for _ in range(200)]
+    out = decode(to_instagram_jpeg(raw_png(200, 200, 16, 6, rows), Aspect.SQUARE).data)
+    assert out.mode == "RGB"
+    assert close_to(out.getpixel((100, 540)), (255, 128, 0))
+    assert close_to(out.getpixel((980, 540)), (255, 255, 255))
+
+
+def test_a_palette_png_with_transparency() -> None:
+    palette = Image.new("P", (300, 300), 0)
+    palette.putpalette([0, 0, 0, 30, 160, 60] + [0] * 762)
+    palette.paste(1, (100, 100, 200, 200))
+    out = decode(to_instagram_jpeg(encode(palette, "PNG", transparency=0), Aspect.SQUARE).data)
+    assert close_to(out.getpixel((10, 10)), (255, 255, 255))
+    assert close_to(out.getpixel((540, 540)), (30, 160, 60))
+
+
+def test_the_orientation_is_read_from_an_exif_chunk_after_the_pixels() -> None:
+    # As in test_exif_orientation_is_applied, but a PNG whose eXIf chunk follows IDAT.
+    red, blue = bytes((255, 0, 0)), bytes((0, 0, 255))
+    rows = [red * 300 + blue * 300 for _ in range(300)]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = raw_png(600, 300, 8, 2, rows, after=chunk(b"eXIf", exif.tobytes()))
+    out = decode(to_instagram_jpeg(data, Aspect.PORTRAIT).data)
+    assert close_to(out.getpixel((540, 40)), (255, 0, 0), tolerance=20)
+    assert close_to(out.getpixel((540, 1310)), (0, 0, 255), tolerance=20)
+
+
+def test_an_interlaced_png_is_decoded_whole() -> None:
+    rows = [bytes((20, 200, 90)) * 64 for _ in range(64)]  # one colour, so any pass order will do
+    data = raw_png(64, 64, 8, 2, rows, interlace=1)
+    assert decode(data).info.get("interlace")
+    assert close_to(decode(to_instagram_jpeg(data, Aspect.SQUARE).data).getpixel((540, 540)), (20, 200, 90))
+
+
+def test_sources_decoded_whole_are_refused_beyond_their_budget() -> None:
+    interlaced = bytearray(png_declaring(6000, 6000))
+    interlaced[24:29] = bytes((8, 6, 0, 0, 1))  # 8-bit RGBA, interlaced
+    interlaced[29:33] = struct.pack(">I", zlib.crc32(bytes(interlaced[12:29])))
+    webp = encode(Image.new("RGB", (2600, 2600), (1, 2, 3)), "WEBP", quality=50)
+    for data, kind, dims in ((bytes(interlaced), "an interlaced PNG", "6000×6000"), (webp, "a WebP", "2600×2600")):
+        for call in (identify, lambda d: to_instagram_jpeg(d, Aspect.SQUARE)):
+            with pytest.raises(BadMedia) as caught:
+                call(data)
+            message = str(caught.value)
+            assert message.startswith(f"the file is too large to process ({dims} pixels); {kind} ")
+            assert "megapixels: please use a smaller version, or save it as JPEG or PNG" in message
+    # A WebP of a few megapixels is fine.
+    assert decode(to_instagram_jpeg(encode(Image.new("RGB", (2000, 1500)), "WEBP"), Aspect.SQUARE).data)
+
+
+@pytest.mark.parametrize("params", [{"quality": 50}, {"lossless": True}, {"quality": 50, "exif": b"Exif\0\0"}])
+def test_the_webp_size_is_read_before_pillow_opens_it(params: dict[str, object]) -> None:
+    data = encode(Image.new("RGBA", (1234, 567), (1, 2, 3, 4)), "WEBP", **params)
+    assert transform._webp_size(data) == (1234, 567)
+    assert transform._webp_size(encode(Image.new("RGB", (8, 8)), "PNG")) is None
+
+
+def test_at_most_two_transforms_run_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+    reduce = transform._reduce
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        try:
+            return reduce(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(transform, "_reduce", counted)
+    data = encode(Image.new("RGB", (300, 200), (5, 6, 7)), "PNG")
+    threads = [threading.Thread(target=to_instagram_jpeg, args=(data, Aspect.SQUARE)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == transform.TRANSFORMS_AT_ONCE == 2
