@@ -13,6 +13,7 @@ import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TextIO
 
 from postpilot.domain import validation
@@ -68,9 +69,11 @@ def parse_csv(
     find_account: Callable[[str], Account | None],
     *,
     progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
 ) -> list[RowResult]:
-    """Every row checked, with what is wrong per line. ``progress(rows_read)`` is called every 1,000 rows."""
-    return _parse_csv(stream, find_account, progress)
+    """Every row checked, with what is wrong per line. ``progress(rows_read)`` is called every 1,000 rows.
+    ``now``: refuse times more than a few minutes before it (None: accept any time)."""
+    return _parse_csv(stream, find_account, progress, now)
 
 
 def _unreadable(exc: csv.Error, line: int) -> InvalidInput:
@@ -83,7 +86,10 @@ def _unreadable(exc: csv.Error, line: int) -> InvalidInput:
 
 
 def _parse_csv(
-    stream: TextIO, find_account: Callable[[str], Account | None], progress: Callable[[int], None] | None
+    stream: TextIO,
+    find_account: Callable[[str], Account | None],
+    progress: Callable[[int], None] | None,
+    now: datetime | None,
 ) -> list[RowResult]:
     reader = csv.DictReader(stream)
     try:
@@ -112,13 +118,15 @@ def _parse_csv(
             break
         except csv.Error as exc:
             raise _unreadable(exc, reader.line_num) from None
-        results.append(_parse_row(reader.line_num, row, find_account))
+        results.append(_parse_row(reader.line_num, row, find_account, now))
         if progress is not None and len(results) % 1000 == 0:
             progress(len(results))
     return results
 
 
-def _parse_row(line: int, row: dict[str, str | None], find_account: Callable[[str], Account | None]) -> RowResult:
+def _parse_row(
+    line: int, row: dict[str, str | None], find_account: Callable[[str], Account | None], now: datetime | None
+) -> RowResult:
     get = {k: _blank(_unneutralise(v) if isinstance(v, str) else None) for k, v in row.items() if k is not None}
     problems: list[str] = []
     if None in row:  # more cells than columns
@@ -135,6 +143,10 @@ def _parse_row(line: int, row: dict[str, str | None], find_account: Callable[[st
             when = parse_when(get["scheduled_at"] or "", get.get("timezone"))
         except InvalidInput as exc:
             problems.append(exc.message)
+        if when is not None and now is not None:
+            past = validation.past_problem(when, now, option="post import --allow-past")
+            if past:
+                problems.append(past)
     else:
         problems.append("scheduled_at is empty")
     image_count: Any = get.get("image_count")

@@ -220,22 +220,22 @@ def test_account_add_without_token_on_stdin(env: dict[str, str]) -> None:
 )
 def test_post_add_each_type_reads_local_time_in_tz(env: dict[str, str], engine: Engine, extra: list[str]) -> None:
     add_dry_account()
-    post_id = add_post("--at", "2026-12-01 09:00", "--tz", "Europe/Paris", "--caption", "Hello #x @y", *extra)
+    post_id = add_post("--at", "2030-12-01 09:00", "--tz", "Europe/Paris", "--caption", "Hello #x @y", *extra)
     with engine.connect() as conn:
         row = conn.execute(text("SELECT post_type, status FROM scheduled_posts WHERE id = :i"), {"i": post_id}).one()
     assert row.post_type == extra[1]
     assert row.status == "scheduled"
     listed = invoke(["post", "list"])
-    assert "2026-12-01 08:00:00" in listed.stdout  # 09:00 in Paris in December is 08:00 UTC
+    assert "2030-12-01 08:00:00" in listed.stdout  # 09:00 in Paris in December is 08:00 UTC
     shown = invoke(["post", "show", str(post_id)])
-    assert "2026-12-01T08:00:00+00:00" in shown.stdout
+    assert "2030-12-01T08:00:00+00:00" in shown.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), VALIDATION_CASES, ids=lambda v: str(v)[:30])
 def test_post_add_validation_message(env: dict[str, str], args: list[str], message: str) -> None:
     add_dry_account()
     # A later --account/--at/--tz overrides the default given first (the last value of an option wins).
-    result = invoke(["post", "add", "--account", "brand", "--at", "2026-12-01 09:00", *args])
+    result = invoke(["post", "add", "--account", "brand", "--at", "2030-12-01 09:00", *args])
     assert result.exit_code == 3, result.stdout + result.stderr
     assert message in one_error_line(result)
     assert invoke(["post", "list"]).stdout.strip() == "no posts"
@@ -243,7 +243,7 @@ def test_post_add_validation_message(env: dict[str, str], args: list[str], messa
 
 PLAIN_SQL = (
     "INSERT INTO scheduled_posts (account_id, post_type, caption, prompt, scheduled_at) "
-    "VALUES (1, 'photo', 'Hello', 'a lighthouse at dawn', '2026-12-01T09:00:00+01:00')"
+    "VALUES (1, 'photo', 'Hello', 'a lighthouse at dawn', '2030-12-01T09:00:00+01:00')"
 )
 
 
@@ -255,7 +255,7 @@ def test_plain_sql_insert_shows_in_post_list_at_utc(env: dict[str, str], engine:
     assert listed.exit_code == 0
     lines = listed.stdout.splitlines()
     assert lines[0].split()[:2] == ["ID", "ACCOUNT"]
-    assert lines[1].split()[:6] == ["1", "brand", "photo", "2026-12-01", "08:00:00", "scheduled"]
+    assert lines[1].split()[:6] == ["1", "brand", "photo", "2030-12-01", "08:00:00", "scheduled"]
     assert invoke(["post", "list", "--status", "failed"]).stdout.strip() == "no posts"
     assert invoke(["post", "list", "--account", "brand"]).stdout.count("\n") == 2
     bad = invoke(["post", "list", "--status", "nope"])
@@ -281,7 +281,7 @@ def test_post_show_has_row_media_and_history(env: dict[str, str]) -> None:
 
 def test_post_cancel(env: dict[str, str], engine: Engine) -> None:
     add_dry_account()
-    post_id = add_post("--at", "2026-12-01 09:00", "--prompt", "p")
+    post_id = add_post("--at", "2030-12-01 09:00", "--prompt", "p")
     cancelled = invoke(["post", "cancel", str(post_id)])
     assert cancelled.exit_code == 0 and "cancelled" in cancelled.stdout
     assert status_of(engine, post_id) == "cancelled"
@@ -293,7 +293,7 @@ def test_post_cancel(env: dict[str, str], engine: Engine) -> None:
 
 def test_post_retry_unconfirmed_needs_force(env: dict[str, str], engine: Engine) -> None:
     add_dry_account()
-    post_id = add_post("--at", "2026-12-01 09:00", "--prompt", "p")
+    post_id = add_post("--at", "2030-12-01 09:00", "--prompt", "p")
     with engine.begin() as conn:
         conn.execute(text("UPDATE scheduled_posts SET status = 'unconfirmed', last_error = 'publish timed out' "
                           "WHERE id = :i"), {"i": post_id})
@@ -315,11 +315,11 @@ def test_post_retry_unconfirmed_needs_force(env: dict[str, str], engine: Engine)
 
 # --------------------------------------------------------------------------------------------- import / export
 CSV_TEXT = """account,post_type,scheduled_at,timezone,caption,prompt,image_url,media_urls
-brand,photo,2026-12-01 09:00,Europe/Paris,Good one,a lighthouse,,
-brand,carousel,2026-12-01T10:00:00Z,,Only one image,,,https://example.com/1.jpg
-brand,photo,2026-12-02T09:00:00+01:00,,Second good,,https://example.com/a.jpg,
-ghost,photo,2026-12-03T09:00:00Z,,Unknown account,a prompt,,
-brand,photo,2026-12-04 09:00,,No zone,,ftp://example.com/x.jpg,
+brand,photo,2030-12-01 09:00,Europe/Paris,Good one,a lighthouse,,
+brand,carousel,2030-12-01T10:00:00Z,,Only one image,,,https://example.com/1.jpg
+brand,photo,2030-12-02T09:00:00+01:00,,Second good,,https://example.com/a.jpg,
+ghost,photo,2030-12-03T09:00:00Z,,Unknown account,a prompt,,
+brand,photo,2030-12-04 09:00,,No zone,,ftp://example.com/x.jpg,
 """
 
 
@@ -342,7 +342,7 @@ def test_post_import_reports_bad_rows_and_imports_nothing(env: dict[str, str], t
     assert "imported 2 post(s), skipped 3 invalid row(s)" in skipped.stdout
     assert skipped.exit_code == 3  # the file still had bad rows: scripts must notice
     listed = invoke(["post", "list"]).stdout
-    assert "2026-12-01 08:00:00" in listed and "2026-12-02 08:00:00" in listed
+    assert "2030-12-01 08:00:00" in listed and "2030-12-02 08:00:00" in listed
     assert listed.count("\n") == 3  # header and two rows
 
 
@@ -353,8 +353,8 @@ def test_post_import_unreadable_file(env: dict[str, str], tmp_path: Path) -> Non
 
 def test_post_export_round_trips(env: dict[str, str], tmp_path: Path) -> None:
     add_dry_account()
-    add_post("--at", "2026-12-01 09:00", "--tz", "Europe/Paris", "--prompt", "a lighthouse", "--caption", "Hi, there")
-    add_post("--type", "carousel", "--at", "2026-12-02T09:00:00Z", "--media-url", "https://example.com/1.jpg",
+    add_post("--at", "2030-12-01 09:00", "--tz", "Europe/Paris", "--prompt", "a lighthouse", "--caption", "Hi, there")
+    add_post("--type", "carousel", "--at", "2030-12-02T09:00:00Z", "--media-url", "https://example.com/1.jpg",
              "--media-url", "https://example.com/2.jpg")
     exported = invoke(["post", "export"])
     assert exported.exit_code == 0
@@ -542,8 +542,8 @@ def test_post_import_a_cell_too_large_is_a_clear_error(env: dict[str, str], tmp_
     add_dry_account()
     path = tmp_path / "big.csv"
     path.write_text(
-        "account,post_type,scheduled_at,caption\nbrand,photo,2026-12-24T09:00:00Z,ok\n"
-        f'brand,photo,2026-12-24T09:00:00Z,"{"x" * 140_000}"\n',
+        "account,post_type,scheduled_at,caption\nbrand,photo,2030-12-24T09:00:00Z,ok\n"
+        f'brand,photo,2030-12-24T09:00:00Z,"{"x" * 140_000}"\n',
         encoding="utf-8",
     )
     result = invoke(["post", "import", str(path)])
@@ -557,9 +557,67 @@ def test_post_import_a_column_named_twice_is_refused(env: dict[str, str], tmp_pa
     add_dry_account()
     path = tmp_path / "twice.csv"
     path.write_text(
-        "account,post_type,scheduled_at,caption,caption\nbrand,photo,2026-12-24T09:00:00Z,first,second\n",
+        "account,post_type,scheduled_at,caption,caption\nbrand,photo,2030-12-24T09:00:00Z,first,second\n",
         encoding="utf-8",
     )
     result = invoke(["post", "import", str(path)])
     assert result.exit_code == 3
     assert "the column(s) caption appear more than once in the header" in one_error_line(result)
+
+
+# --- issue 13: edits, times in the past, retry too late -----------------------------------------------------
+
+
+def test_post_add_refuses_a_time_in_the_past_unless_allowed(env: dict[str, str]) -> None:
+    add_dry_account()
+    result = invoke(["post", "add", "--account", "brand", "--at", "2025-01-01T09:00:00Z", "--prompt", "p"])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: scheduled_at 2025-01-01T09:00:00+00:00 is ")
+    assert "days in the past; give a time in the future (or use --allow-past" in result.stderr
+    allowed = invoke(["post", "add", "--account", "brand", "--at", "2025-01-01T09:00:00Z", "--prompt", "p",
+                      "--allow-past"])
+    assert allowed.exit_code == 0, allowed.stderr
+
+
+def test_post_import_refuses_past_rows_with_the_line(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    csv_file = tmp_path / "old.csv"
+    csv_file.write_text("account,post_type,scheduled_at,prompt\nbrand,photo,2025-01-01T09:00:00Z,p\n"
+                        "brand,photo,2030-01-01T09:00:00Z,p\n")
+    result = invoke(["post", "import", str(csv_file)])
+    assert result.exit_code == 3
+    assert "line 2: scheduled_at 2025-01-01T09:00:00+00:00 is" in result.stderr
+    assert "(or use post import --allow-past to publish it as soon as possible)" in result.stderr
+    assert invoke(["post", "import", str(csv_file), "--allow-past"]).exit_code == 0
+
+
+def test_post_edit_changes_what_will_be_published(env: dict[str, str]) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2030-12-01T09:00:00Z", "--prompt", "a lighthouse", "--caption", "old")
+    result = invoke(["post", "edit", str(post_id), "--caption", "new words #sale", "--at", "2030-12-02T10:00:00Z"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"post {post_id} edited (caption, scheduled_at); it is scheduled"
+    shown = invoke(["post", "show", str(post_id)]).stdout
+    assert "new words #sale" in shown and "2030-12-02T10:00:00+00:00" in shown and "edited" in shown
+
+
+def test_post_edit_checks_the_result_like_a_new_post(env: dict[str, str]) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2030-12-01T09:00:00Z", "--prompt", "a lighthouse")
+    result = invoke(["post", "edit", str(post_id), "--caption", "#" + " #".join(f"t{i}" for i in range(31))])
+    assert result.exit_code == 3 and "caption has 31 hashtags" in result.stderr
+    nothing = invoke(["post", "edit", str(post_id)])
+    assert nothing.exit_code == 3 and "nothing to change" in nothing.stderr
+    missing = invoke(["post", "edit", "999", "--caption", "x"])
+    assert missing.exit_code == 4 and "no post with id 999" in missing.stderr
+
+
+def test_post_retry_says_when_a_post_is_too_late(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2025-01-01T09:00:00Z", "--prompt", "p", "--allow-past")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE scheduled_posts SET status = 'failed' WHERE id = :i"), {"i": post_id})
+    result = invoke(["post", "retry", str(post_id)])
+    assert result.exit_code == 5
+    assert "more than 24 h ago, so it would fail as missed again; give it a new time first" in result.stderr
+    assert f"postpilot post edit {post_id} --at" in result.stderr

@@ -279,3 +279,20 @@ def test_upgrade_holds_rows_with_unreadable_times_and_words(blank_engine: Engine
         assert posts_by_caption["quoted"].is_active is True
         odd = posts_by_caption["odd"]
         assert odd.is_active is False and "is_active was 'maybe'" in (odd.last_error or "")
+
+
+def test_a_post_for_an_account_that_does_not_exist_is_refused_in_the_same_words(engine: Engine) -> None:
+    """Issue 13: SQLite enforces foreign keys only when the connection asks (the ``sqlite3`` shell does not);
+    a trigger refuses ``account_id = 99`` there too, with the message PostgreSQL gives."""
+    _account(engine)
+    raw = engine.raw_connection()  # no PRAGMA foreign_keys from us: as a marketer's shell would connect
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            cursor.execute("PRAGMA foreign_keys=OFF")
+        with pytest.raises(Exception) as info:
+            cursor.execute("INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (99, '2026-12-01T08:00:00Z')")
+        raw.rollback()
+    finally:
+        raw.close()
+    assert "account_id does not name an account: see postpilot account list for the ids" in str(info.value)

@@ -1,9 +1,10 @@
-"""``postpilot post add | list | show | cancel | retry | import | export``."""
+"""``postpilot post add | list | show | edit | cancel | retry | import | export``."""
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,11 +14,13 @@ from postpilot.cli.common import EXIT_INPUT, fail, handle_errors, open_app
 from postpilot.csvio import export_csv, parse_csv
 from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
-from postpilot.domain.model import Post, PostStatus
+from postpilot.domain.model import Post, PostStatus, utcnow
 from postpilot.domain.timeparse import parse_when
 from postpilot.redaction import display_url
 
-post_app = typer.Typer(help="Scheduled posts: add, list, show, cancel, retry, import and export.", no_args_is_help=True)
+post_app = typer.Typer(
+    help="Scheduled posts: add, list, show, edit, cancel, retry, import and export.", no_args_is_help=True
+)
 
 
 @post_app.command("add")
@@ -39,6 +42,9 @@ def add(
     image_count: Annotated[int | None, typer.Option(help="Carousel: images to generate (2–10).")] = None,
     aspect: Annotated[str, typer.Option(help="square, portrait or landscape.")] = "square",
     alt_text: Annotated[str | None, typer.Option(help="Accessibility text (≤ 1000 characters).")] = None,
+    allow_past: Annotated[
+        bool, typer.Option("--allow-past", help="Accept a time more than 5 minutes ago: publish as soon as possible.")
+    ] = False,
 ) -> None:
     """Schedule a post. Prints the new post's id."""
     app = open_app()
@@ -61,6 +67,7 @@ def add(
         if found is None:
             raise InvalidInput(f"no account named {account!r} (see postpilot account list)")
         validation.check(draft, found)
+        _check_not_past(when, allow_past)
         post_id = app.repo.add_post(
             {
                 "account_id": found.id,
@@ -184,6 +191,86 @@ def show(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None
         app.close()
 
 
+def _check_not_past(when: datetime, allow_past: bool) -> None:
+    problem = None if allow_past else validation.past_problem(when, utcnow())
+    if problem:
+        raise InvalidInput(problem)
+
+
+@post_app.command("edit")
+@handle_errors
+def edit(
+    post_id: Annotated[int, typer.Argument(help="The post's id.")],
+    at: Annotated[str | None, typer.Option(help="A new time: ISO 8601, or '2026-12-01 09:00' read in --tz.")] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone for an --at without offset.")] = "UTC",
+    caption: Annotated[str | None, typer.Option(help="The new caption ('' for none).")] = None,
+    prompt: Annotated[str | None, typer.Option(help="A new prompt ('' for none): new images are made.")] = None,
+    image_url: Annotated[str | None, typer.Option(help="Photo: your own image ('' to generate one instead).")] = None,
+    media_url: Annotated[
+        list[str] | None, typer.Option(help="Carousel: the image URLs, all of them, in order.")
+    ] = None,
+    video_url: Annotated[str | None, typer.Option(help="Reel: the video URL.")] = None,
+    cover_url: Annotated[str | None, typer.Option(help="Reel: the cover image URL ('' for none).")] = None,
+    image_count: Annotated[int | None, typer.Option(help="Carousel: images to generate (2–10).")] = None,
+    aspect: Annotated[str | None, typer.Option(help="square, portrait or landscape.")] = None,
+    alt_text: Annotated[str | None, typer.Option(help="Accessibility text ('' for none).")] = None,
+    allow_past: Annotated[
+        bool, typer.Option("--allow-past", help="Accept an --at more than 5 minutes ago: publish as soon as possible.")
+    ] = False,
+) -> None:
+    """Change what a post will publish, or when. Works until publishing starts, also after the images are made:
+    only the images whose inputs changed are made again."""
+    changes: dict[str, object] = {}
+    for name, value in (
+        ("caption", caption),
+        ("prompt", prompt),
+        ("image_url", image_url),
+        ("video_url", video_url),
+        ("cover_url", cover_url),
+        ("alt_text", alt_text),
+    ):
+        if value is not None:
+            changes[name] = value if value != "" or name == "caption" else None
+    if media_url is not None:
+        changes["media_urls"] = list(media_url) or None
+    if image_count is not None:
+        changes["image_count"] = image_count
+    if aspect is not None:
+        changes["aspect"] = aspect
+    when = parse_when(at, tz) if at is not None else None
+    if when is not None:
+        changes["scheduled_at"] = when
+    if not changes:
+        raise InvalidInput("nothing to change: give at least one option, e.g. --caption '…' (see --help)")
+    app = open_app()
+    try:
+        post = app.repo.require_post(post_id)
+        merged = {
+            name: getattr(post, name)
+            for name in (
+                "post_type",
+                "caption",
+                "prompt",
+                "image_url",
+                "media_urls",
+                "video_url",
+                "cover_url",
+                "image_count",
+                "aspect",
+                "alt_text",
+                "scheduled_at",
+            )
+        }
+        merged.update(changes)
+        validation.check(validation.PostDraft(**merged), app.repo.account(post.account_id))
+        if when is not None:
+            _check_not_past(when, allow_past)
+        edited = app.repo.edit_post(post_id, changes)
+        typer.echo(f"post {edited.id} edited ({', '.join(sorted(changes))}); it is {edited.status.value}")
+    finally:
+        app.close()
+
+
 @post_app.command("cancel")
 @handle_errors
 def cancel(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None:
@@ -204,10 +291,11 @@ def retry(
         bool, typer.Option("--force", help="Retry an unconfirmed post (after checking Instagram).")
     ] = False,
 ) -> None:
-    """Schedule a failed, cancelled or (with --force) unconfirmed post again; media already made is reused."""
+    """Schedule a failed, cancelled, simulated or (with --force) unconfirmed post again; media already made is
+    reused."""
     app = open_app()
     try:
-        post = app.repo.retry(post_id, force=force)
+        post = app.repo.retry(post_id, force=force, max_lateness_s=app.settings.max_lateness_s)
         typer.echo(f"post {post.id} is {post.status.value} again for {post.scheduled_at.isoformat()}")
     finally:
         app.close()
@@ -219,6 +307,9 @@ def import_(
     file: Annotated[Path, typer.Argument(help="CSV file (see the README for its columns).")],
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Import the good rows even if some are bad.")
+    ] = False,
+    allow_past: Annotated[
+        bool, typer.Option("--allow-past", help="Accept times more than 5 minutes ago: publish those at once.")
     ] = False,
 ) -> None:
     """Import posts from CSV. Every row is checked first; with any bad row nothing is imported (unless
@@ -239,6 +330,7 @@ def import_(
             io.StringIO(text),
             app.repo.account_by_name,
             progress=(lambda n: typer.echo(f"checked {n:,} rows…", err=True)) if tty else None,
+            now=None if allow_past else utcnow(),
         )
         bad = [r for r in results if r.problems]
         for r in bad:

@@ -6,6 +6,7 @@ marketer's cancel) got there first: the caller stops touching that post."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, null, update
@@ -18,7 +19,7 @@ from postpilot.domain import lifecycle
 from postpilot.domain.changes import PostChange
 from postpilot.domain.errors import Conflict
 from postpilot.domain.events import EventKind
-from postpilot.domain.model import Post, PostStatus
+from postpilot.domain.model import USER_FIELDS, Post, PostStatus, utcnow
 
 
 class Transitions(PostRecords):
@@ -127,8 +128,16 @@ class Transitions(PostRecords):
             raise Conflict(f"post {post_id} changed while cancelling; look at it again (postpilot post show {post_id})")
         return self.require_post(post_id)
 
-    def retry(self, post_id: int, *, force: bool = False, actor: str = "cli") -> Post:
+    def retry(
+        self, post_id: int, *, force: bool = False, actor: str = "cli", max_lateness_s: float | None = None
+    ) -> Post:
         post = self.require_post(post_id)
+        if max_lateness_s is not None and post.scheduled_at < utcnow() - timedelta(seconds=max_lateness_s):
+            raise Conflict(
+                f"post {post_id} is scheduled for {post.scheduled_at.isoformat()}, more than "
+                f"{max_lateness_s / 3600:g} h ago, so it would fail as missed again; give it a new time first: "
+                f"postpilot post edit {post_id} --at '…', then retry it"
+            )
         if post.status is PostStatus.UNCONFIRMED and not force:
             raise Conflict(
                 f"post {post_id} is unconfirmed: Instagram may already show it. Check the account on Instagram; "
@@ -227,3 +236,49 @@ class Transitions(PostRecords):
                 actor=owner,
             )
             return True
+
+    def edit_post(self, post_id: int, values: dict[str, Any], *, actor: str = "cli") -> Post:
+        """A person's edit through the CLI: the columns as given, exactly as an SQL ``UPDATE`` would write
+        them. The pipeline sees the change the same way either way (``pipeline/edits.py``)."""
+        unknown = set(values) - set(USER_FIELDS)
+        if unknown:
+            raise ValueError(f"not user fields: {sorted(unknown)}")
+        post = self.require_post(post_id)
+        if post.status is PostStatus.PUBLISHING:
+            raise Conflict(
+                f"post {post_id} is being published right now, so the edit would come too late; if it goes live, "
+                "edit it on Instagram"
+            )
+        if post.status in (PostStatus.PUBLISHED, PostStatus.SIMULATED):
+            raise Conflict(
+                f"post {post_id} is already {post.status.value}; edit it on Instagram, or add a new post"
+                if post.status is PostStatus.PUBLISHED
+                else f"post {post_id} is already {post.status.value}; run postpilot post retry {post_id} first"
+            )
+        editable = [
+            PostStatus.SCHEDULED,
+            PostStatus.PREPARING,
+            PostStatus.READY,
+            PostStatus.FAILED,
+            PostStatus.UNCONFIRMED,
+            PostStatus.CANCELLED,
+        ]
+        cleaned = {k: (null() if v is None else v) for k, v in values.items()}
+        with self._tx() as conn:
+            row = conn.execute(
+                update(posts)
+                .where(posts.c.id == post_id, posts.c.status.in_([s.value for s in editable]))
+                .values(updated_at=db_now(), **cleaned)
+                .returning(posts.c.id)
+            ).first()
+            if row is None:
+                raise Conflict(f"post {post_id} changed while editing; look at it again")
+            self._event(
+                conn,
+                post_id,
+                EventKind.EDITED,
+                message=f"edited by {actor}: {', '.join(sorted(values))}",
+                detail={"changed": sorted(values)},
+                actor=actor,
+            )
+        return self.require_post(post_id)

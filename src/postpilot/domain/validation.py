@@ -171,6 +171,29 @@ def reel_problems(draft: PostDraft) -> list[str]:
 TYPE_RULES = {PostType.PHOTO: photo_problems, PostType.CAROUSEL: carousel_problems, PostType.REEL: reel_problems}
 
 
+# A time this far in the past is a mistake (a date copied from last year), not "now": refused unless asked for.
+PAST_GRACE_S = 300
+
+
+def past_problem(when: datetime, now: datetime, *, option: str = "--allow-past") -> str | None:
+    """A message for a time more than a few minutes ago; None for a time near or after ``now``."""
+    ago = (now - when).total_seconds()
+    if ago <= PAST_GRACE_S:
+        return None
+    return (
+        f"scheduled_at {when.isoformat()} is {_ago(ago)} in the past; give a time in the future "
+        f"(or use {option} to publish it as soon as possible)"
+    )
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds / 86400:.0f} days"
+
+
 def time_problems(draft: PostDraft) -> list[str]:
     if draft.scheduled_at is None:
         return ["scheduled_at is missing"]
