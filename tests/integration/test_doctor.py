@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 
 from postpilot.app import App
 from postpilot.cli import cli
+from postpilot.db import migrate
 from postpilot.domain.model import LoginKind
 from tests.fakes.base import FakeServer
 from tests.fakes.cloudinary_fake import CloudinaryFake
@@ -199,7 +200,8 @@ def test_a_database_without_the_schema(env: dict[str, str], tmp_path: Path, monk
     monkeypatch.setenv("POSTPILOT_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = doctor()
     assert result.exit_code == 2
-    assert rows(result)["schema"] == ("error", "at nothing, this version needs 0004: run postpilot db upgrade")
+    expected = f"at nothing, this version needs {migrate.HEAD_REVISION}: run postpilot db upgrade"
+    assert rows(result)["schema"] == ("error", expected)
 
 
 def test_a_state_directory_that_cannot_be_written(

@@ -158,3 +158,25 @@ def test_readme_mentions_every_cli_command() -> None:
     assert "post import" in paths
     missing = [p for p in paths if f"postpilot {p}" not in text]
     assert not missing, f"README does not show these commands: {missing}"
+
+
+def test_readme_shows_the_schema_revision_the_program_has() -> None:
+    """Issue 13: ``db current``, ``/readyz`` and ``doctor`` examples show the head revision of this version."""
+    from postpilot.db.migrate import HEAD_REVISION
+
+    text = README.read_text(encoding="utf-8")
+    shown = set(re.findall(r'"schema": "(\d{4})"|schema=(\d{4})|"(\d{4}) \(head\)"|at (\d{4}) \(head\)', text))
+    revisions = {r for groups in shown for r in groups if r}
+    assert revisions == {HEAD_REVISION}, revisions
+
+
+def test_readme_exit_code_table_matches_the_program() -> None:
+    from postpilot.cli import common
+
+    text = README.read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| (\d+) \| ([^|]+) \|$", text, flags=re.MULTILINE))
+    assert set(table) == {"0", "1", "2", "3", "4", "5", "6", "130"}
+    assert (common.EXIT_OK, common.EXIT_POST_FAILED, common.EXIT_CONFIG, common.EXIT_INPUT, common.EXIT_NOT_FOUND,
+            common.EXIT_CONFLICT, common.EXIT_INTERNAL) == (0, 1, 2, 3, 4, 5, 6)
+    assert table["3"].startswith("invalid input") and table["4"].startswith("not found")
+    assert table["5"].startswith("conflict") and table["2"].startswith("configuration error")
