@@ -139,6 +139,26 @@ trap 'rm -rf "$TMP"' EXIT
 
 # --- the virtualenv --------------------------------------------------------------------------------
 RUNTIME_CHANGED=0
+# What the virtualenv runs: every installed distribution with its version, and postpilot's own file hashes
+# (its version does not change between two builds of a checkout).
+runtime_fingerprint() {
+    local py
+    py="$(root "$VENV")/bin/python"
+    [ -x "$py" ] || { echo none; return; }
+    "$py" - <<'PY' 2>/dev/null || echo none
+import hashlib
+from importlib import metadata
+
+parts = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+try:
+    record = metadata.distribution("postpilot").read_text("RECORD") or ""
+    # direct_url.json names the temporary directory each build came from: not part of what runs.
+    parts += [line for line in record.splitlines() if "direct_url.json" not in line and "INSTALLER" not in line]
+except metadata.PackageNotFoundError:
+    parts.append("no postpilot")
+print(hashlib.sha256("\n".join(parts).encode()).hexdigest())
+PY
+}
 if [ "$SKIP_VENV" -eq 1 ]; then
     say skipped "virtualenv and pip install (--skip-venv)"
 else
@@ -164,10 +184,16 @@ else
     fi
     # Word splitting of POSTPILOT_PIP_ARGS is intended: it carries several pip options.
     read -r -a pip_args <<<"$POSTPILOT_PIP_ARGS"
+    before=$(runtime_fingerprint)
     "$(root "$VENV")/bin/python" -m pip install --quiet --upgrade "${pip_args[@]}" "$target"
     version=$("$(root "$VENV")/bin/python" -c 'from importlib.metadata import version; print(version("postpilot"))')
-    say installed "postpilot $version from ${WHEEL:-$SRC_DIR}"
-    RUNTIME_CHANGED=1
+    # A re-run with the same code installs the same files: the running service is left alone.
+    if [ "$before" != "$(runtime_fingerprint)" ]; then
+        say installed "postpilot $version from ${WHEEL:-$SRC_DIR}"
+        RUNTIME_CHANGED=1
+    else
+        say unchanged "postpilot $version (same code and dependencies)"
+    fi
 fi
 # The units' Documentation= points here.
 if [ -f "$REPO_DIR/README.md" ]; then
@@ -344,9 +370,9 @@ else
 fi
 cat <<EOF
 
-postpilot is installed.
-  settings:  $ENV_FILE
-  secrets:   $CRED_DIR/<setting name>, mode 0600 (e.g. database_url, facebook_app_secret)
-  state:     $STATE_DIR
+postpilot is installed${DESTDIR:+ under $DESTDIR}.
+  settings:  $(root "$ENV_FILE")
+  secrets:   $(root "$CRED_DIR")/<setting name>, mode 0600 (e.g. database_url, facebook_app_secret)
+  state:     $(root "$STATE_DIR")
   $apply
 EOF

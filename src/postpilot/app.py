@@ -160,6 +160,35 @@ class App:
 
         return CardRenderer()
 
+    def start_problems(self) -> list[str]:
+        """Settings that would start a healthy-looking daemon whose posts then wait forever: checked before the
+        daemon or a pass starts (exit code 2, one line each), never first at a post's minute."""
+        s = self.settings
+        found: list[str] = []
+        if s.image_provider == "openai" and not s.openai_api_key:
+            found.append("POSTPILOT_IMAGE_PROVIDER=openai needs OPENAI_API_KEY (or set POSTPILOT_IMAGE_PROVIDER=card)")
+        if s.media_store == "cloudinary" and not s.cloudinary_url:
+            found.append("POSTPILOT_MEDIA_STORE=cloudinary needs CLOUDINARY_URL (or set POSTPILOT_MEDIA_STORE=local)")
+        live = [a for a in self.repo.list_accounts() if a.is_active and not a.dry_run and not self.force_dry_run]
+        if live and s.secret_key is None and any(a.has_token for a in live):
+            names = ", ".join(a.name for a in live if a.has_token)
+            found.append(
+                f"POSTPILOT_SECRET_KEY is not set, but the live account(s) {names} have tokens encrypted with it: set "
+                "the key they were saved with"
+            )
+        if live and self.media_store_kind == "local" and not s.public_media_url:
+            found.append(
+                f"the account(s) {', '.join(a.name for a in live)} publish for real, but images are stored locally "
+                "without POSTPILOT_PUBLIC_MEDIA_URL, so Instagram could not download them: serve the media "
+                "directory and set POSTPILOT_PUBLIC_MEDIA_URL, or use Cloudinary (CLOUDINARY_URL)"
+            )
+        return found
+
+    def check_start(self) -> None:
+        problems = self.start_problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+
     def read_openai_model(self) -> tuple[str, bool, date | None]:
         """The configured OpenAI model as OpenAI's models endpoint describes it (for ``DependencyWatch``)."""
         self.generator()
@@ -328,6 +357,7 @@ class App:
 
         return Daemon(
             heartbeat=self.heartbeat("daemon"),
+            start_checks=self.check_start,
             settings=self.settings,
             repo=self.repo,
             engine=self.engine,

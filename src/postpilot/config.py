@@ -118,6 +118,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("health_listen")
+    @classmethod
+    def _check_health_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"must be host:port, e.g. 127.0.0.1:8765 or [::1]:8765 (got {value!r})")
+        if not host.strip("[]"):
+            raise ValueError(f"must name a host before the port, e.g. 127.0.0.1:{port} (got {value!r})")
+        return value
+
     @field_validator("fetch_allow_networks")
     @classmethod
     def _check_networks(cls, value: str) -> str:

@@ -171,6 +171,7 @@ def _parse_row(
         alt_text=get.get("alt_text"),
         scheduled_at=when,
     )
+    problems += validation.option_conflicts(draft)
     if when is not None:
         problems += validation.problems(draft, account, account_required=account is not None)
     else:

@@ -8,13 +8,12 @@ leader. Signals only set an event; the main thread does the draining.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -34,6 +33,7 @@ from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
 from postpilot.pipeline.runner import Runner
 from postpilot.sdnotify import SystemdNotifier
+from postpilot.sqlite_lock import SqliteLock, lock_for
 from postpilot.status import status_summary
 from postpilot.tokens import REFRESH_EVERY_S, TokenRefresher
 from postpilot.watch import DependencyWatch
@@ -46,32 +46,6 @@ log = get_logger("postpilot.daemon")
 PERMALINK_BACKFILL_S = 300.0
 # The OpenAI model's shutdown date and the Graph API version's end are looked at on start and daily.
 DEPENDENCY_CHECK_S = 86_400.0
-
-
-class SqliteLock:
-    """One daemon per SQLite file: an exclusive flock on ``<db>.lock`` held for the process's life."""
-
-    def __init__(self, database: str) -> None:
-        self.path = Path(database + ".lock")
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ConfigError(
-                f"another postpilot daemon is already running on {self.path.with_suffix('')}; SQLite supports "
-                "one daemon per database file (use PostgreSQL to run several replicas)"
-            ) from None
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class Daemon:
@@ -90,6 +64,7 @@ class Daemon:
         usage: GraphUsage,
         owner: str,
         heartbeat: Heartbeat,
+        start_checks: Callable[[], None] | None = None,
         notifier: SystemdNotifier | None = None,
     ) -> None:
         self.settings = settings
@@ -101,10 +76,12 @@ class Daemon:
         self.usage = usage
         self.owner = owner
         self.heartbeat_thread = heartbeat
+        self._start_checks = start_checks
         self.notifier = notifier or SystemdNotifier()
         self.stop_event = threading.Event()
         self.draining = False
         self.left_running = False  # steps still running when the drain timed out (given back)
+        self.exit_code = 0
         self.started_at = time.monotonic()
         self.heartbeat = time.monotonic()
         self.last_poll_ok: datetime | None = None
@@ -170,20 +147,18 @@ class Daemon:
         return self._drain()
 
     def _check_start(self) -> None:
-        url = make_url(self.settings.resolved_database_url)
-        if url.get_backend_name() == "sqlite" and url.database:
-            self._lock = SqliteLock(url.database)
+        self._lock = lock_for(self.settings.resolved_database_url)
+        if self._lock is not None:
             self._lock.acquire()
         try:
             self.repo.ping()
         except Exception as exc:
             raise ConfigError(f"cannot reach the database ({self._db_label()}): {type(exc).__name__}") from exc
-        current, head = migrate.current_revision(self.engine), migrate.head_revision()
-        if current != head:
-            raise ConfigError(
-                f"the database schema is at {current or 'nothing'} but this version needs {head}: "
-                "run postpilot db upgrade"
-            )
+        problem = migrate.schema_problem(migrate.current_revision(self.engine))
+        if problem:
+            raise ConfigError(problem)
+        if self._start_checks is not None:
+            self._start_checks()
 
     def _drain(self) -> int:
         self.draining = True
@@ -199,13 +174,15 @@ class Daemon:
         if self._lock:
             self._lock.release()
         log.info("daemon_stopped")
-        return 0
+        return self.exit_code
 
     def _install_signals(self) -> None:
         def handler(signum: int, _frame: FrameType | None) -> None:
             self._signals += 1
             if self._signals > 1:
                 os._exit(1)  # a second signal: the operator wants out now
+            # Ctrl-C ends with 130 as every command does (README "Exit codes"); SIGTERM is a normal stop, 0.
+            self.exit_code = 130 if signum == signal.SIGINT else 0
             self.stop_event.set()
 
         signal.signal(signal.SIGTERM, handler)
@@ -233,6 +210,9 @@ class Daemon:
         self.last_poll_ok = utcnow()
         self.last_poll_error = None
         self.metrics.poll_succeeded(self.last_poll_ok, time.monotonic() - started)
+        log.debug(
+            "poll_done", ms=round((time.monotonic() - started) * 1000, 1), inflight=len(self.runner.inflight_ids())
+        )
         if self._ready_sent.is_set():
             self.notifier.watchdog()
 
@@ -315,7 +295,7 @@ class Daemon:
             current = migrate.current_revision(self.engine)
             checks["schema"] = current
             if current != migrate.head_revision():
-                return HealthReport(ok=False, checks=checks, reason="the database schema is not at head")
+                return HealthReport(ok=False, checks=checks, reason=migrate.schema_problem(current))
         except Exception as exc:
             checks["database"] = "unreachable"
             return HealthReport(ok=False, checks=checks, reason=f"database unreachable ({type(exc).__name__})")

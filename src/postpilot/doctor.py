@@ -107,7 +107,7 @@ def _database(app: App) -> Iterator[Check]:
     if current == head:
         yield _ok("schema", f"at {head} (head)")
     else:
-        yield _error("schema", f"at {current or 'nothing'}, this version needs {head}: run postpilot db upgrade")
+        yield _error("schema", migrate.schema_problem(current) or "")
 
 
 def _writable(path: str) -> str | None:

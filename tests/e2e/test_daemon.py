@@ -480,3 +480,25 @@ def test_sigkill_during_generation_leaves_the_money_on_the_books(
     assert repo.spend_today() == pytest.approx(sum(r.cost_usd if r.cost_usd is not None else r.estimate_usd
                                                    for r in ledger))
     assert repo.spend_today() > 0
+
+
+def test_sigint_ends_the_daemon_with_130_and_run_once_beside_it_is_refused(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """Issue 13: Ctrl-C exits 130 as the README's table says; a pass on the same SQLite file would be a second
+    owner, so it is refused while the daemon runs."""
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    engine = build_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    env = daemon_env(url, tmp_path)
+    d = Daemon(env, tmp_path)
+    daemons.append(d)
+    d.wait_ready()
+    beside = subprocess.run([sys.executable, "-m", "postpilot", "run-once"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert beside.returncode == 2
+    assert "another postpilot daemon is already running" in beside.stderr and "run-once" in beside.stderr
+    d.proc.send_signal(signal.SIGINT)
+    assert d.proc.wait(timeout=60) == 130
+    assert "Traceback" not in d.logs

@@ -119,6 +119,9 @@ def test_install_lays_out_config_secrets_and_units(run: Runner, repo: Path, dest
     assert "skipped    database migration" in result.stdout
     assert "skipped    systemctl" in result.stdout
     assert "generated  /etc/postpilot/credentials/secret_key" in result.stdout
+    # The summary names the files where they are: under DESTDIR (issue 13).
+    assert f"settings:  {destdir}/etc/postpilot/postpilot.env" in result.stdout
+    assert f"state:     {destdir}/var/lib/postpilot" in result.stdout
 
 
 def test_second_run_changes_nothing_and_keeps_edits(run: Runner, destdir: Path) -> None:
@@ -284,3 +287,11 @@ def test_full_install_builds_a_venv_and_migrates(run: Runner, destdir: Path) -> 
         conn.close()
     assert revision
     assert (ROOT / "build").exists() == had_build_dir, "pip built inside the source tree"
+    assert "installed  postpilot" in result.stdout
+
+    # Issue 13: a re-run with the same code reinstalls the same files and says so, so a running service
+    # would not be restarted for nothing.
+    again = run("install.sh", "--src", str(ROOT), timeout=280, PYTHON=sys.executable,
+                POSTPILOT_PIP_ARGS="--no-compile")
+    assert "unchanged  postpilot" in again.stdout, again.stdout
+    assert "installed  postpilot" not in again.stdout

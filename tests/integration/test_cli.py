@@ -46,7 +46,6 @@ VALIDATION_CASES = [
     (["--image-url", "ftp://example.com/a.jpg"], "image_url must start with http:// or https:// (got ftp://)"),
     (["--prompt", "p", "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
     (["--prompt", "p", "--at", "next tuesday"], "is not a date and time"),
-    (["--prompt", "p", "--account", "nobody"], "no account named 'nobody'"),
 ]
 
 
@@ -146,8 +145,14 @@ def test_missing_schema_then_db_upgrade_and_current(
     assert "run postpilot db upgrade" in one_error_line(once)
 
     current = invoke(["db", "current"])
-    assert current.exit_code == 0
-    assert "needs upgrade" in current.stdout and "run postpilot db upgrade" in current.stdout
+    if empty_db_url.startswith("sqlite"):
+        # Issue 13: no command but db upgrade and demo creates a SQLite file (the wrong directory would get one).
+        assert current.exit_code == 2
+        assert "there is no postpilot database at" in one_error_line(current)
+        assert not Path(empty_db_url.removeprefix("sqlite:///")).exists()
+    else:
+        assert current.exit_code == 0
+        assert "needs upgrade" in current.stdout and "run postpilot db upgrade" in current.stdout
 
     for _ in range(2):  # safe to run again
         upgraded = invoke(["db", "upgrade"])
@@ -621,3 +626,166 @@ def test_post_retry_says_when_a_post_is_too_late(env: dict[str, str], engine: En
     assert result.exit_code == 5
     assert "more than 24 h ago, so it would fail as missed again; give it a new time first" in result.stderr
     assert f"postpilot post edit {post_id} --at" in result.stderr
+
+
+def test_post_add_for_an_unknown_account_is_not_found(env: dict[str, str]) -> None:
+    add_dry_account()
+    result = invoke(["post", "add", "--account", "nobody", "--at", "2030-12-01 09:00", "--prompt", "p"])
+    assert result.exit_code == 4  # README: 4 not found
+    assert "no account named 'nobody'" in one_error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--image-url", "https://example.com/a.jpg", "--prompt", "p"], "a photo takes either an image_url"),
+        (["--prompt", "p", "--image-count", "3"], "image_count is only for a carousel generated from a prompt"),
+        (["--prompt", "p", "--video-url", "https://example.com/v.mp4"], "video_url and cover_url are only for a reel"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(env: dict[str, str], args: list[str], message: str) -> None:
+    add_dry_account()
+    result = invoke(["post", "add", "--account", "brand", "--at", "2030-12-01 09:00", *args])
+    assert result.exit_code == 3
+    assert message in one_error_line(result)
+
+
+def test_other_commands_never_create_a_sqlite_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("POSTPILOT_"):
+            monkeypatch.delenv(name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for args in (["post", "list"], ["account", "list"], ["run-once"], ["post", "show", "1"]):
+        result = invoke(args)
+        assert result.exit_code == 2, (args, result.stderr)
+        line = one_error_line(result)
+        assert "there is no postpilot database at" in line and "relative to the current directory" in line
+    assert not (elsewhere / "var").exists()
+
+
+def test_limit_must_be_positive_and_export_checks_its_status(env: dict[str, str]) -> None:
+    add_dry_account()
+    assert invoke(["post", "list", "--limit", "0"]).exit_code == 2
+    bogus = invoke(["post", "export", "--status", "bogus"])
+    assert bogus.exit_code == 3 and "unknown status 'bogus'" in one_error_line(bogus)
+
+
+def test_ig_user_id_must_be_a_number_even_for_a_dry_run(env: dict[str, str]) -> None:
+    result = invoke(["account", "add", "x", "--ig-user-id", "notanumber", "--dry-run"])
+    assert result.exit_code == 3 and "must be the numeric Instagram user id" in one_error_line(result)
+
+
+def test_accounts_can_be_renamed_given_a_token_and_removed(env: dict[str, str]) -> None:
+    add_dry_account()
+    assert invoke(["account", "rename", "brand", "shop"]).exit_code == 0
+    assert "shop" in invoke(["account", "list"]).stdout
+    taken = invoke(["account", "add", "other", "--ig-user-id", "1784", "--dry-run"])
+    assert taken.exit_code == 0
+    clash = invoke(["account", "rename", "other", "shop"])
+    assert clash.exit_code == 5 and "already an account named 'shop'" in one_error_line(clash)
+    dry = invoke(["account", "token", "shop"], stdin="EAAnew\n")
+    assert dry.exit_code == 3 and "dry-run account" in one_error_line(dry)
+
+    post_id = add_post_for("shop")
+    busy = invoke(["account", "remove", "shop"])
+    assert busy.exit_code == 5 and "still to publish" in one_error_line(busy)
+    assert invoke(["post", "cancel", str(post_id)]).exit_code == 0
+    finished = invoke(["account", "remove", "shop"])
+    assert finished.exit_code == 5 and "--with-posts" in one_error_line(finished)
+    gone = invoke(["account", "remove", "shop", "--with-posts"])
+    assert gone.exit_code == 0 and gone.stdout.strip() == "removed shop and 1 finished post(s)"
+    assert "shop" not in invoke(["account", "list"]).stdout
+
+
+def test_a_live_account_gets_a_new_token_from_stdin(env: dict[str, str]) -> None:
+    added = invoke(["account", "add", "live", "--ig-user-id", "17841400000000009"], stdin="EAAold-token-1234\n")
+    assert added.exit_code == 0, added.stderr
+    result = invoke(["account", "token", "live", "--expires-in-days", "60"], stdin="EAAnew-token-5678\n")
+    assert result.exit_code == 0, result.stderr
+    assert "EAAnew" not in result.stdout + result.stderr
+    assert "new token saved" in result.stdout
+
+
+def test_cancelling_a_dry_run_post_closes_it(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2030-12-01 09:00", "--prompt", "p")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE scheduled_posts SET status = 'simulated' WHERE id = :i"), {"i": post_id})
+    result = invoke(["post", "cancel", str(post_id)])
+    assert result.exit_code == 0 and result.stdout.strip() == f"post {post_id} is cancelled"
+
+
+def add_post_for(account: str) -> int:
+    result = invoke(["post", "add", "--account", account, "--at", "2030-12-01 09:00", "--prompt", "p"])
+    assert result.exit_code == 0, result.stderr
+    return int(result.stdout.strip())
+
+
+# --- issue 13: settings checked at start, run-once and its neighbours ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"POSTPILOT_HEALTH_LISTEN": "nonsense"},
+         "invalid setting POSTPILOT_HEALTH_LISTEN: Value error, must be host:port, e.g. 127.0.0.1:8765"),
+        ({"POSTPILOT_IMAGE_PROVIDER": "openai"}, "POSTPILOT_IMAGE_PROVIDER=openai needs OPENAI_API_KEY"),
+        ({"POSTPILOT_MEDIA_STORE": "cloudinary"}, "POSTPILOT_MEDIA_STORE=cloudinary needs CLOUDINARY_URL"),
+    ],
+)
+def test_run_once_refuses_settings_that_would_retry_forever(
+    env: dict[str, str], tmp_path: Path, variables: dict[str, str], message: str
+) -> None:
+    add_dry_account()
+    result = run(["run-once"], {**env, **variables}, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in one_error_line(result)
+
+
+def test_a_live_account_without_the_secret_key_is_refused_at_start(env: dict[str, str], tmp_path: Path) -> None:
+    added = invoke(["account", "add", "live", "--ig-user-id", "17841400000000009"], stdin="EAAsome-token-1234\n")
+    assert added.exit_code == 0, added.stderr
+    without_key = {k: v for k, v in env.items() if k != "POSTPILOT_SECRET_KEY"}
+    result = run(["run-once"], {**without_key, "POSTPILOT_PUBLIC_MEDIA_URL": "https://cdn.example.com/m"}, tmp_path)
+    assert result.returncode == 2
+    assert "POSTPILOT_SECRET_KEY is not set, but the live account(s) live have tokens" in one_error_line(result)
+
+
+def test_a_live_account_with_unreachable_local_images_is_refused_at_start(env: dict[str, str], tmp_path: Path) -> None:
+    added = invoke(["account", "add", "live", "--ig-user-id", "17841400000000009"], stdin="EAAsome-token-1234\n")
+    assert added.exit_code == 0, added.stderr
+    result = run(["run-once"], env, tmp_path)
+    assert result.returncode == 2
+    assert "images are stored locally without POSTPILOT_PUBLIC_MEDIA_URL" in one_error_line(result)
+
+
+def test_run_once_reports_missed_posts_and_exits_1(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2025-01-01T09:00:00Z", "--prompt", "p", "--allow-past")
+    result = invoke(["run-once"])
+    assert result.exit_code == 1
+    assert "1 missed" in result.stdout and "nothing was due" not in result.stdout
+    assert f"post {post_id}: missed" in result.stderr
+
+
+def test_post_show_into_a_closed_pipe_is_quiet(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    post_id = add_post("--at", "2030-12-01 09:00", "--prompt", "p", "--caption", "x" * 2000)
+    shell = f"{sys.executable} -m postpilot post show {post_id} | head -1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", shell], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_debug_logging_shows_the_claims(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    add_post("--at", iso(600), "--prompt", "p")  # inside the prepare window
+    loud = run(["run-once"], {**env, "POSTPILOT_LOG_LEVEL": "debug"}, tmp_path)
+    add_post("--at", iso(600), "--prompt", "q")
+    quiet = run(["run-once"], {**env, "POSTPILOT_LOG_LEVEL": "info"}, tmp_path)
+    assert "1 ready" in quiet.stdout
+    assert '"claimed"' not in quiet.stdout + quiet.stderr
+    assert loud.returncode == 0 and '"event": "claimed"' in loud.stdout + loud.stderr

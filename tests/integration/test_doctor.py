@@ -200,7 +200,9 @@ def test_a_database_without_the_schema(env: dict[str, str], tmp_path: Path, monk
     monkeypatch.setenv("POSTPILOT_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = doctor()
     assert result.exit_code == 2
-    expected = f"at nothing, this version needs {migrate.HEAD_REVISION}: run postpilot db upgrade"
+    expected = (
+        f"the database schema is at nothing, but this version needs {migrate.HEAD_REVISION}: run postpilot db upgrade"
+    )
     assert rows(result)["schema"] == ("error", expected)
 
 

@@ -267,6 +267,15 @@ def test_the_size_limit_is_shown_as_configured(site: FakeServer[ImageSite], clie
     assert str(error) == f"the image at {site.url}/huge-chunked is larger than 1.5 MB"
 
 
+@pytest.mark.parametrize(("limit", "shown"), [(1000, "1,000 bytes"), (300 * 1024, "300 KB")])
+def test_a_small_size_limit_is_shown_in_words_that_mean_it(
+    site: FakeServer[ImageSite], client: httpx.Client, limit: int, shown: str
+) -> None:
+    """Issue 13: POSTPILOT_FETCH_MAX_BYTES=1000 read "larger than 0.0 MB"."""
+    error = fetch_error(client, f"{site.url}/huge-chunked", max_bytes=limit)
+    assert str(error) == f"the image at {site.url}/huge-chunked is larger than {shown}"
+
+
 def test_server_errors_are_transient(site: FakeServer[ImageSite], client: httpx.Client) -> None:
     error = fetch_error(client, f"{site.url}/busy")
     assert type(error) is Transient

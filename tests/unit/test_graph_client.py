@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
@@ -428,7 +429,8 @@ def test_recording_client_records_exact_requests_and_invents_ids() -> None:
     assert dry.container_status(parent).status_code == "FINISHED"
     assert dry.publishing_limit(IG).quota_usage == 0
     media = dry.publish(IG, parent)
-    assert media == "dryrun-media-1"
+    assert re.fullmatch(r"dryrun-media-[0-9a-f]{12}", media)
+    assert dry.publish(IG, parent) != media  # unique, like real media ids (issue 13)
     assert dry.media_info(media).id == media
     assert dry.recent_media(IG) == []
 
@@ -441,7 +443,8 @@ def test_recording_client_records_exact_requests_and_invents_ids() -> None:
         ("GET", "/v25.0/dryrun-container-3"),
         ("GET", f"/v25.0/{IG}/content_publishing_limit"),
         ("POST", f"/v25.0/{IG}/media_publish"),
-        ("GET", "/v25.0/dryrun-media-1"),
+        ("POST", f"/v25.0/{IG}/media_publish"),
+        ("GET", f"/v25.0/{media}"),
         ("GET", f"/v25.0/{IG}/media"),
     ]
     assert recorded[2].form == {"media_type": "CAROUSEL", "children": f"{c1},{c2}", "caption": "Two"}

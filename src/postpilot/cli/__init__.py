@@ -105,17 +105,22 @@ def run() -> None:
 def _summary(tally: Tally, *, dry_run: bool) -> str:
     if not tally.counts:
         return "nothing was due"
-    order = ["published", "simulated", "ready", "staged", "waiting", "failed", "unconfirmed", "lost"]
+    order = ["published", "simulated", "ready", "staged", "waiting", "failed", "missed", "unconfirmed", "lost"]
     parts = [f"{tally.counts[k]} {k}" for k in order if tally.counts.get(k)]
     return ("dry run: " if dry_run else "") + ", ".join(parts)
 
 
 def _run_once(*, dry_run: bool) -> Tally:
     from postpilot.pipeline.once import run_once
+    from postpilot.sqlite_lock import lock_for
 
     app = open_app(force_dry_run=dry_run)
+    lock = lock_for(app.settings.resolved_database_url)
     try:
+        if lock is not None:
+            lock.acquire()  # never beside a daemon on the same SQLite file
         _require_schema(app)
+        app.check_start()
         if sys.stderr.isatty():
             with typer.progressbar(length=0, label="working", file=sys.stderr) as bar:
 
@@ -127,6 +132,8 @@ def _run_once(*, dry_run: bool) -> Tally:
             tally = run_once(app)
         return tally
     finally:
+        if lock is not None:
+            lock.release()
         app.close()
 
 
@@ -135,8 +142,9 @@ def _require_schema(app: object) -> None:
     from postpilot.domain.errors import ConfigError
 
     assert isinstance(app, App)
-    if migrate.current_revision(app.engine) != migrate.head_revision():
-        raise ConfigError("the database schema is missing or old: run postpilot db upgrade")
+    problem = migrate.schema_problem(migrate.current_revision(app.engine))
+    if problem:
+        raise ConfigError(problem)
 
 
 @cli.command("run-once")
@@ -182,7 +190,7 @@ DEMO_POSTS = (
 def demo() -> None:
     """Try it with nothing configured: create the database, add a dry-run account and sample posts due now,
     then run one pass (images from the offline renderer, stored locally; nothing sent to Instagram)."""
-    app = open_app()
+    app = open_app(create=True)
     try:
         migrate.upgrade(app.engine)
         account = app.repo.account_by_name(DEMO_ACCOUNT)

@@ -1,10 +1,11 @@
-"""``postpilot account add | list | connect | refresh | check``. Tokens never travel in argv and are stored
-only encrypted (POSTPILOT_SECRET_KEY)."""
+"""``postpilot account add | list | connect | refresh | check | token | rename | remove``. Tokens never travel
+in argv and are stored only encrypted (POSTPILOT_SECRET_KEY)."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
     from postpilot.instagram import oauth
 
 account_app = typer.Typer(
-    help="Instagram accounts: add, list, connect (OAuth), refresh and check tokens.", no_args_is_help=True
+    help="Instagram accounts: add, list, connect (OAuth), refresh and check tokens, set a token, rename, remove.",
+    no_args_is_help=True,
 )
 
 
@@ -56,7 +58,7 @@ def add(
     """Add an account. The token is read from stdin (or a hidden prompt); a --dry-run account needs none.
     Prints the new account's id."""
     kind = _login(login)
-    if not ig_user_id.strip().isdigit() and not dry_run:
+    if not ig_user_id.strip().isdigit():
         raise InvalidInput(f"--ig-user-id must be the numeric Instagram user id (got {ig_user_id!r})")
     app = open_app()
     try:
@@ -347,5 +349,70 @@ def check(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
         app.repo.mark_account_needs_reconnect(account.id, f"{problem}. Run: postpilot account connect {name}")
         typer.echo(f"{name}: cannot publish: {problem}. Run: postpilot account connect {name}", err=True)
         raise typer.Exit(EXIT_POST_FAILED)
+    finally:
+        app.close()
+
+
+@account_app.command("token")
+@handle_errors
+def token(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, help="Days until the token expires, if you know (long-lived: 60).")
+    ] = None,
+) -> None:
+    """Give an account a new access token (read from stdin or a hidden prompt, never from the command line).
+    Clears 'needs reconnect'; waiting posts carry on."""
+    app = open_app()
+    try:
+        account = app.repo.require_account(name)
+        if account.dry_run:
+            raise InvalidInput(f"{name} is a dry-run account: it needs no token")
+        cipher = app.cipher
+        new = _read_token()
+        register_secret(new)
+        now = utcnow()
+        app.repo.set_account_token(
+            account.id,
+            token_encrypted=cipher.encrypt(new),
+            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+            issued_at=now,
+        )
+        typer.echo(f"{name}: new token saved (check it with postpilot account check {name})")
+    finally:
+        app.close()
+
+
+@account_app.command("rename")
+@handle_errors
+def rename(
+    name: Annotated[str, typer.Argument(help="The account's current name.")],
+    new_name: Annotated[str, typer.Argument(help="Its new name.")],
+) -> None:
+    """Rename an account; its posts and token stay as they are."""
+    app = open_app()
+    try:
+        account = app.repo.require_account(name)
+        app.repo.rename_account(account.id, new_name.strip())
+        typer.echo(f"{name} is now {new_name.strip()}")
+    finally:
+        app.close()
+
+
+@account_app.command("remove")
+@handle_errors
+def remove(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    with_posts: Annotated[
+        bool, typer.Option("--with-posts", help="Also delete the account's finished posts and their history.")
+    ] = False,
+) -> None:
+    """Remove an account and its token. Refused while it has posts still to publish (cancel them first); with
+    posts already finished, only with --with-posts."""
+    app = open_app()
+    try:
+        account = app.repo.require_account(name)
+        removed = app.repo.remove_account(account.id, with_posts=with_posts)
+        typer.echo(f"removed {name}" + (f" and {removed} finished post(s)" if removed else ""))
     finally:
         app.close()

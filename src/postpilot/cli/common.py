@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -55,8 +56,37 @@ def load_settings() -> Settings:
     return settings
 
 
-def open_app(**kwargs: Any) -> App:
-    return build_app(load_settings(), **kwargs)
+def open_app(*, create: bool = False, **kwargs: Any) -> App:
+    """``create``: this command may create the SQLite file (``db upgrade``, ``demo``). Every other command
+    refuses a SQLite database that is not there rather than quietly making an empty one, which is what
+    running it from the wrong directory would otherwise do."""
+    settings = load_settings()
+    if not create:
+        _require_sqlite_file(settings)
+    return build_app(settings, **kwargs)
+
+
+def _require_sqlite_file(settings: Settings) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database)
+    if path.exists():
+        return
+    where = (
+        "POSTPILOT_DATABASE_URL"
+        if settings.database_url
+        else f"POSTPILOT_STATE_DIR ({settings.state_dir}, relative to the current directory {Path.cwd()})"
+        if not settings.state_dir.is_absolute()
+        else f"POSTPILOT_STATE_DIR ({settings.state_dir})"
+    )
+    raise errors.ConfigError(
+        f"there is no postpilot database at {path.resolve()} (from {where}): run the command where you ran "
+        "postpilot db upgrade (or postpilot demo), or set POSTPILOT_DATABASE_URL; to create a new database "
+        "here, run postpilot db upgrade"
+    )
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -71,15 +101,22 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(exc.message, code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
+        except BrokenPipeError:
+            # The reader went away (``post show 5 | head -1``): nothing left to say, and no one to say it to.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as exc:
             from sqlalchemy.exc import OperationalError, ProgrammingError
 
             if isinstance(exc, OperationalError | ProgrammingError):
                 detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
                 if "no such table" in detail or "does not exist" in detail:
-                    raise fail(
-                        f"the database has no postpilot schema yet: run postpilot db upgrade ({detail})", EXIT_CONFIG
-                    ) from None
+                    from postpilot.db import migrate
+
+                    raise fail(migrate.schema_problem(None) or detail, EXIT_CONFIG) from None
                 raise fail(f"database error: {detail}", EXIT_CONFIG) from None
             if "--debug" in sys.argv:
                 raise

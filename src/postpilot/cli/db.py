@@ -14,7 +14,7 @@ db_app = typer.Typer(help="Database schema: create or upgrade it, show its revis
 @handle_errors
 def upgrade() -> None:
     """Create the tables or upgrade them to this version's schema (safe to run again)."""
-    app = open_app()
+    app = open_app(create=True)
     try:
         migrate.upgrade(app.engine)
         typer.echo(f"database at revision {migrate.current_revision(app.engine)} (head)")

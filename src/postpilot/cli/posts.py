@@ -13,7 +13,7 @@ import typer
 from postpilot.cli.common import EXIT_INPUT, fail, handle_errors, open_app
 from postpilot.csvio import export_csv, parse_csv
 from postpilot.domain import validation
-from postpilot.domain.errors import InvalidInput
+from postpilot.domain.errors import InvalidInput, NotFound
 from postpilot.domain.model import Post, PostStatus, utcnow
 from postpilot.domain.timeparse import parse_when
 from postpilot.redaction import display_url
@@ -65,7 +65,10 @@ def add(
             scheduled_at=when,
         )
         if found is None:
-            raise InvalidInput(f"no account named {account!r} (see postpilot account list)")
+            raise NotFound(f"no account named {account!r} (see postpilot account list)")
+        conflicts = validation.option_conflicts(draft)
+        if conflicts:
+            raise InvalidInput("; ".join(conflicts))
         validation.check(draft, found)
         _check_not_past(when, allow_past)
         post_id = app.repo.add_post(
@@ -123,7 +126,7 @@ def _table(posts: list[Post], names: dict[int, str]) -> str:
 def list_(
     status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
     account: Annotated[str | None, typer.Option(help="Only this account's posts.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows (1 or more).")] = None,
 ) -> None:
     """List posts, oldest scheduled time first (times in UTC)."""
     if status is not None and status not in {s.value for s in PostStatus}:
@@ -366,6 +369,8 @@ def export(
     """Export posts as CSV (the import format plus status and results). URLs are shown without user:password
     and with their query string as ?… unless --full-urls; cells a spreadsheet would run as a formula (=, +, -,
     @) start with an apostrophe, which the import takes off again."""
+    if status is not None and status not in {s.value for s in PostStatus}:
+        raise InvalidInput(f"unknown status {status!r}; one of: {', '.join(s.value for s in PostStatus)}")
     app = open_app()
     try:
         names = {a.id: a.name for a in app.repo.list_accounts()}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from postpilot.db.base import RepoBase
 from postpilot.db.rows import account_from_row, accounts
 from postpilot.db.types import db_now, db_now_plus
-from postpilot.domain.errors import Conflict, NotFound
+from postpilot.domain.errors import Conflict, InvalidInput, NotFound
 from postpilot.domain.model import Account, LoginKind
 
 
@@ -213,3 +213,41 @@ class AccountRecords(RepoBase):
     def forget_quota_reading(self, account_id: int) -> None:
         with self._tx() as conn:
             conn.execute(update(accounts).where(accounts.c.id == account_id).values(quota_read_at=None))
+
+    def rename_account(self, account_id: int, new_name: str) -> None:
+        if not new_name:
+            raise InvalidInput("the new name is empty")
+        with self._tx() as conn:
+            taken = conn.execute(
+                select(accounts.c.id).where(accounts.c.name == new_name, accounts.c.id != account_id)
+            ).first()
+            if taken:
+                raise Conflict(f"there is already an account named {new_name!r}")
+            conn.execute(update(accounts).where(accounts.c.id == account_id).values(name=new_name, updated_at=db_now()))
+
+    def remove_account(self, account_id: int, *, with_posts: bool) -> int:
+        """Delete an account; returns how many finished posts went with it."""
+        from postpilot.db.rows import posts
+
+        open_statuses = ("scheduled", "preparing", "ready", "publishing", "unconfirmed")
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(posts.c.status, func.count()).where(posts.c.account_id == account_id).group_by(posts.c.status)
+            ).all()
+            counts: dict[str, int] = {str(r[0]): int(r[1]) for r in rows}
+            pending = sum(n for status, n in counts.items() if status in open_statuses)
+            if pending:
+                raise Conflict(
+                    f"the account has {pending} post(s) still to publish or to check (scheduled, preparing, ready, "
+                    "publishing or unconfirmed): cancel them first (postpilot post cancel ID)"
+                )
+            finished = sum(counts.values())
+            if finished and not with_posts:
+                raise Conflict(
+                    f"the account has {finished} finished post(s) with their history: add --with-posts to delete "
+                    "them too"
+                )
+            if finished:
+                conn.execute(delete(posts).where(posts.c.account_id == account_id))
+            conn.execute(delete(accounts).where(accounts.c.id == account_id))
+            return int(finished)

@@ -35,6 +35,16 @@ def head_revision() -> str:
     return HEAD_REVISION
 
 
+def schema_problem(current: str | None) -> str | None:
+    """The one message every command, the daemon, ``/readyz`` and ``doctor`` give for a schema that is not the
+    one this version needs (None when it is)."""
+    if current == HEAD_REVISION:
+        return None
+    return f"the database schema is at {current or 'nothing'}, but this version needs {HEAD_REVISION}: " + (
+        "run postpilot db upgrade"
+    )
+
+
 def script_head() -> str | None:
     """The head according to the migration scripts themselves (loads Alembic)."""
     from alembic.script import ScriptDirectory

@@ -105,8 +105,8 @@ class Transitions(PostRecords):
         post = self.require_post(post_id)
         if post.status is PostStatus.CANCELLED:
             return post
-        if post.status in (PostStatus.PUBLISHED, PostStatus.SIMULATED):
-            raise Conflict(f"post {post_id} is already {post.status.value}; delete it on Instagram instead")
+        if post.status is PostStatus.PUBLISHED:
+            raise Conflict(f"post {post_id} is already published; delete it on Instagram instead")
         if post.status is PostStatus.PUBLISHING:
             raise Conflict(f"post {post_id} is being published right now and can no longer be cancelled")
         ok = self.transition(
@@ -117,6 +117,7 @@ class Transitions(PostRecords):
                 PostStatus.READY,
                 PostStatus.FAILED,
                 PostStatus.UNCONFIRMED,
+                PostStatus.SIMULATED,  # a dry run published nothing: closing it is all there is to do
             ],
             to=PostStatus.CANCELLED,
             owner=None,

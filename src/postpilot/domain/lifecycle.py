@@ -44,6 +44,7 @@ TRANSITIONS: Final[dict[tuple[S, S], str]] = {
     (S.READY, S.CANCELLED): "cancelled by a person",
     (S.FAILED, S.CANCELLED): "cancelled by a person",
     (S.UNCONFIRMED, S.CANCELLED): "cancelled by a person",
+    (S.SIMULATED, S.CANCELLED): "cancelled by a person (a dry run published nothing)",
     (S.FAILED, S.SCHEDULED): "a person asked for another try",
     (S.UNCONFIRMED, S.SCHEDULED): "a person checked Instagram and forced another try",
     (S.CANCELLED, S.SCHEDULED): "a person asked for another try",

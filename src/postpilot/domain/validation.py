@@ -171,6 +171,26 @@ def reel_problems(draft: PostDraft) -> list[str]:
 TYPE_RULES = {PostType.PHOTO: photo_problems, PostType.CAROUSEL: carousel_problems, PostType.REEL: reel_problems}
 
 
+def option_conflicts(draft: PostDraft) -> list[str]:
+    """What a person typed that the post would silently ignore (the CLI and the CSV import refuse it; a row
+    written with SQL keeps the documented precedence: a given image wins over a prompt)."""
+    out: list[str] = []
+    kind = draft.post_type
+    if kind == PostType.PHOTO.value and draft.image_url and draft.prompt:
+        out.append("a photo takes either an image_url (your own image) or a prompt (a generated one), not both")
+    if kind == PostType.CAROUSEL.value and draft.media_urls and draft.prompt:
+        out.append("a carousel takes either media_urls (your own images) or a prompt (generated ones), not both")
+    if draft.image_count is not None and (kind != PostType.CAROUSEL.value or draft.media_urls):
+        out.append("image_count is only for a carousel generated from a prompt")
+    if kind != PostType.PHOTO.value and draft.image_url:
+        out.append(
+            f"image_url is only for a photo; a {kind} uses " + ("media_urls" if kind == "carousel" else "video_url")
+        )
+    if kind in (PostType.PHOTO.value, PostType.CAROUSEL.value) and (draft.video_url or draft.cover_url):
+        out.append("video_url and cover_url are only for a reel")
+    return out
+
+
 # A time this far in the past is a mistake (a date copied from last year), not "now": refused unless asked for.
 PAST_GRACE_S = 300
 

@@ -15,6 +15,7 @@ Both clients build their requests through the same code (``_GraphCalls``), so wh
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,10 @@ import httpx
 from postpilot.domain.errors import ConfigError, OutcomeUnknown, PostpilotError, SlowingDown, Transient
 from postpilot.instagram.error_table import Stage, classify_graph_error
 from postpilot.instagram.usage import GraphUsage
+from postpilot.logging import get_logger
 from postpilot.redaction import redact
+
+log = get_logger("postpilot.graph")
 
 Op = Literal["create", "status", "publish", "limit", "media", "recent", "me", "account"]
 
@@ -299,6 +303,7 @@ class GraphClient(_GraphCalls):
     def _execute(self, request: GraphRequest) -> dict[str, Any]:
         publishing = request.op == "publish"
         self._hold_if_near_limit(urgent=publishing or self._urgent)
+        started = time.monotonic()
         try:
             response = self._http.request(
                 request.method,
@@ -312,6 +317,15 @@ class GraphClient(_GraphCalls):
             raise ConfigError(f"The Graph API address is invalid: {redact(str(exc), [self._token])}") from exc
         except httpx.HTTPError as exc:
             raise _transport_error(exc, publishing) from exc
+        # POSTPILOT_LOG_LEVEL=debug: every call, without its token (it travels in a header, never the URL).
+        log.debug(
+            "graph_call",
+            op=request.op,
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
         if self._usage is not None and response.is_success:
             # Refusals carry the same headers, but the error table reads those (the account's throttle is
             # then kept in the database, for every replica); the meter is for slowing down *before* one.

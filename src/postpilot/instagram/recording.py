@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -93,7 +94,9 @@ class RecordingGraphClient(_GraphCalls):
         if request.op == "status":
             return {"status_code": "FINISHED", "status": "Finished (dry run)"}
         if request.op == "publish":
-            return {"id": f"dryrun-media-{next(self._media)}"}
+            # Unique across runs and processes, like a real media id: a dry run's history never shows two posts
+            # with the same one.
+            return {"id": f"dryrun-media-{uuid.uuid4().hex[:12]}"}
         if request.op == "limit":
             return {"data": [{"quota_usage": 0, "config": {"quota_total": self._quota_total, "quota_duration": 86400}}]}
         if request.op == "media":

@@ -181,5 +181,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _megabytes(limit: int) -> str:
+    if limit < 1024 * 1024:
+        return f"{limit:,} bytes" if limit < 10 * 1024 else f"{limit / 1024:.0f} KB"
     mb = limit / (1024 * 1024)
     return f"{mb:.0f} MB" if mb >= 10 or mb.is_integer() else f"{mb:.1f} MB"

@@ -41,9 +41,17 @@ class Tally:
             if result.outcome in (Outcome.FAILED, Outcome.UNCONFIRMED) and result.message:
                 self.problems.append(f"post {result.post_id}: {result.message}")
 
+    def add_missed(self, post_ids: list[int]) -> None:
+        with self._lock:
+            if post_ids:
+                self.counts["missed"] = self.counts.get("missed", 0) + len(post_ids)
+                self.problems += [
+                    f"post {i}: missed: it was not published within the allowed lateness" for i in post_ids
+                ]
+
     @property
     def failed(self) -> bool:
-        return bool(self.counts.get("failed") or self.counts.get("unconfirmed"))
+        return bool(self.counts.get("failed") or self.counts.get("unconfirmed") or self.counts.get("missed"))
 
 
 FOLLOW_UP_THREADS = 2
@@ -154,10 +162,15 @@ class Runner:
                 del self._inflight[post_id]
 
     # ------------------------------------------------------------------ claiming
+    def _count_claims(self, step: str, posts: list[Post]) -> None:
+        self._metrics.count_claims(step, len(posts))
+        if posts:  # POSTPILOT_LOG_LEVEL=debug: which posts each claim took
+            log.debug("claimed", step=step, post_ids=[p.id for p in posts][:50], count=len(posts))
+
     def reconcile_stale(self, batch: int | None = None) -> list[Future[StepResult]]:
         s = self.settings
         posts = self._repo.claim_stale_publishing(owner=self.owner, lease_s=s.lease_s, batch=batch or s.claim_batch)
-        self._metrics.count_claims("reconcile", len(posts))
+        self._count_claims("reconcile", posts)
         return [self._submit(self.publish_pool, p, PostStatus.PUBLISHING, self._reconcile_step) for p in posts]
 
     def prepare_due(self, *, ahead_s: float, batch: int | None = None) -> list[Future[StepResult]]:
@@ -166,7 +179,7 @@ class Runner:
         if n <= 0:
             return []
         posts = self._repo.claim_for_prepare(owner=self.owner, ahead_s=ahead_s, lease_s=s.lease_s, batch=n)
-        self._metrics.count_claims("prepare", len(posts))
+        self._count_claims("prepare", posts)
         return [self._submit(self.prepare_pool, p, PostStatus.PREPARING, self._pipeline.prepare) for p in posts]
 
     def stage_upcoming(self, batch: int | None = None) -> list[Future[StepResult]]:
@@ -175,7 +188,7 @@ class Runner:
         if n <= 0:
             return []
         posts = self._repo.claim_for_stage(owner=self.owner, ahead_s=s.stage_ahead_s, lease_s=s.lease_s, batch=n)
-        self._metrics.count_claims("stage", len(posts))
+        self._count_claims("stage", posts)
         return [self._submit(self.stage_pool, p, PostStatus.READY, self._pipeline.stage) for p in posts]
 
     def publish_due(self, batch: int | None = None, *, post_id: int | None = None) -> list[Future[StepResult]]:
@@ -184,7 +197,7 @@ class Runner:
         if n <= 0:
             return []
         posts = self._repo.claim_for_publish(owner=self.owner, lease_s=s.lease_s, batch=n, post_id=post_id)
-        self._metrics.count_claims("publish", len(posts))
+        self._count_claims("publish", posts)
         return [self._submit(self.publish_pool, p, PostStatus.PUBLISHING, self._publish_step) for p in posts]
 
     def _publish_step(self, post: Post) -> StepResult:
@@ -208,6 +221,7 @@ class Runner:
 
     def fail_missed(self) -> int:
         ids = self._repo.fail_missed(max_lateness_s=self.settings.max_lateness_s)
+        self.tally.add_missed(ids)
         for missed in self._repo.posts_by_ids(ids) if ids else []:
             # A row's post_type may be anything a marketer typed; the metric takes only the three kinds.
             kind = missed.post_type if missed.post_type in {t.value for t in PostType} else PostType.PHOTO.value
