@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo check install lint typecheck test bench clean
+.PHONY: demo check install lint typecheck test bench clean system-packages
 
 $(BIN)/postpilot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ typecheck: install
 test: install
 	$(BIN)/pytest
 
-check: lint typecheck test
+# The Debian packages the tests need (fonts for every script, systemd-analyze), installed when missing.
+system-packages:
+	@scripts/system-packages.sh
+
+check: system-packages lint typecheck test
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -176,12 +176,6 @@ class App:
                 f"POSTPILOT_SECRET_KEY is not set, but the live account(s) {names} have tokens encrypted with it: set "
                 "the key they were saved with"
             )
-        if live and self.media_store_kind == "local" and not s.public_media_url:
-            found.append(
-                f"the account(s) {', '.join(a.name for a in live)} publish for real, but images are stored locally "
-                "without POSTPILOT_PUBLIC_MEDIA_URL, so Instagram could not download them: serve the media "
-                "directory and set POSTPILOT_PUBLIC_MEDIA_URL, or use Cloudinary (CLOUDINARY_URL)"
-            )
         return found
 
     def check_start(self) -> None:

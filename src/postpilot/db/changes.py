@@ -27,13 +27,17 @@ def column_values(change: c.PostChange) -> dict[str, Any]:
     values: dict[str, Any]
     match change:
         case c.MediaFilled(
-            image_url=image_url, media_urls=media_urls, alt_text=alt_text, prepared_content=prepared_content
+            image_url=image_url,
+            media_urls=media_urls,
+            alt_text=alt_text,
+            prepared_content=prepared_content,
+            refill=refill,
         ):
             filled = {"image_url": image_url, "media_urls": media_urls, "alt_text": alt_text}
-            # Only where the column is still empty: a marketer who wrote one meanwhile keeps it (and the edit
-            # check then sees it differs from what was prepared).
+            # Only where the column is still empty (or still holds our own earlier fill): a marketer who wrote
+            # one meanwhile keeps it, and the edit check then sees it differs from what was prepared.
             values = {
-                k: func.coalesce(posts.c[k], literal(v, type_=posts.c[k].type))
+                k: v if k in refill else func.coalesce(posts.c[k], literal(v, type_=posts.c[k].type))
                 for k, v in filled.items()
                 if v is not None
             }

@@ -55,6 +55,10 @@ class MediaRecords(RepoBase):
             )
             return media_from_row(row)
 
+    def set_media_url(self, media_id: int, stored_url: str) -> None:
+        with self._tx() as conn:
+            conn.execute(update(media).where(media.c.id == media_id).values(stored_url=stored_url))
+
     def set_media_container(self, media_id: int, container_id: str | None) -> None:
         with self._tx() as conn:
             conn.execute(update(media).where(media.c.id == media_id).values(container_id=container_id))

@@ -45,6 +45,8 @@ class MediaFilled:
     media_urls: list[str] | None = None
     alt_text: str | None = None
     prepared_content: dict[str, Any] | None = None  # what was prepared (``domain.edits.PreparedContent``)
+    # Columns that still hold our own earlier fill (a retry): those are written over, the rest only if empty.
+    refill: tuple[str, ...] = ()
 
 
 # --- staging and publishing ----------------------------------------------------------------------------------

@@ -36,6 +36,11 @@ def content_of(post: Post, **overrides: Any) -> dict[str, Any]:
     return {name: _normal(values[name]) for name in CONTENT_FIELDS}
 
 
+def content_of_value(value: Any) -> Any:
+    """One recorded value in the form ``content_of`` compares."""
+    return _normal(value)
+
+
 def _normal(value: Any) -> Any:
     # What a marketer would call "the same": an empty caption is no caption; JSON comes back as lists.
     if value == "":

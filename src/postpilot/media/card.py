@@ -4,8 +4,9 @@ No network and no cost. The palette is picked from a hash of the prompt, so one 
 carousel) share a look; the variation number moves the light, the pattern and the gradient, so every
 carousel image differs visibly. The same request always gives the same bytes.
 
-Text uses Pillow's bundled scalable font (Aileron Regular). It covers ASCII and a little Latin-1, so text
-is folded first (accents dropped, typographic dashes and quotes simplified, other scripts left out).
+English text uses Pillow's bundled scalable font (Aileron Regular); other languages and emoji use the fonts
+installed on the machine (``postpilot.media.fonts``), right-to-left titles set right to left and right-aligned.
+Text no installed font can draw is left out, with a warning naming the Debian package that would draw it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from PIL import Image, ImageChops, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw
 
 from postpilot.domain.model import TARGET_SIZES
+from postpilot.media import fonts
+from postpilot.media.line_layout import Writer
 from postpilot.media.ports import GeneratedImage, ImageRequest
 
 MODEL = "card-v1"
@@ -59,22 +62,6 @@ PALETTES: tuple[Palette, ...] = tuple(
 
 _WHITE: RGB = (255, 255, 255)
 _ELLIPSIS = "…"
-# Characters the bundled font has no glyph for, mapped to ones it has.
-_FOLD_WORDS = {
-    "—": " - ",
-    "ß": "ss",
-    "æ": "ae",
-    "Æ": "AE",
-    "œ": "oe",
-    "Œ": "OE",
-    "þ": "th",
-    "€": "EUR",
-    "£": "GBP",
-}
-_FOLD: dict[int, str] = {
-    **{ord(a): b for a, b in zip("–‘‚„•øØłŁđĐðı\u00a0", "-''\"·oOlLdDdi ", strict=True)},
-    **{ord(a): b for a, b in _FOLD_WORDS.items()},
-}
 
 
 class CardRenderer:
@@ -206,9 +193,11 @@ def _pattern(width: int, height: int, rng: random.Random, kind: int) -> Image.Im
 
 @dataclass(frozen=True, slots=True)
 class _Block:
-    font: ImageFont.FreeTypeFont
+    writer: Writer
+    size: int
     lines: list[str]
     line_height: int
+    rtl: bool  # a right-to-left paragraph: lines laid out right to left and aligned right
 
 
 def _text(canvas: Image.Image, request: ImageRequest, palette: Palette) -> None:
@@ -227,27 +216,28 @@ def _text(canvas: Image.Image, request: ImageRequest, palette: Palette) -> None:
     top = margin + rule_h
     if request.of_count > 1:
         label = f"{request.variation + 1:02d} / {request.of_count:02d}"
-        small = _font(round(28 * unit))
+        small, _ = fonts.load(fonts.BUNDLED, round(28 * unit))
         draw.text((width - margin, margin + rule_h), label, font=small, fill=palette.accent, anchor="rm")
 
     # Bottom up: the caption line, then the title above it.
     bottom = height - margin
-    caption = _caption_line(request.caption)
+    caption, writer = _caption_line(request.caption)
     if caption:
         size = round((28 if landscape else 34) * unit)
-        block = _fit(caption, size, size, box_width, max_lines=1 if landscape else 2, max_height=None)
-        bottom = _draw_block(draw, block, margin, bottom, fill=_mix(_WHITE, palette.accent, 0.25))
+        block = _fit(caption, writer, size, size, box_width, max_lines=1 if landscape else 2, max_height=None)
+        bottom = _draw_block(canvas, block, margin, box_width, bottom, fill=_mix(_WHITE, palette.accent, 0.25))
         bottom -= round((22 if landscape else 34) * unit)
 
-    title = _headline(_clean(request.prompt))
+    prompt, writer = _prepare(request.prompt)
+    title = _headline(prompt)
     if not title:
-        return  # nothing the font can draw (e.g. a prompt in another script): the design stands alone
+        return  # nothing any installed font can draw: the design stands alone (a warning said which package)
     available = bottom - top - round((36 if landscape else 64) * unit)
     largest = round((72 if landscape else 108) * unit)
     smallest = round((40 if landscape else 56) * unit)
     max_lines = 3 if landscape else (6 if height > width else 5)
-    block = _fit(title, largest, smallest, box_width, max_lines=max_lines, max_height=available)
-    _draw_block(draw, block, margin, bottom, fill=_WHITE, bold=True)
+    block = _fit(title, writer, largest, smallest, box_width, max_lines=max_lines, max_height=available)
+    _draw_block(canvas, block, margin, box_width, bottom, fill=_WHITE, bold=True)
 
 
 def _mix(a: RGB, b: RGB, share_of_b: float) -> RGB:
@@ -273,147 +263,156 @@ def _headline(text: str, limit: int = 90) -> str:
 
 
 def _draw_block(
-    draw: ImageDraw.ImageDraw,
+    canvas: Image.Image,
     block: _Block,
     left: int,
+    width: int,
     bottom: int,
     *,
     fill: RGB,
     bold: bool = False,
 ) -> int:
     """Draw lines so the last baseline's descent ends at ``bottom``; return the top of the block."""
-    ascent, descent = block.font.getmetrics()
+    ascent, descent = fonts.load(block.writer.base, block.size)[0].getmetrics()
     baseline = bottom - descent
     # A hairline stroke in the text colour gives the regular face the weight of a semibold.
-    stroke = max(1, round(block.font.size / 60)) if bold else 0
+    stroke = max(1, round(block.size / 60)) if bold else 0
     for line in reversed(block.lines):
-        draw.text(
-            (left, baseline),
-            line,
-            font=block.font,
-            fill=fill,
-            anchor="ls",
-            stroke_width=stroke,
-            stroke_fill=fill,
-        )
+        x = left + width - block.writer.width(line, block.size, rtl=True) if block.rtl else left
+        block.writer.draw(canvas, line, block.size, x=x, baseline=baseline, fill=fill, rtl=block.rtl, stroke=stroke)
         baseline -= block.line_height
     return baseline + block.line_height - ascent
 
 
-def _fit(text: str, largest: int, smallest: int, width: int, *, max_lines: int, max_height: int | None) -> _Block:
+def _fit(
+    text: str, writer: Writer, largest: int, smallest: int, width: int, *, max_lines: int, max_height: int | None
+) -> _Block:
     """The largest size (down to ``smallest``) at which ``text`` wraps into the box; else cut with '…'."""
+    rtl = fonts.is_rtl(text)
     for size in range(largest, smallest - 1, -2):
-        font = _font(size)
         line_height = round(size * 1.14)
-        lines = _wrap(text, font, width)
-        fits_height = max_height is None or len(lines) * line_height <= max_height
-        if len(lines) <= max_lines and fits_height:
-            return _Block(font, _balance(text, font, width, len(lines)), line_height)
-    font = _font(smallest)
+        room = max_lines if max_height is None else min(max_lines, max_height // line_height)
+        lines = _wrap(text, writer, size, width, rtl, limit=room)
+        if len(lines) <= room:
+            return _Block(writer, size, _balance(text, writer, size, width, len(lines), rtl), line_height, rtl)
     line_height = round(smallest * 1.14)
     room = max_lines if max_height is None else max(1, min(max_lines, max_height // line_height))
-    lines = _wrap(text, font, width)
+    lines = _wrap(text, writer, smallest, width, rtl, limit=room)
     if len(lines) > room:
         lines = lines[:room]
-        lines[-1] = _with_ellipsis(lines[-1], font, width)
-    return _Block(font, lines, line_height)
+        lines[-1] = _with_ellipsis(lines[-1], writer, smallest, width, rtl)
+    return _Block(writer, smallest, lines, line_height, rtl)
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
-    """Greedy word wrap; a word wider than the line is broken between characters."""
+def _wrap(text: str, writer: Writer, size: int, width: float, rtl: bool, *, limit: int) -> list[str]:
+    """Greedy wrap at spaces and between CJK characters; a word wider than the line is broken between
+    characters. Lines stay in logical order: each is laid out on its own when drawn. Stops once there are more
+    than ``limit`` lines: the callers only ask whether the text fits."""
     lines: list[str] = []
     current = ""
-    for word in text.split():
-        candidate = f"{current} {word}" if current else word
-        if font.getlength(candidate) <= width:
+    for space, word in _units(text):
+        candidate = f"{current}{space}{word}" if current else word
+        if writer.width(candidate, size, rtl=rtl) <= width:
             current = candidate
             continue
         if current:
             lines.append(current)
-        while font.getlength(word) > width:
-            cut = _longest_prefix(word, font, width)
+        while writer.width(word, size, rtl=rtl) > width and len(lines) <= limit:
+            cut = _longest_prefix(word, writer, size, width, rtl)
             lines.append(word[:cut])
             word = word[cut:]
+        if len(lines) > limit:
+            return lines
         current = word
     if current:
         lines.append(current)
     return lines
 
 
-def _longest_prefix(word: str, font: ImageFont.FreeTypeFont, width: float) -> int:
-    """How many leading characters of ``word`` fit in ``width`` (at least one), by bisection."""
-    low, high = 1, len(word)
+# Characters that must not start a line in Chinese and Japanese, and ones that must not end it.
+_NO_START = set("、。，．！？：；）」』】〕〉》ー々ゝゞヽヾ・") | {
+    chr(c) for c in range(0x3041, 0x30FF) if "SMALL" in unicodedata.name(chr(c), "")
+}
+_NO_END = set("（「『【〔〈《")
+
+
+def _units(text: str) -> list[tuple[str, str]]:
+    """The pieces a line may break between, each with what goes before it when it follows on the same line."""
+    units: list[tuple[str, str]] = []
+    for word in text.split(" "):
+        space, start = " ", 0
+        for i in range(1, len(word)):
+            if _breaks_between(word[i - 1], word[i]):
+                units.append((space, word[start:i]))
+                space, start = "", i
+        units.append((space, word[start:]))
+    return units
+
+
+def _breaks_between(before: str, after: str) -> bool:
+    # Chinese and Japanese are written without spaces: a line may break between any two characters.
+    wide = _is_ideographic(before) or _is_ideographic(after)
+    return wide and after not in _NO_START and before not in _NO_END and _starts_cluster(after, before)
+
+
+def _is_ideographic(char: str) -> bool:
+    return (
+        unicodedata.east_asian_width(char) in "WF"
+        and not unicodedata.name(char, "").startswith("HANGUL")
+        and char.isalpha()
+    )
+
+
+def _starts_cluster(char: str, before: str) -> bool:
+    """Whether a break may come before ``char``: never inside a letter with its marks, or an emoji sequence."""
+    joining = unicodedata.category(char) in ("Mn", "Mc", "Me", "Cf") or 0xFE00 <= ord(char) <= 0xFE0F
+    return not joining and before != "\u200d" and not 0x1F3FB <= ord(char) <= 0x1F3FF
+
+
+def _longest_prefix(word: str, writer: Writer, size: int, width: float, rtl: bool) -> int:
+    """How many leading characters of ``word`` fit in ``width`` (at least one cluster), by bisection."""
+    cuts = [i for i in range(1, len(word)) if _starts_cluster(word[i], word[i - 1])] + [len(word)]
+    low, high = 0, len(cuts) - 1
     while low < high:
         middle = (low + high + 1) // 2
-        if font.getlength(word[:middle]) <= width:
+        if writer.width(word[: cuts[middle]], size, rtl=rtl) <= width:
             low = middle
         else:
             high = middle - 1
-    return low
+    return cuts[low]
 
 
-def _balance(text: str, font: ImageFont.FreeTypeFont, width: int, count: int) -> list[str]:
+def _balance(text: str, writer: Writer, size: int, width: int, count: int, rtl: bool) -> list[str]:
     """The narrowest wrap with the same number of lines, so the last line is not a lonely word."""
     low, high = width // 2, width
     while low < high:
         middle = (low + high) // 2
-        if len(_wrap(text, font, middle)) <= count:
+        if len(_wrap(text, writer, size, middle, rtl, limit=count)) <= count:
             high = middle
         else:
             low = middle + 1
-    return _wrap(text, font, high)
+    return _wrap(text, writer, size, high, rtl, limit=count)
 
 
-def _with_ellipsis(line: str, font: ImageFont.FreeTypeFont, width: int) -> str:
+def _with_ellipsis(line: str, writer: Writer, size: int, width: int, rtl: bool) -> str:
     words = line.split(" ")
-    while len(words) > 1 and font.getlength(" ".join(words) + _ELLIPSIS) > width:
+    while len(words) > 1 and writer.width(" ".join(words) + _ELLIPSIS, size, rtl=rtl) > width:
         words.pop()
     shortened = " ".join(words).rstrip(",.;:-")
-    while shortened and font.getlength(shortened + _ELLIPSIS) > width:
+    while shortened and writer.width(shortened + _ELLIPSIS, size, rtl=rtl) > width:
         shortened = shortened[:-1]
     return shortened + _ELLIPSIS
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    # Not cached: loading is cheap, and a FreeType face must not be shared between generation threads.
-    font = ImageFont.load_default(size=size)
-    assert isinstance(font, ImageFont.FreeTypeFont)  # Pillow is built with FreeType (checked in tests)
-    return font
-
-
-def _caption_line(caption: str) -> str:
+def _caption_line(caption: str) -> tuple[str, Writer]:
     """The caption's first paragraph without hashtags, mentions and links: the words a reader sees first."""
-    text = re.sub(r"(https?://\S+|[#@][\w.]+)", " ", caption.strip().split("\n\n", 1)[0])
-    return _clean(text)
+    return _prepare(re.sub(r"(https?://\S+|[#@][\w.]+)", " ", caption.strip().split("\n\n", 1)[0]))
 
 
-@lru_cache(maxsize=1)
-def _renderable() -> frozenset[str]:
-    """The characters the bundled font draws (anything else would come out as an empty box)."""
-    font = _font(32)
-    missing = font.getmask("\U0010fffd")
-    known = {chr(c) for c in range(32, 127)}
-    # Latin-1, Latin Extended-A and general punctuation: where this font's few extra glyphs live.
-    for code in (*range(0xA0, 0x180), *range(0x2000, 0x2070)):
-        char = chr(code)
-        mask = font.getmask(char)
-        if mask.size != missing.size or bytes(mask) != bytes(missing):
-            known.add(char)
-    return frozenset(known)
+def _prepare(text: str) -> tuple[str, Writer]:
+    return fonts.chooser().prepare(text)
 
 
 def _clean(text: str) -> str:
-    """Fold ``text`` into characters the font can draw and collapse whitespace."""
-    renderable = _renderable()
-    folded = unicodedata.normalize("NFKC", text).translate(_FOLD)
-    out: list[str] = []
-    for char in folded:
-        if char in renderable:
-            out.append(char)
-        elif char.isspace():
-            out.append(" ")
-        else:
-            # é -> e, ñ -> n: keep the base letter when the accent is the only problem.
-            base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
-            out.append("".join(c for c in base if c in renderable))
-    return " ".join("".join(out).split())
+    """``text`` with whitespace collapsed and only what the installed fonts can draw (folded if need be)."""
+    return _prepare(text)[0]

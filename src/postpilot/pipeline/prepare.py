@@ -17,7 +17,7 @@ from typing import Any
 
 from postpilot.domain import validation
 from postpilot.domain.changes import MediaFilled, NewMedia
-from postpilot.domain.edits import PreparedContent, content_of
+from postpilot.domain.edits import FILLABLE, PreparedContent, content_of, content_of_value
 from postpilot.domain.errors import Permanent, QuotaExhausted, ServerError, Throttled, Waiting
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
 from postpilot.files import write_atomically
@@ -110,6 +110,7 @@ class Preparer:
 
     def prepare(self, post: Post, account: Account | None) -> Prepared:
         """Raises our errors; the pipeline decides what they mean for the post."""
+        post, refill = _without_our_fills(post)
         validation.check(draft_of(post), account)
         aspect = Aspect(post.aspect)
         existing = {m.position: m for m in self._repo.media(post.id)}
@@ -118,7 +119,7 @@ class Preparer:
         slots = plan_slots(post)
         for slot in slots:
             if slot.position in existing:
-                done.append(existing[slot.position])
+                done.append(self._with_current_url(post, existing[slot.position]))
                 continue
             item, cost = self._fill(post, slot, aspect, of_count=len(slots))
             done.append(self._repo.record_media(post.id, item))
@@ -127,11 +128,24 @@ class Preparer:
                 spent += cost
         filled = self._filled(post, done)
         return Prepared(
-            filled=replace(filled, prepared_content=_prepared_content(post, filled)),
+            filled=replace(filled, prepared_content=_prepared_content(post, filled), refill=refill),
             media=done,
             generated=generated,
             spent_usd=spent,
         )
+
+    def _with_current_url(self, post: Post, item: PostMedia) -> PostMedia:
+        """An item stored while the local store had no public address keeps its ``file://`` URL; once
+        POSTPILOT_PUBLIC_MEDIA_URL is set, a retry gives it the public one (the file itself is unchanged)."""
+        if not (item.stored_url or "").startswith("file:") or item.kind != "image":
+            return item
+        found = self._store_factory().find(
+            MediaKey(post_id=post.id, position=item.position, revision=post.media_revision)
+        )
+        if found is None or found.url == item.stored_url or found.url.startswith("file:"):
+            return item
+        self._repo.set_media_url(item.id, found.url)
+        return replace(item, stored_url=found.url)
 
     def _fill(self, post: Post, slot: Slot, aspect: Aspect, *, of_count: int) -> tuple[NewMedia, float]:
         key = MediaKey(post_id=post.id, position=slot.position, revision=post.media_revision)
@@ -261,6 +275,31 @@ class Preparer:
         generated = any(m.source is MediaSource.GENERATED for m in media)
         alt_text = post.prompt.strip()[:ALT_TEXT_MAX] if generated and post.alt_text is None and post.prompt else None
         return MediaFilled(image_url=image_url, media_urls=media_urls, alt_text=alt_text)
+
+
+def _without_our_fills(post: Post) -> tuple[Post, tuple[str, ...]]:
+    """The post as the marketer wrote it: on a retry, the columns an earlier preparation filled in (the stored
+    image's URL, the alt text from the prompt) still hold those fills; they are inputs no more."""
+    prepared = PreparedContent.from_json(post.prepared_content)
+    if prepared is None:
+        return post, ()
+    ours = tuple(
+        name
+        for name in prepared.filled
+        if name in FILLABLE and content_of(post)[name] == content_of_value(prepared.content.get(name))
+    )
+    if not ours:
+        return post, ()
+    values = {name: None for name in ours}
+    return (
+        replace(
+            post,
+            image_url=None if "image_url" in values else post.image_url,
+            media_urls=None if "media_urls" in values else post.media_urls,
+            alt_text=None if "alt_text" in values else post.alt_text,
+        ),
+        ours,
+    )
 
 
 def _prepared_content(post: Post, filled: MediaFilled) -> dict[str, Any]:

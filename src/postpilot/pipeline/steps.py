@@ -88,6 +88,7 @@ class Pipeline:
             if reopened is not None:
                 return reopened
             graph = self._session(account)
+            self._refuse_unreachable_media(post, graph)
             try:
                 self._staging.stage(graph.api, post, account, owner=self.owner, status=PostStatus.READY)
             finally:
@@ -117,6 +118,8 @@ class Pipeline:
                 if reopened is not None:
                     return reopened
             graph = self._session(account, urgent=True)
+            if post.container_id is None and post.publish_attempted_at is None:
+                self._refuse_unreachable_media(post, graph)
             flow = self._publishing.reconcile if reconcile else self._publishing.publish
             result = flow(graph.api, post, account, owner=self.owner)
         except Exception as exc:
@@ -223,6 +226,19 @@ class Pipeline:
                 )
         except Exception as exc:  # the post is live and recorded; this note is best effort
             log.warning("late_edit_not_reported", post_id=post.id, error=type(exc).__name__)
+
+    def _refuse_unreachable_media(self, post: Post, graph: GraphSession) -> None:
+        """A ``file://`` image (the local store without POSTPILOT_PUBLIC_MEDIA_URL) cannot be downloaded by
+        Instagram: refuse it before any Graph API call, with what to do, instead of letting Meta say it."""
+        if graph.dry_run:
+            return
+        local = [m for m in self._repo.media(post.id) if (m.stored_url or "").startswith("file:")]
+        if local:
+            raise errors.Permanent(
+                "the images are stored on this machine only (file://…), which Instagram cannot download: serve "
+                "the media directory publicly and set POSTPILOT_PUBLIC_MEDIA_URL (or use Cloudinary), restart, "
+                f"then run postpilot post retry {post.id}"
+            )
 
     # ------------------------------------------------------------------ helpers
     def _session(self, account: Account, *, urgent: bool = False) -> GraphSession:
