@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from postpilot.app import App
+from postpilot.app import App, build_app
 from postpilot.domain.model import PostStatus
 from postpilot.pipeline import Outcome
 from tests.fakes.base import FakeServer
@@ -196,3 +196,36 @@ def test_a_post_prepared_before_edits_were_tracked_publishes_as_before(
     _sql(app, "UPDATE scheduled_posts SET prepared_content = NULL WHERE id = :id", id=post_id)
     _make_due(app, post_id)
     assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+
+
+def test_a_live_post_with_file_images_is_refused_before_instagram_and_a_retry_uses_the_public_url(
+    app: App, state: GraphState, account_id: int
+) -> None:
+    """Issue 13: the local store without POSTPILOT_PUBLIC_MEDIA_URL gives file:// URLs, which Instagram cannot
+    fetch. The post fails before any Graph API call, saying what to do; after the setting is made, a retry
+    publishes the same image from its public address (nothing is generated again)."""
+    private = build_app(app.settings.model_copy(update={"public_media_url": None}), owner="test-worker")
+    try:
+        post_id = _add(private, account_id)
+        _prepare(private)
+        (item,) = private.repo.media(post_id)
+        assert item.stored_url and item.stored_url.startswith("file:")
+        before = len(state.requests)
+        assert _stage(private) == [Outcome.FAILED]
+        failed = post(private, post_id)
+        assert failed.status is PostStatus.FAILED
+        assert "which Instagram cannot download: serve the media directory publicly" in (failed.last_error or "")
+        assert len(state.requests) == before  # not one call reached the Graph API
+    finally:
+        private.close()
+
+    # The same settings with POSTPILOT_PUBLIC_MEDIA_URL, as after a restart.
+    app.repo.retry(post_id)
+    _prepare(app)
+    (again,) = app.repo.media(post_id)
+    assert again.id == item.id and again.checksum == item.checksum  # the same image, not a new one
+    assert again.stored_url == f"{PUBLIC}/post-{post_id}-0.jpg"
+    ready = post(app, post_id)
+    assert ready.status is PostStatus.READY and ready.image_url == again.stored_url
+    assert _stage(app) == [Outcome.STAGED]
+    assert state.containers[post(app, post_id).container_id or ""].image_url == again.stored_url
