@@ -28,11 +28,20 @@ REQUIRED = ("account", "scheduled_at")
 EXPORT_COLUMNS = ("id", *COLUMNS, "status", "last_error", "ig_media_id", "permalink", "published_at")
 
 
+# Written by ``post export`` and read back by the import: ``id`` names the post a row updates; the others are
+# results, shown in the export and ignored by the import (a row cannot set them).
+READ_ONLY_COLUMNS = ("status", "last_error", "ig_media_id", "permalink", "published_at")
+IMPORT_COLUMNS = ("id", *COLUMNS, *READ_ONLY_COLUMNS)
+# A spreadsheet saving CSV in much of Europe separates cells with ";" (the comma is the decimal mark there).
+DELIMITERS = (",", ";", "\t")
+
+
 @dataclass(frozen=True, slots=True)
 class RowResult:
     line: int
-    values: dict[str, Any] | None
+    values: dict[str, Any] | None  # a new post's columns, or the changed columns of ``post_id``
     problems: list[str]
+    post_id: int | None = None  # the row updates this post (an exported row, edited)
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection). Exports prefix such
@@ -70,10 +79,12 @@ def parse_csv(
     *,
     progress: Callable[[int], None] | None = None,
     now: datetime | None = None,
+    find_post: Callable[[int], Post | None] | None = None,
 ) -> list[RowResult]:
     """Every row checked, with what is wrong per line. ``progress(rows_read)`` is called every 1,000 rows.
-    ``now``: refuse times more than a few minutes before it (None: accept any time)."""
-    return _parse_csv(stream, find_account, progress, now)
+    ``now``: refuse times more than a few minutes before it (None: accept any time). A row with an ``id``
+    (an exported row) updates that post (``find_post`` reads it) with the columns that changed."""
+    return _parse_csv(stream, find_account, progress, now, find_post)
 
 
 def _unreadable(exc: csv.Error, line: int) -> InvalidInput:
@@ -85,26 +96,39 @@ def _unreadable(exc: csv.Error, line: int) -> InvalidInput:
     return InvalidInput(f"the CSV file cannot be read at line {line}: {exc}")
 
 
+def _delimiter(first_line: str) -> str:
+    """The separator the header line uses: the one of ``DELIMITERS`` it holds most of (a comma by default)."""
+    counts = {d: first_line.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def _parse_csv(
     stream: TextIO,
     find_account: Callable[[str], Account | None],
     progress: Callable[[int], None] | None,
     now: datetime | None,
+    find_post: Callable[[int], Post | None] | None = None,
 ) -> list[RowResult]:
-    reader = csv.DictReader(stream)
+    text = stream.read()
+    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text.split("\n", 1)[0]))
     try:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
         raise _unreadable(exc, reader.line_num) from None
-    header = [h.strip() for h in (fieldnames or [])]
+    # Headers as a spreadsheet may leave them: any case, stray spaces.
+    header = [h.strip().lower() for h in (fieldnames or [])]
     twice = sorted({h for h in header if header.count(h) > 1 and h})
     if twice:
         raise InvalidInput(f"the column(s) {', '.join(twice)} appear more than once in the header; keep one of each")
     if not header:
         raise InvalidInput("the CSV file is empty: the first line must name the columns, e.g. " + ",".join(COLUMNS[:5]))
-    unknown = [h for h in header if h not in COLUMNS]
+    unknown = [h for h in header if h not in IMPORT_COLUMNS]
     if unknown:
-        raise InvalidInput(f"unknown column(s) {', '.join(unknown)}; the columns are: {', '.join(COLUMNS)}")
+        raise InvalidInput(
+            f"unknown column(s) {', '.join(unknown)}; the columns are: {', '.join(COLUMNS)} (and, as post export "
+            f"writes them, id to update a post, {', '.join(READ_ONLY_COLUMNS)} which are ignored)"
+        )
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InvalidInput(f"missing column(s): {', '.join(missing)}")
@@ -118,7 +142,8 @@ def _parse_csv(
             break
         except csv.Error as exc:
             raise _unreadable(exc, reader.line_num) from None
-        results.append(_parse_row(reader.line_num, row, find_account, now))
+        result = _parse_row(reader.line_num, row, find_account, now)
+        results.append(_as_update(result, row, find_post, now) if (row.get("id") or "").strip() else result)
         if progress is not None and len(results) % 1000 == 0:
             progress(len(results))
     return results
@@ -195,6 +220,51 @@ def _parse_row(
         "scheduled_at": when,
     }
     return RowResult(line, values, [])
+
+
+def _as_update(
+    result: RowResult, row: dict[str, str | None], find_post: Callable[[int], Post | None] | None, now: datetime | None
+) -> RowResult:
+    """A row with an ``id``: the columns that differ from the post as it is, or what is wrong."""
+    raw = (row.get("id") or "").strip()
+    if not raw.isdigit():
+        return RowResult(result.line, None, [f"id must be a post's number, or empty for a new post (got {raw!r})"])
+    post_id = int(raw)
+    current = find_post(post_id) if find_post is not None else None
+    if current is None:
+        return RowResult(result.line, None, [f"no post with id {post_id} (leave id empty to add a new post)"])
+    # Rules about the row as a new post (a time in the past, a prompt beside our own filled image URL) do not
+    # apply to an exported row: only what it changes counts.
+    as_new_post_only = ("in the past", "not both", "only for a carousel generated", "only for a reel")
+    problems = [p for p in result.problems if not any(words in p for words in as_new_post_only)]
+    if problems or result.values is None:
+        return RowResult(result.line, None, problems, post_id)
+    values = result.values
+    if values["account_id"] != current.account_id:
+        return RowResult(result.line, None, ["a post cannot move to another account: add it as a new row"], post_id)
+    changed: dict[str, Any] = {}
+    for name in (*CONTENT_FIELDS, "scheduled_at"):
+        new, old = values.get(name), getattr(current, name)
+        if _same(name, new, old):
+            continue
+        changed[name] = new
+    if "scheduled_at" in changed and now is not None:
+        past = validation.past_problem(changed["scheduled_at"], now, option="post import --allow-past")
+        if past:
+            return RowResult(result.line, None, [past], post_id)
+    return RowResult(result.line, changed, [], post_id)
+
+
+def _same(name: str, new: Any, old: Any) -> bool:
+    """The exported value read back means "unchanged": URLs were shown without their query string or
+    password, and empty cells read as nothing."""
+    if (new in (None, "", [])) and (old in (None, "", [])):
+        return True
+    if name in ("image_url", "video_url", "cover_url") and isinstance(old, str) and new in (old, display_url(old)):
+        return True
+    if name == "media_urls" and isinstance(old, list) and isinstance(new, list):
+        return [str(u) for u in new] in ([str(u) for u in old], [display_url(str(u)) for u in old])
+    return bool(new == old)
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:

@@ -789,3 +789,60 @@ def test_debug_logging_shows_the_claims(env: dict[str, str], tmp_path: Path) -> 
     assert "1 ready" in quiet.stdout
     assert '"claimed"' not in quiet.stdout + quiet.stderr
     assert loud.returncode == 0 and '"event": "claimed"' in loud.stdout + loud.stderr
+
+
+def test_export_edit_in_a_spreadsheet_import_round_trip(env: dict[str, str], tmp_path: Path, engine: Engine,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: export, change captions and times in the file (saved the way a European spreadsheet saves it:
+    semicolons, headers in capitals), import, and what post show says is what the Graph fake receives."""
+    from tests.fakes.graph import GraphState, make_server
+
+    state = GraphState(image_delay_s=0.0)
+    token = "tok-roundtrip-Zq8Xw3Lm5Np7Rt9Vb2"
+    state.add_account("17841400000000042", token)
+    with make_server(state) as graph:
+        monkeypatch.setenv("POSTPILOT_GRAPH_URL", graph.url)
+        monkeypatch.setenv("POSTPILOT_PUBLIC_MEDIA_URL", "https://media.example.test/pp")
+        added = invoke(["account", "add", "live", "--ig-user-id", "17841400000000042"], stdin=token + "\n")
+        assert added.exit_code == 0, added.stderr
+        first = add_post_for("live")
+        second = add_post_for("live")
+        exported = tmp_path / "posts.csv"
+        assert invoke(["post", "export", "-o", str(exported)]).exit_code == 0
+
+        rows = list(csv.DictReader(io.StringIO(exported.read_text(encoding="utf-8"))))
+        later = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+        for row in rows:
+            if row["id"] == str(first):
+                row["caption"] = "Edited in a spreadsheet #new"
+            if row["id"] == str(second):
+                row["scheduled_at"] = later.isoformat()
+        edited = tmp_path / "edited.csv"
+        with edited.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=[k.upper() for k in rows[0]], delimiter=";")
+            writer.writeheader()
+            writer.writerows({k.upper(): v for k, v in row.items()} for row in rows)
+
+        result = invoke(["post", "import", str(edited)])
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.strip() == "imported 0 post(s), updated 2, unchanged 0"
+        again = invoke(["post", "import", str(edited)])
+        assert again.stdout.strip() == "imported 0 post(s), updated 0, unchanged 2"
+        assert "Edited in a spreadsheet #new" in invoke(["post", "show", str(first)]).stdout
+        assert later.isoformat() in invoke(["post", "show", str(second)]).stdout
+
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE scheduled_posts SET scheduled_at = :t WHERE id = :i"),
+                         {"t": datetime.now(UTC) - timedelta(seconds=1), "i": first})
+        published = invoke(["run-once"])
+        assert published.exit_code == 0, published.stdout + published.stderr
+        assert [m.caption for m in state.media] == ["Edited in a spreadsheet #new"]
+
+
+def test_import_names_the_row_of_an_unknown_id(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,account,post_type,scheduled_at,prompt\n999,brand,photo,2030-01-01T09:00:00Z,p\n")
+    result = invoke(["post", "import", str(bad)])
+    assert result.exit_code == 3
+    assert "line 2: no post with id 999 (leave id empty to add a new post)" in result.stderr

@@ -13,7 +13,7 @@ import typer
 from postpilot.cli.common import EXIT_INPUT, fail, handle_errors, open_app
 from postpilot.csvio import export_csv, parse_csv
 from postpilot.domain import validation
-from postpilot.domain.errors import InvalidInput, NotFound
+from postpilot.domain.errors import Conflict, InvalidInput, NotFound
 from postpilot.domain.model import Post, PostStatus, utcnow
 from postpilot.domain.timeparse import parse_when
 from postpilot.redaction import display_url
@@ -315,8 +315,8 @@ def import_(
         bool, typer.Option("--allow-past", help="Accept times more than 5 minutes ago: publish those at once.")
     ] = False,
 ) -> None:
-    """Import posts from CSV. Every row is checked first; with any bad row nothing is imported (unless
-    --skip-invalid)."""
+    """Import posts from CSV (commas, semicolons or tabs). Every row is checked first; with any bad row nothing
+    is imported (unless --skip-invalid). A row with an id (from post export) updates that post."""
     try:
         text = file.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -334,20 +334,38 @@ def import_(
             app.repo.account_by_name,
             progress=(lambda n: typer.echo(f"checked {n:,} rows…", err=True)) if tty else None,
             now=None if allow_past else utcnow(),
+            find_post=app.repo.post,
         )
         bad = [r for r in results if r.problems]
         for r in bad:
             typer.echo(f"line {r.line}: {'; '.join(r.problems)}", err=True)
-        good = [r.values for r in results if r.values is not None]
+        new = [r.values for r in results if r.values is not None and r.post_id is None]
+        edits = [r for r in results if r.values and r.post_id is not None]
+        unchanged = sum(1 for r in results if r.post_id is not None and r.values == {})
         if bad and not skip_invalid:
             raise fail(
                 f"{len(bad)} of {len(results)} rows are invalid; nothing was imported "
                 "(fix them, or use --skip-invalid to import the valid rows)",
                 EXIT_INPUT,
             )
-        ids = app.repo.add_posts(good) if good else []
-        typer.echo(f"imported {len(ids)} post(s)" + (f", skipped {len(bad)} invalid row(s)" if bad else ""))
+        ids = app.repo.add_posts(new) if new else []
+        refused = 0
+        for r in edits:
+            assert r.post_id is not None and r.values is not None
+            try:
+                app.repo.edit_post(r.post_id, r.values, actor="import")
+            except (Conflict, NotFound) as exc:
+                refused += 1
+                typer.echo(f"line {r.line}: {exc.message}", err=True)
+        parts = [f"imported {len(ids)} post(s)"]
+        if edits or unchanged:
+            parts.append(f"updated {len(edits) - refused}, unchanged {unchanged}")
+        if refused:
+            parts.append(f"{refused} update(s) refused")
         if bad:
+            parts.append(f"skipped {len(bad)} invalid row(s)")
+        typer.echo(", ".join(parts))
+        if bad or refused:
             raise typer.Exit(EXIT_INPUT)
     finally:
         app.close()
