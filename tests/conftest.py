@@ -76,7 +76,8 @@ def _truncate(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE post_events, post_media, scheduled_posts, accounts, workers, image_spend "
+                "TRUNCATE post_events, post_media, scheduled_posts, accounts, workers, image_spend, notifications, "
+                "notification_deliveries, account_channels "
                 "RESTART IDENTITY CASCADE"
             )
         )

@@ -47,6 +47,7 @@ from postpilot.watch import DependencyWatch
 if TYPE_CHECKING:
     from postpilot.daemon import Daemon
     from postpilot.media.openai_generator import OpenAIImageGenerator
+    from postpilot.notify.sender import NoticeSender
 
 
 def default_owner() -> str:
@@ -82,6 +83,8 @@ class App:
         ):
             if secret is not None:
                 register_secret(secret.get_secret_value())
+        for url in self.settings.notify_url_list:
+            register_secret(url)
         if self.settings.worker_id:
             self.owner = f"{self.settings.worker_id}:{os.getpid()}"
 
@@ -342,6 +345,22 @@ class App:
             on_result=on_result,
         )
 
+    def notice_sender(self) -> NoticeSender:
+        """The outbox's sender (``notify/sender.py``) with the configured channels and Apprise."""
+        from postpilot.notify.channels import AppriseSender
+        from postpilot.notify.sender import NoticeSender
+
+        self.repo.notify_published = self.settings.notify_published
+        return NoticeSender(
+            store=self.repo,
+            transport=AppriseSender(),
+            owner=self.owner,
+            global_urls=self.settings.notify_url_list,
+            published_too=self.settings.notify_published,
+            decrypt=self.cipher.decrypt,
+            on_result=self.metrics.notification_result,
+        )
+
     def heartbeat(self, kind: str) -> Heartbeat:
         """This process's heartbeat (``db/workers.py``); ``kind`` is ``daemon`` or ``once``."""
         return Heartbeat(self.repo, owner=self.owner, kind=kind)
@@ -351,6 +370,7 @@ class App:
 
         return Daemon(
             heartbeat=self.heartbeat("daemon"),
+            notices=self.notice_sender(),
             start_checks=self.check_start,
             settings=self.settings,
             repo=self.repo,

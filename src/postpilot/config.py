@@ -10,6 +10,7 @@ that prefix to files named ``secret_key`` …), then defaults. The SDKs' own var
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -104,6 +105,10 @@ class Settings(BaseSettings):
 
     # --- operations ----------------------------------------------------------------------------------
     health_listen: str = "127.0.0.1:8765"
+
+    # --- notifications (Apprise URLs, comma- or space-separated; they hold tokens, so they are secrets) --------
+    notify_urls: SecretStr | None = None
+    notify_published: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -142,6 +147,11 @@ class Settings(BaseSettings):
                         f"{part.strip()!r} is not a network; use CIDRs such as 10.20.0.0/16 or 192.0.2.7/32"
                     ) from None
         return value
+
+    @property
+    def notify_url_list(self) -> list[str]:
+        raw = self.notify_urls.get_secret_value() if self.notify_urls else ""
+        return [part for part in re.split(r"[\s,]+", raw) if part]
 
     @property
     def fetch_allowed_networks(self) -> list[str]:

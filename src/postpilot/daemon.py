@@ -31,6 +31,7 @@ from postpilot.instagram.usage import GraphUsage
 from postpilot.liveness import Heartbeat
 from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
+from postpilot.notify.sender import NoticeSender
 from postpilot.pipeline.runner import Runner
 from postpilot.sdnotify import SystemdNotifier
 from postpilot.sqlite_lock import SqliteLock, lock_for
@@ -64,6 +65,7 @@ class Daemon:
         usage: GraphUsage,
         owner: str,
         heartbeat: Heartbeat,
+        notices: NoticeSender | None = None,
         start_checks: Callable[[], None] | None = None,
         notifier: SystemdNotifier | None = None,
     ) -> None:
@@ -77,6 +79,7 @@ class Daemon:
         self.owner = owner
         self.heartbeat_thread = heartbeat
         self._start_checks = start_checks
+        self.notices = notices
         self.notifier = notifier or SystemdNotifier()
         self.stop_event = threading.Event()
         self.draining = False
@@ -110,6 +113,8 @@ class Daemon:
         self._install_signals()
         self._check_start()
         self.heartbeat_thread.start()
+        if self.notices is not None:
+            self.notices.start()  # its own thread: a slow channel never holds up publishing
         if self._lock is not None:
             # The file lock proves every other daemon on this file is gone: their posts are free now, not in
             # a few seconds (``db/workers.py``).
@@ -167,6 +172,8 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         self.notifier.extend_timeout(self.settings.drain_timeout_s + 10)
         finished = self.runner.shutdown(timeout_s=self.settings.drain_timeout_s)
+        if self.notices is not None:
+            self.notices.stop()  # what it had not sent stays in the outbox for the next process
         # Every post is finished or given back by now, so others may take over whatever still names us at once.
         self.heartbeat_thread.stop(retire=True)
         self.left_running = not finished

@@ -121,6 +121,13 @@ class Metrics:
             namespace=PREFIX,
             registry=reg,
         )
+        self._notifications = Counter(
+            "notifications",
+            "Notification deliveries by result (sent or failed), per channel shown by scheme and host only.",
+            ["result", "channel"],
+            namespace=PREFIX,
+            registry=reg,
+        )
         self._spend = Counter(
             "image_spend_usd",
             "Money spent on image generation, in US dollars.",
@@ -247,6 +254,9 @@ class Metrics:
         """Count an error by its postpilot class name; anything else is counted as ``Unexpected``."""
         name = cls_name if cls_name in self._error_classes else UNEXPECTED_ERROR
         self._errors.labels(error_class=name).inc()
+
+    def notification_result(self, channel: str, sent: bool) -> None:
+        self._notifications.labels(result="sent" if sent else "failed", channel=channel).inc()
 
     def add_image_spend(self, usd: float, provider: str, images: int = 1) -> None:
         """Count generated images and what they cost (the offline renderer costs 0)."""

@@ -46,4 +46,12 @@ def status_summary(
             }
             for a in repo.accounts_at_risk()
         ],
+        "notifications": {
+            "waiting": repo.pending_count(),
+            # Channels whose latest messages did not arrive, shown by scheme and host only (URLs hold tokens).
+            "failing_channels": [
+                {"channel": channel, "messages": count, "last_error": error}
+                for channel, count, error in repo.failing_channels()
+            ],
+        },
     }

@@ -753,14 +753,6 @@ def test_a_live_account_without_the_secret_key_is_refused_at_start(env: dict[str
     assert "POSTPILOT_SECRET_KEY is not set, but the live account(s) live have tokens" in one_error_line(result)
 
 
-def test_a_live_account_with_unreachable_local_images_is_refused_at_start(env: dict[str, str], tmp_path: Path) -> None:
-    added = invoke(["account", "add", "live", "--ig-user-id", "17841400000000009"], stdin="EAAsome-token-1234\n")
-    assert added.exit_code == 0, added.stderr
-    result = run(["run-once"], env, tmp_path)
-    assert result.returncode == 2
-    assert "images are stored locally without POSTPILOT_PUBLIC_MEDIA_URL" in one_error_line(result)
-
-
 def test_run_once_reports_missed_posts_and_exits_1(env: dict[str, str], engine: Engine) -> None:
     add_dry_account()
     post_id = add_post("--at", "2025-01-01T09:00:00Z", "--prompt", "p", "--allow-past")
@@ -846,3 +838,45 @@ def test_import_names_the_row_of_an_unknown_id(env: dict[str, str], tmp_path: Pa
     result = invoke(["post", "import", str(bad)])
     assert result.exit_code == 3
     assert "line 2: no post with id 999 (leave id empty to add a new post)" in result.stderr
+
+
+# --- issue 14: notifications from the CLI ------------------------------------------------------------------
+
+
+def test_notify_test_says_whether_each_channel_got_the_message(env: dict[str, str]) -> None:
+    from tests.fakes.webhook import json_url, webhook
+
+    with webhook() as hook:
+        good = json_url(hook, "team/t0ken-abc")
+        ok = invoke(["notify", "test", "--url", good])
+        assert ok.exit_code == 0, ok.stderr
+        assert ok.stdout.strip() == "json://127.0.0.1/…: delivered"
+        assert hook.state.received[0]["title"] == "postpilot: test message"
+        hook.state.fail_next = 1
+        down = invoke(["notify", "test", "--url", good])
+        assert down.exit_code == 1
+        expected = "json://127.0.0.1/…: not delivered (json://127.0.0.1/… did not accept the message)"
+        assert down.stdout.strip() == expected
+        assert "t0ken" not in ok.stdout + down.stdout + down.stderr
+    nonsense = invoke(["notify", "test", "--url", "nonsense://x"])
+    assert nonsense.exit_code == 1 and "is not a notification URL Apprise knows" in nonsense.stdout
+    none = invoke(["notify", "test"])
+    assert none.exit_code == 3 and "set POSTPILOT_NOTIFY_URLS" in one_error_line(none)
+
+
+def test_account_notify_stores_the_url_encrypted_and_shows_it_without_secrets(env: dict[str, str],
+                                                                                engine: Engine) -> None:
+    add_dry_account()
+    result = invoke(["account", "notify", "brand", "--url", "json://hooks.example.com/x/S3CRET",
+                     "--events", "failed,published"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "brand: json://hooks.example.com/… gets failed,published"
+    listed = invoke(["account", "notify", "brand"])
+    assert listed.stdout.strip() == "json://hooks.example.com/…  failed,published"
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT url_encrypted FROM account_channels")).scalar_one()
+    assert "S3CRET" not in stored
+    bad = invoke(["account", "notify", "brand", "--url", "json://h/x", "--events", "failed,lunch"])
+    assert bad.exit_code == 3 and "unknown event 'lunch'" in one_error_line(bad)
+    cleared = invoke(["account", "notify", "brand", "--clear"])
+    assert cleared.stdout.strip() == "brand: removed 1 channel(s)"

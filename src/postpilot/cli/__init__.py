@@ -18,6 +18,7 @@ from postpilot import __version__
 from postpilot.cli.accounts import account_app
 from postpilot.cli.common import EXIT_CONFIG, EXIT_POST_FAILED, handle_errors, load_settings, open_app
 from postpilot.cli.db import db_app
+from postpilot.cli.notify import notify_app
 from postpilot.cli.posts import post_app
 from postpilot.db import migrate
 from postpilot.domain.model import LoginKind, PostStatus, utcnow
@@ -35,6 +36,7 @@ cli = typer.Typer(
 cli.add_typer(db_app, name="db")
 cli.add_typer(account_app, name="account")
 cli.add_typer(post_app, name="post")
+cli.add_typer(notify_app, name="notify")
 
 
 def _version(value: bool) -> None:

@@ -12,7 +12,7 @@ from postpilot.db.base import RepoBase
 from postpilot.db.rows import account_from_row, accounts
 from postpilot.db.types import db_now, db_now_plus
 from postpilot.domain.errors import Conflict, InvalidInput, NotFound
-from postpilot.domain.model import Account, LoginKind
+from postpilot.domain.model import Account, LoginKind, utcnow
 
 
 class AccountRecords(RepoBase):
@@ -158,11 +158,21 @@ class AccountRecords(RepoBase):
 
     def mark_account_needs_reconnect(self, account_id: int, message: str) -> None:
         with self._tx() as conn:
-            conn.execute(
+            newly = conn.execute(
                 update(accounts)
-                .where(accounts.c.id == account_id)
+                .where(accounts.c.id == account_id, accounts.c.needs_reconnect.is_(False))
                 .values(needs_reconnect=True, last_error=message, updated_at=db_now())
-            )
+                .returning(accounts.c.name)
+            ).first()
+            if newly is None:  # already known: told once, when it started
+                conn.execute(
+                    update(accounts).where(accounts.c.id == account_id).values(last_error=message, updated_at=db_now())
+                )
+                return
+            from postpilot.db import outbox
+            from postpilot.domain.notifications import reconnect_notice
+
+            outbox.enqueue(conn, reconnect_notice(account_id, str(newly[0]), message, since=utcnow()))
 
     def set_account_throttled(self, account_id: int, seconds: float, message: str) -> None:
         with self._tx() as conn:

@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, case, insert, literal, select, update
 
-from postpilot.db import claims
+from postpilot.db import claims, outbox
 from postpilot.db.posts import PostRecords
 from postpilot.db.rows import events, post_from_row, posts
 from postpilot.db.types import db_now, db_now_plus
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Post, PostStatus
+from postpilot.domain.notifications import NoticeKind, post_notice
 from postpilot.logging import get_logger
 
 log = get_logger("postpilot.db")
@@ -266,4 +267,8 @@ class Leases(PostRecords):
                         for i in ids
                     ],
                 )
+                for i in ids:  # told in the same transaction (the outbox)
+                    facts = outbox.post_facts(conn, i)
+                    if facts is not None:
+                        outbox.enqueue(conn, post_notice(NoticeKind.MISSED, facts, reason=None, attempt=0, link=None))
             return ids

@@ -11,6 +11,7 @@ from __future__ import annotations
 from postpilot.db.accounts import AccountRecords
 from postpilot.db.leases import Leases
 from postpilot.db.media import MediaRecords
+from postpilot.db.outbox import Outbox
 from postpilot.db.summary import Summary
 from postpilot.db.transitions import Transitions
 from postpilot.db.workers import Workers
@@ -19,5 +20,5 @@ from postpilot.domain.model import USER_FIELDS
 __all__ = ["USER_FIELDS", "Repository"]
 
 
-class Repository(AccountRecords, Leases, Transitions, MediaRecords, Summary, Workers):
+class Repository(AccountRecords, Leases, Transitions, MediaRecords, Summary, Workers, Outbox):
     """Every record the daemon and the CLI keep, behind one object (built once by the composition root)."""

@@ -8,7 +8,17 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, RowMapping, Table, func
 
-from postpilot.db.models import AccountRow, ImageSpendRow, PostEventRow, PostMediaRow, PostRow, WorkerRow
+from postpilot.db.models import (
+    AccountChannelRow,
+    AccountRow,
+    ImageSpendRow,
+    NotificationDeliveryRow,
+    NotificationRow,
+    PostEventRow,
+    PostMediaRow,
+    PostRow,
+    WorkerRow,
+)
 from postpilot.db.types import db_now
 from postpilot.domain.model import Account, LoginKind, MediaSource, Post, PostMedia, PostStatus
 
@@ -18,6 +28,9 @@ media = cast(Table, PostMediaRow.__table__)
 events = cast(Table, PostEventRow.__table__)
 workers = cast(Table, WorkerRow.__table__)
 spend = cast(Table, ImageSpendRow.__table__)
+notifications = cast(Table, NotificationRow.__table__)
+deliveries = cast(Table, NotificationDeliveryRow.__table__)
+channels = cast(Table, AccountChannelRow.__table__)
 
 
 def published_at_or_now() -> ColumnElement[Any]:

@@ -9,20 +9,26 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, null, update
+from sqlalchemy import Connection, and_, delete, func, null, select, update
 
+from postpilot.db import outbox
 from postpilot.db.changes import clears_containers, column_values
 from postpilot.db.posts import PostRecords
-from postpilot.db.rows import container_rule, media, posts
+from postpilot.db.rows import channels, container_rule, events, media, posts
 from postpilot.db.types import db_now
 from postpilot.domain import lifecycle
 from postpilot.domain.changes import PostChange
 from postpilot.domain.errors import Conflict
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import USER_FIELDS, Post, PostStatus, utcnow
+from postpilot.domain.notifications import NoticeKind, post_notice
 
 
 class Transitions(PostRecords):
+    # Whether a live post is worth a notification for every account (POSTPILOT_NOTIFY_PUBLISHED; set by the
+    # composition root). An account's own channel can also ask for it.
+    notify_published: bool = False
+
     def transition(
         self,
         post_id: int,
@@ -69,7 +75,47 @@ class Transitions(PostRecords):
                 detail=detail,
                 actor=owner,
             )
+            self._notify_transition(conn, post_id, to, message=message, detail=detail)
             return True
+
+    def _notify_transition(
+        self,
+        conn: Connection,
+        post_id: int,
+        to: PostStatus,
+        *,
+        message: str | None,
+        detail: dict[str, Any] | None,
+    ) -> None:
+        """The notification a status change causes, in the same transaction (the outbox: never lost)."""
+        kind = {
+            PostStatus.FAILED: NoticeKind.FAILED,
+            PostStatus.UNCONFIRMED: NoticeKind.UNCONFIRMED,
+            PostStatus.PUBLISHED: NoticeKind.PUBLISHED,
+        }.get(to)
+        if kind is None:
+            return
+        facts = outbox.post_facts(conn, post_id)
+        if facts is None:
+            return
+        if kind is NoticeKind.PUBLISHED and not self._wants_published(conn, post_id):
+            return
+        link = (detail or {}).get("permalink") if kind is NoticeKind.PUBLISHED else None
+        event_id = conn.execute(select(func.max(events.c.id)).where(events.c.post_id == post_id)).scalar_one()
+        outbox.enqueue(
+            conn,
+            post_notice(kind, facts, reason=message, attempt=int(event_id or 0), link=link if link else None),
+        )
+
+    def _wants_published(self, conn: Connection, post_id: int) -> bool:
+        # Good news is told only when asked for: globally, or by the post's account.
+        if self.notify_published:
+            return True
+        account = select(posts.c.account_id).where(posts.c.id == post_id).scalar_subquery()
+        found = conn.execute(
+            select(channels.c.id).where(channels.c.account_id == account, channels.c.events.contains("published"))
+        ).first()
+        return found is not None
 
     def update_owned(
         self,

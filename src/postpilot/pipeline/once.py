@@ -3,6 +3,7 @@ stage and publish what is due — then wait for it and report."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from typing import Protocol
@@ -10,6 +11,7 @@ from typing import Protocol
 from postpilot.config import Settings
 from postpilot.liveness import Heartbeat
 from postpilot.logging import get_logger
+from postpilot.notify.sender import NoticeSender
 from postpilot.pipeline.outcome import StepResult
 from postpilot.pipeline.runner import Runner, Tally
 from postpilot.tokens import TokenRefresher
@@ -29,6 +31,8 @@ class OnceParts(Protocol):
     def runner(self, *, on_result: Callable[[StepResult], None] | None = None) -> Runner: ...
 
     def heartbeat(self, kind: str) -> Heartbeat: ...
+
+    def notice_sender(self) -> NoticeSender: ...
 
 
 def run_once(
@@ -63,5 +67,20 @@ def run_once(
         runner.backfill_permalinks()  # read before the follow-up pool is drained below
     finally:
         runner.shutdown(timeout_s=settings.drain_timeout_s)
+        _deliver_notices(app)
         heartbeat.stop()
     return runner.tally
+
+
+# A pass delivers what it caused (and what an earlier crash left) for at most this long; the rest stays queued.
+NOTIFY_BUDGET_S = 30.0
+
+
+def _deliver_notices(app: OnceParts) -> None:
+    try:
+        sender = app.notice_sender()
+        deadline = time.monotonic() + NOTIFY_BUDGET_S
+        while time.monotonic() < deadline and sender.deliver_pending():
+            pass
+    except Exception as exc:  # never fails the pass: the outbox keeps them for the next one
+        log.warning("notify_pass_failed", error=type(exc).__name__)

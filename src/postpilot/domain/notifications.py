@@ -1,0 +1,124 @@
+"""What is worth telling a person, in plain words with what to do (issue 14). Pure: no delivery, no database.
+
+A ``Notice`` is built where the state change happens and written to the outbox in the same transaction
+(``db/outbox.py``); the sender (``notify/``) delivers it afterwards to every channel that wants its kind.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+class NoticeKind(enum.StrEnum):
+    FAILED = "failed"  # nothing was published and retrying cannot help
+    UNCONFIRMED = "unconfirmed"  # it cannot be told whether the post is live
+    MISSED = "missed"  # too late to publish
+    PUBLISHED = "published"  # live (off unless POSTPILOT_NOTIFY_PUBLISHED or an account asks for it)
+    RECONNECT = "reconnect"  # the account's token stopped working
+
+
+# What every channel gets unless it names its own list; a live post is good news, told only when asked.
+DEFAULT_KINDS = frozenset({NoticeKind.FAILED, NoticeKind.UNCONFIRMED, NoticeKind.MISSED, NoticeKind.RECONNECT})
+
+
+def parse_kinds(text: str) -> frozenset[NoticeKind]:
+    """``failed,unconfirmed`` → the kinds; an unknown name is refused with the list of known ones."""
+    kinds = set()
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            kinds.add(NoticeKind(part))
+        except ValueError:
+            known = ", ".join(k.value for k in NoticeKind)
+            raise ValueError(f"unknown event {part!r}; the events are: {known}") from None
+    if not kinds:
+        raise ValueError("name at least one event, e.g. failed,unconfirmed")
+    return frozenset(kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: NoticeKind
+    dedupe_key: str  # the same event is queued once, whoever notices it first
+    title: str
+    body: str
+    post_id: int | None = None
+    account_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostFacts:
+    """What a message says about a post (read in the transaction that changes it)."""
+
+    post_id: int
+    account: str
+    scheduled_at: datetime
+    caption: str
+    account_id: int | None = None
+    time_zone: str = "UTC"
+
+
+def _when(moment: datetime, zone: str) -> str:
+    try:
+        local = moment.astimezone(ZoneInfo(zone))
+    except (KeyError, ValueError):
+        local, zone = moment, "UTC"
+    return f"{local:%Y-%m-%d %H:%M} {zone}"
+
+
+def _caption(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 80 else line[:79] + "…"
+
+
+def post_notice(kind: NoticeKind, facts: PostFacts, *, reason: str | None, attempt: int, link: str | None) -> Notice:
+    """``attempt`` keeps two separate failures of the same post (after a retry) apart in the dedupe key."""
+    when = _when(facts.scheduled_at, facts.time_zone)
+    where = link or f"postpilot post show {facts.post_id}"
+    subject = f"post {facts.post_id} for {facts.account} ({when})"
+    if kind is NoticeKind.FAILED:
+        title = f"postpilot: {subject} failed"
+        todo = f"Fix the cause, then run: postpilot post retry {facts.post_id}"
+    elif kind is NoticeKind.UNCONFIRMED:
+        title = f"postpilot: {subject} may or may not be live"
+        todo = (
+            f"Look at the account on Instagram. If the post is not there: postpilot post retry {facts.post_id} "
+            "--force; if it is, leave it."
+        )
+    elif kind is NoticeKind.MISSED:
+        title = f"postpilot: {subject} was missed"
+        todo = (
+            f"Give it a new time (postpilot post edit {facts.post_id} --at …), then postpilot post retry "
+            f"{facts.post_id}"
+        )
+    elif kind is NoticeKind.PUBLISHED:
+        title = f"postpilot: {subject} is live"
+        todo = f"See it: {link}" if link else "Nothing to do."
+    else:
+        raise ValueError(f"{kind} is not about a post")
+    lines = [f'"{_caption(facts.caption)}"' if facts.caption else "(no caption)"]
+    if reason:
+        lines.append(f"Why: {reason}")
+    lines += [todo, f"Details: {where}"]
+    return Notice(
+        kind=kind,
+        dedupe_key=f"{kind.value}:post:{facts.post_id}:{attempt}",
+        title=title,
+        body="\n".join(lines),
+        post_id=facts.post_id,
+        account_id=facts.account_id,
+    )
+
+
+def reconnect_notice(account_id: int, account: str, reason: str, *, since: datetime) -> Notice:
+    return Notice(
+        kind=NoticeKind.RECONNECT,
+        dedupe_key=f"reconnect:account:{account_id}:{since:%Y%m%d%H%M}",
+        title=f"postpilot: the Instagram account {account} must be reconnected",
+        body=f"Why: {reason}\nIts posts wait until you run: postpilot account connect {account}",
+        account_id=account_id,
+    )

@@ -1,0 +1,1 @@
+"""Telling people: the outbox's sender and the Apprise adapter (issue 14)."""

@@ -1,0 +1,85 @@
+"""Notification channels: Apprise URLs (Slack, Teams, Discord, e-mail, Telegram, ntfy, JSON webhooks…), the one
+adapter that talks to them, and how a URL is shown (its scheme and host only: the rest carries tokens)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from postpilot.domain.notifications import NoticeKind
+
+
+def channel_id(url: str) -> str:
+    """A stable name for a URL that reveals nothing of it: deliveries are remembered by this."""
+    return hashlib.sha256(url.strip().encode()).hexdigest()[:16]
+
+
+def shown(url: str) -> str:
+    """``slack://…`` or ``json://hooks.example.com/…``: enough to tell channels apart, never a secret."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "(an unreadable URL)"
+    host = parts.hostname or ""
+    if parts.scheme in ("json", "jsons", "form", "forms", "xml", "xmls", "ntfy", "ntfys", "mailto", "mailtos"):
+        return f"{parts.scheme}://{host}/…" if host else f"{parts.scheme}://…"
+    return f"{parts.scheme}://…"
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    url: str
+    kinds: frozenset[NoticeKind]
+    account_id: int | None = None  # None: POSTPILOT_NOTIFY_URLS, for every account
+
+    @property
+    def id(self) -> str:
+        return channel_id(self.url)
+
+    @property
+    def label(self) -> str:
+        return shown(self.url)
+
+
+class DeliveryError(Exception):
+    """Apprise could not deliver; the message names the channel by ``shown`` only."""
+
+
+def _apprise() -> Any:
+    """Apprise, imported on first use (it costs a few MB). Its e-mail plugin imports ``imghdr``, deprecated on
+    Python 3.11: that warning is Apprise's, not ours, and says nothing to an operator."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*imghdr.*", category=DeprecationWarning)
+        import apprise
+
+        apprise.Apprise.instantiate("json://localhost", suppress_exceptions=True)  # loads the plugins now
+    return apprise
+
+
+class AppriseSender:
+    """Sends one message to one channel through Apprise."""
+
+    def __init__(self, *, timeout_s: float = 15.0) -> None:
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+
+    def check(self, url: str) -> str | None:
+        """None when Apprise understands ``url``; otherwise why not, in words that show no secret."""
+        apprise = _apprise()
+        if apprise.Apprise.instantiate(url.strip(), suppress_exceptions=True) is None:
+            return f"{shown(url)} is not a notification URL Apprise knows (see the Apprise wiki for the schemes)"
+        return None
+
+    def send(self, url: str, *, title: str, body: str) -> None:
+        apprise = _apprise()
+        service = apprise.Apprise.instantiate(url.strip(), suppress_exceptions=True)
+        if service is None:
+            raise DeliveryError(f"{shown(url)} is not a notification URL Apprise knows")
+        service.socket_read_timeout = self._timeout_s
+        service.socket_connect_timeout = min(10.0, self._timeout_s)
+        if not service.notify(title=title, body=body):
+            raise DeliveryError(f"{shown(url)} did not accept the message")
