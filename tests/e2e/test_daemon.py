@@ -25,13 +25,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from postpilot.crypto import TokenCipher
 from postpilot.db import migrate
 from postpilot.db.engine import build_engine
 from postpilot.db.repository import Repository
-from postpilot.db.rows import posts, spend
+from postpilot.db.rows import notifications, posts, spend
 from postpilot.domain.model import LoginKind
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.drip_site import drip_site
@@ -502,3 +502,40 @@ def test_sigint_ends_the_daemon_with_130_and_run_once_beside_it_is_refused(
     d.proc.send_signal(signal.SIGINT)
     assert d.proc.wait(timeout=60) == 130
     assert "Traceback" not in d.logs
+
+
+def test_a_notification_survives_a_sigkill_before_it_was_delivered(
+    db_url: str, engine: Engine, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """Issue 14: the first daemon fails a post (the notification is committed with the status) but cannot reach
+    the channel, and is SIGKILLed; the next daemon delivers the message, once."""
+    from tests.fakes.webhook import json_url, webhook
+
+    account = live_account(engine)
+    state = GraphState()
+    state.add_account(IG_USER, TOKEN)
+    state.inject_error("create", 36004, 2207010, message="The caption is too long.")
+    (post_id,) = due_posts(engine, account, 1)
+    with make_server(state) as graph, webhook() as hook:
+        env = daemon_env(db_url, tmp_path, POSTPILOT_GRAPH_URL=graph.url, POSTPILOT_CONTAINER_POLL_S="0.1",
+                         POSTPILOT_PUBLIC_MEDIA_URL="http://127.0.0.1:9/media",
+                         POSTPILOT_NOTIFY_URLS=f"json://127.0.0.1:{free_port()}/nobody-listens")
+        first = Daemon(env, tmp_path, "first")
+        daemons.append(first)
+        repo = Repository(engine=engine)
+        wait_for(lambda: repo.require_post(post_id).status.value == "failed" or first._died(), 60, "the failure")
+        wait_for(lambda: bool(repo.failing_channels()) or first._died(), 20, "a failed delivery")
+        first.proc.kill()
+        first.proc.wait()
+        assert hook.state.received == []
+
+        second = Daemon({**env, "POSTPILOT_HEALTH_LISTEN": f"127.0.0.1:{free_port()}",
+                         "POSTPILOT_NOTIFY_URLS": json_url(hook)}, tmp_path, "second")
+        daemons.append(second)
+        with engine.begin() as conn:  # skip the first channel's backoff: the test need not wait 30 s
+            conn.execute(update(notifications).values(next_attempt_at=None))
+        wait_for(lambda: len(hook.state.received) >= 1 or second._died(), 30, "the notification")
+        time.sleep(3)  # a second copy would arrive within a sender pass or two
+        assert second.stop() == 0, second.logs
+    titles = hook.state.titles()
+    assert titles == [titles[0]] and f"post {post_id}" in titles[0] and titles[0].endswith(" failed")
