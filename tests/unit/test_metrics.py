@@ -12,6 +12,7 @@ from postpilot.metrics import Metrics
 EXPECTED_FAMILIES = {
     # family name as the parser reports it (counters lose "_total") -> type
     "postpilot_posts": "counter",
+    "postpilot_notifications": "counter",
     "postpilot_stage_duration_seconds": "histogram",
     "postpilot_publish_lateness_seconds": "histogram",
     "postpilot_due_unpublished": "gauge",
@@ -32,6 +33,7 @@ EXPECTED_FAMILIES = {
 # "component" and "scope" take two fixed values each (the things with an end; Meta's two usage budgets).
 ALLOWED_LABELS = {
     "outcome", "post_type", "stage", "provider", "error_class", "version", "le", "pool", "component", "scope",
+    "result", "channel",  # a channel is shown by scheme and host: as many values as configured channels
 }  # fmt: skip
 
 
