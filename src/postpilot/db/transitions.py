@@ -95,10 +95,11 @@ class Transitions(PostRecords):
         }.get(to)
         if kind is None:
             return
+        # Most deployments want no word of a live post: decide that first, so publishing pays one cheap query.
+        if kind is NoticeKind.PUBLISHED and not self._wants_published(conn, post_id):
+            return
         facts = outbox.post_facts(conn, post_id)
         if facts is None:
-            return
-        if kind is NoticeKind.PUBLISHED and not self._wants_published(conn, post_id):
             return
         link = (detail or {}).get("permalink") if kind is NoticeKind.PUBLISHED else None
         event_id = conn.execute(select(func.max(events.c.id)).where(events.c.post_id == post_id)).scalar_one()
