@@ -880,3 +880,22 @@ def test_account_notify_stores_the_url_encrypted_and_shows_it_without_secrets(en
     assert bad.exit_code == 3 and "unknown event 'lunch'" in one_error_line(bad)
     cleared = invoke(["account", "notify", "brand", "--clear"])
     assert cleared.stdout.strip() == "brand: removed 1 channel(s)"
+
+
+def test_approval_from_the_cli(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    assert invoke(["account", "set", "brand", "--require-approval"]).stdout.strip() == "brand requires approval"
+    post_id = add_post("--at", "2030-12-01 09:00", "--prompt", "p")
+    approved = invoke(["post", "approve", str(post_id)])
+    assert approved.exit_code == 0, approved.stderr
+    assert approved.stdout.startswith(f"post {post_id} approved by cli")
+    rejected = invoke(["post", "reject", str(post_id), "--reason", "not this week"])
+    assert rejected.exit_code == 0
+    assert rejected.stdout.strip().endswith(": not this week") and "cancelled" in rejected.stdout
+    again = invoke(["post", "approve", str(post_id)])
+    assert again.exit_code == 5 and "only a post still to publish can be approved" in one_error_line(again)
+    empty = invoke(["post", "reject", str(post_id), "--reason", " "])
+    assert empty.exit_code == 3
+    nothing = invoke(["post", "regenerate", str(post_id)])
+    assert nothing.exit_code == 5 and "has no generated images" in one_error_line(nothing)
+    assert invoke(["account", "set", "brand"]).exit_code == 3

@@ -463,3 +463,28 @@ def notify(
             typer.echo(f"{name}: {shown(one)} gets {names}")
     finally:
         app.close()
+
+
+@account_app.command("set")
+@handle_errors
+def set_(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    require_approval: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-approval/--no-require-approval",
+            help="Every post waits, once prepared, until someone runs postpilot post approve ID.",
+        ),
+    ] = None,
+) -> None:
+    """Change an account's settings."""
+    if require_approval is None:
+        raise InvalidInput("nothing to change: give --require-approval or --no-require-approval")
+    app = open_app()
+    try:
+        account = app.repo.require_account(name)
+        app.repo.set_account_require_approval(account.id, require_approval)
+        state = "requires approval" if require_approval else "publishes without approval"
+        typer.echo(f"{name} {state}")
+    finally:
+        app.close()

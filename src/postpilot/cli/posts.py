@@ -1,4 +1,4 @@
-"""``postpilot post add | list | show | edit | cancel | retry | import | export``."""
+"""``postpilot post add | list | show | edit | approve | reject | regenerate | cancel | retry | import | export``."""
 
 from __future__ import annotations
 
@@ -270,6 +270,61 @@ def edit(
             _check_not_past(when, allow_past)
         edited = app.repo.edit_post(post_id, changes)
         typer.echo(f"post {edited.id} edited ({', '.join(sorted(changes))}); it is {edited.status.value}")
+    finally:
+        app.close()
+
+
+def _person() -> str:
+    """Who is at the keyboard, for the history (approvals record who approved)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@post_app.command("approve")
+@handle_errors
+def approve(post_ids: Annotated[list[int], typer.Argument(help="The posts' ids.")]) -> None:
+    """Approve posts that need approval: they are staged and published at their time. Records who and when."""
+    app = open_app()
+    try:
+        for post_id in post_ids:
+            post = app.repo.approve(post_id, actor=_person())
+            typer.echo(f"post {post.id} approved by {post.approved_by}; it is {post.status.value}")
+    finally:
+        app.close()
+
+
+@post_app.command("reject")
+@handle_errors
+def reject(
+    post_id: Annotated[int, typer.Argument(help="The post's id.")],
+    reason: Annotated[str, typer.Option(help="Why, in words the author will read (kept as last_error).")],
+) -> None:
+    """Reject a post: it is cancelled with the reason. post retry schedules it again."""
+    if not reason.strip():
+        raise InvalidInput("--reason is empty: say why, so the author knows what to change")
+    app = open_app()
+    try:
+        post = app.repo.reject(post_id, actor=_person(), reason=reason.strip())
+        typer.echo(f"post {post.id} is {post.status.value}: {post.last_error}")
+    finally:
+        app.close()
+
+
+@post_app.command("regenerate")
+@handle_errors
+def regenerate(
+    post_id: Annotated[int, typer.Argument(help="The post's id.")],
+    prompt: Annotated[str | None, typer.Option(help="A new prompt for the new images.")] = None,
+) -> None:
+    """Make new images for a post (paid once more); it needs approval again if it needed it."""
+    app = open_app()
+    try:
+        post = app.repo.regenerate(post_id, actor=_person(), prompt=prompt)
+        typer.echo(f"post {post.id} is {post.status.value}: new images are made at its next preparation")
     finally:
         app.close()
 

@@ -261,3 +261,11 @@ class AccountRecords(RepoBase):
                 conn.execute(delete(posts).where(posts.c.account_id == account_id))
             conn.execute(delete(accounts).where(accounts.c.id == account_id))
             return int(finished)
+
+    def set_account_require_approval(self, account_id: int, required: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(require_approval=required, updated_at=db_now())
+            )

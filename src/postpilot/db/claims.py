@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Update, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Update, and_, func, or_, select, update
 
-from postpilot.db.rows import posts, workers
+from postpilot.db.rows import accounts, posts, workers
 from postpilot.db.types import db_now, db_now_plus
 from postpilot.db.workers import DEAD_AFTER_S
 
@@ -66,6 +66,12 @@ def due_for_prepare(ahead_s: float) -> Condition:
     )
 
 
+def approval_ok() -> Condition:
+    """Approved, or not in need of it: the post's own ``requires_approval``, or else its account's."""
+    account_wants = select(accounts.c.require_approval).where(accounts.c.id == posts.c.account_id).scalar_subquery()
+    return or_(posts.c.approved_at.is_not(None), func.coalesce(posts.c.requires_approval, account_wants).is_(False))
+
+
 def due_for_stage(ahead_s: float) -> Condition:
     """Prepared posts inside the stage window that have no container yet and are not due (due posts are
     staged inline by the publish step)."""
@@ -77,6 +83,7 @@ def due_for_stage(ahead_s: float) -> Condition:
         posts.c.scheduled_at > db_now(),
         lease_free(),
         _not_deferred(),
+        approval_ok(),
     )
 
 
@@ -87,6 +94,7 @@ def due_for_publish(post_id: int | None = None) -> Condition:
         posts.c.scheduled_at <= db_now(),
         lease_free(),
         _not_deferred(),
+        approval_ok(),
     )
     return due if post_id is None else and_(due, posts.c.id == post_id)
 

@@ -82,6 +82,8 @@ class AccountRow(Base):
     quota_usage: Mapped[int | None] = mapped_column(Integer)
     quota_total: Mapped[int | None] = mapped_column(Integer)
     quota_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Every post waits for a person's approval once prepared (``post approve``).
+    require_approval: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
 
@@ -144,6 +146,10 @@ class PostRow(Base):
     # What preparation prepared, to tell a later edit apart (``domain/edits.py``); NULL until prepared.
     prepared_content: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
     media_revision: Mapped[int] = mapped_column(Integer, server_default="0")
+    # NULL follows the account's require_approval; approved_* say who approved and when (an edit clears them).
+    requires_approval: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    approved_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class PostMediaRow(Base):

@@ -79,6 +79,9 @@ def post_from_row(row: RowMapping) -> Post:
         updated_at=row["updated_at"],
         prepared_content=row["prepared_content"],
         media_revision=row["media_revision"] or 0,
+        requires_approval=None if row["requires_approval"] is None else bool(row["requires_approval"]),
+        approved_at=row["approved_at"],
+        approved_by=row["approved_by"],
     )
 
 
@@ -100,6 +103,7 @@ def account_from_row(row: RowMapping) -> Account:
         quota_usage=row["quota_usage"],
         quota_total=row["quota_total"],
         quota_read_at=row["quota_read_at"],
+        require_approval=bool(row["require_approval"]),
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, null, select, update
+from sqlalchemy import Connection, and_, case, delete, func, null, select, update
 
 from postpilot.db import outbox
 from postpilot.db.changes import clears_containers, column_values
@@ -262,6 +262,9 @@ class Transitions(PostRecords):
                     lease_until=None,
                     updated_at=db_now(),
                     media_revision=posts.c.media_revision + (1 if drop_media else 0),
+                    # What was approved is not what will go out any more: a person looks again.
+                    approved_at=None,
+                    approved_by=None,
                     **cleared,
                 )
                 .returning(posts.c.id)
@@ -312,11 +315,13 @@ class Transitions(PostRecords):
             PostStatus.CANCELLED,
         ]
         cleaned = {k: (null() if v is None else v) for k, v in values.items()}
+        # A new time keeps the approval; new content withdraws it (what was approved is not what goes out).
+        withdraw = {"approved_at": None, "approved_by": None} if set(values) - {"scheduled_at", "is_active"} else {}
         with self._tx() as conn:
             row = conn.execute(
                 update(posts)
                 .where(posts.c.id == post_id, posts.c.status.in_([s.value for s in editable]))
-                .values(updated_at=db_now(), **cleaned)
+                .values(updated_at=db_now(), **cleaned, **withdraw)
                 .returning(posts.c.id)
             ).first()
             if row is None:
@@ -329,4 +334,124 @@ class Transitions(PostRecords):
                 detail={"changed": sorted(values)},
                 actor=actor,
             )
+        return self.require_post(post_id)
+
+    # --- approval ---------------------------------------------------------------------------------------------
+    def await_approval(self, post_id: int, *, owner: str) -> None:
+        """The post is prepared and needs a person: say so on the row, in the history and to the channels."""
+        message = f"waiting for approval: run postpilot post approve {post_id} (or post reject {post_id})"
+        with self._tx() as conn:
+            changed = conn.execute(
+                update(posts)
+                .where(posts.c.id == post_id, posts.c.status == PostStatus.READY.value, posts.c.approved_at.is_(None))
+                .values(last_error=message, updated_at=db_now())
+            ).rowcount
+            if not changed:
+                return
+            self._event(conn, post_id, EventKind.AWAITING_APPROVAL, message=message, actor=owner)
+            facts = outbox.post_facts(conn, post_id)
+            if facts is not None:
+                event_id = conn.execute(select(func.max(events.c.id)).where(events.c.post_id == post_id)).scalar_one()
+                outbox.enqueue(
+                    conn,
+                    post_notice(NoticeKind.APPROVAL, facts, reason=None, attempt=int(event_id or 0), link=None),
+                )
+
+    def approve(self, post_id: int, *, actor: str) -> Post:
+        post = self.require_post(post_id)
+        if post.status not in (PostStatus.SCHEDULED, PostStatus.PREPARING, PostStatus.READY):
+            raise Conflict(f"post {post_id} is {post.status.value}; only a post still to publish can be approved")
+        if post.approved_at is not None:
+            return post
+        with self._tx() as conn:
+            conn.execute(
+                update(posts)
+                .where(posts.c.id == post_id, posts.c.approved_at.is_(None))
+                .values(
+                    approved_at=db_now(),
+                    approved_by=actor,
+                    updated_at=db_now(),
+                    last_error=case(
+                        (posts.c.last_error.like("waiting for approval%"), null()), else_=posts.c.last_error
+                    ),
+                )
+            )
+            self._event(conn, post_id, EventKind.APPROVED, message=f"approved by {actor}", actor=actor)
+        return self.require_post(post_id)
+
+    def reject(self, post_id: int, *, actor: str, reason: str) -> Post:
+        post = self.require_post(post_id)
+        if post.status not in (PostStatus.SCHEDULED, PostStatus.PREPARING, PostStatus.READY, PostStatus.FAILED):
+            raise Conflict(f"post {post_id} is {post.status.value}; it can no longer be rejected")
+        message = f"rejected by {actor}: {reason}"
+        ok = self.transition(
+            post_id,
+            expected=post.status,
+            to=PostStatus.CANCELLED,
+            owner=None,
+            kind=EventKind.REJECTED,
+            message=message,
+            values={"last_error": message, "approved_at": None, "approved_by": None},
+        )
+        if not ok:
+            raise Conflict(f"post {post_id} changed while rejecting; look at it again")
+        return self.require_post(post_id)
+
+    def regenerate(self, post_id: int, *, actor: str, prompt: str | None) -> Post:
+        """New images for a post not yet published: generated media go (paid once more), our fills from them
+        are cleared, the approval is withdrawn, and the post is prepared again."""
+        post = self.require_post(post_id)
+        if post.status not in (PostStatus.SCHEDULED, PostStatus.READY, PostStatus.FAILED, PostStatus.CANCELLED):
+            raise Conflict(
+                f"post {post_id} is {post.status.value}; only a scheduled, ready, failed or cancelled post can be "
+                "regenerated"
+            )
+        values: dict[str, Any] = {
+            "container_id": None,
+            "container_ready_at": None,
+            "container_attempts": 0,
+            "publish_attempted_at": None,
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": None,
+            "approved_at": None,
+            "approved_by": None,
+            "prepared_content": None,
+            "media_revision": posts.c.media_revision + 1,
+        }
+        if prompt is not None:
+            values["prompt"] = prompt
+        with self._tx() as conn:
+            generated = [
+                int(r[0])
+                for r in conn.execute(
+                    select(media.c.id).where(media.c.post_id == post_id, media.c.source == "generated")
+                )
+            ]
+            stored = {
+                str(r[0])
+                for r in conn.execute(
+                    select(media.c.stored_url).where(media.c.post_id == post_id, media.c.source == "generated")
+                )
+            }
+        if not generated:
+            raise Conflict(f"post {post_id} has no generated images (its media are your own URLs)")
+        # Our own fills pointed at the old images: the new ones fill them again.
+        if post.image_url in stored:
+            values["image_url"] = null()
+        if isinstance(post.media_urls, list) and set(map(str, post.media_urls)) <= stored:
+            values["media_urls"] = null()
+        ok = self.transition(
+            post_id,
+            expected=post.status,
+            to=PostStatus.SCHEDULED,
+            owner=None,
+            kind=EventKind.REGENERATE,
+            message=f"new images asked for by {actor}" + (" with a new prompt" if prompt is not None else ""),
+            values=values,
+        )
+        if not ok:
+            raise Conflict(f"post {post_id} changed meanwhile; look at it again")
+        with self._tx() as conn:
+            conn.execute(delete(media).where(media.c.id.in_(generated)))
         return self.require_post(post_id)

@@ -25,4 +25,8 @@ class EventKind(enum.StrEnum):
     CANCELLED = "cancelled"
     RETRY = "retry"  # a person asked for another try
     EDITED = "edited"  # changed after preparation: prepared again
+    AWAITING_APPROVAL = "awaiting_approval"  # prepared; not staged or published until approved
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REGENERATE = "regenerate"  # a person asked for new images
     EDITED_TOO_LATE = "edited_too_late"  # changed while media_publish was under way: the earlier version is live

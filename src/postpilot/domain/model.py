@@ -88,6 +88,7 @@ class Account:
     quota_usage: int | None = None
     quota_total: int | None = None
     quota_read_at: datetime | None = None
+    require_approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,9 @@ class Post:
     updated_at: datetime | None = None
     prepared_content: Any = None  # what preparation prepared (``domain.edits.PreparedContent`` as JSON)
     media_revision: int = 0  # bumped when an edit throws media away (``media.ports.MediaKey``)
+    requires_approval: bool | None = None  # None: as the account says
+    approved_at: datetime | None = None
+    approved_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +180,11 @@ CONTENT_FIELDS = (
 )
 # The columns a marketer writes (SQL, CLI, import); the rest of the row is postpilot's bookkeeping.
 USER_FIELDS = ("account_id", *CONTENT_FIELDS, "scheduled_at", "is_active")
+
+
+def needs_approval(post: Post, account: Account | None) -> bool:
+    """Whether ``post`` waits for a person before it is staged or published (``db.claims.approval_ok``)."""
+    wanted = (
+        post.requires_approval if post.requires_approval is not None else bool(account and account.require_approval)
+    )
+    return wanted and post.approved_at is None

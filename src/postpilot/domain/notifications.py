@@ -18,10 +18,13 @@ class NoticeKind(enum.StrEnum):
     MISSED = "missed"  # too late to publish
     PUBLISHED = "published"  # live (off unless POSTPILOT_NOTIFY_PUBLISHED or an account asks for it)
     RECONNECT = "reconnect"  # the account's token stopped working
+    APPROVAL = "approval"  # prepared, and waiting for a person's approval
 
 
 # What every channel gets unless it names its own list; a live post is good news, told only when asked.
-DEFAULT_KINDS = frozenset({NoticeKind.FAILED, NoticeKind.UNCONFIRMED, NoticeKind.MISSED, NoticeKind.RECONNECT})
+DEFAULT_KINDS = frozenset(
+    {NoticeKind.FAILED, NoticeKind.UNCONFIRMED, NoticeKind.MISSED, NoticeKind.RECONNECT, NoticeKind.APPROVAL}
+)
 
 
 def parse_kinds(text: str) -> frozenset[NoticeKind]:
@@ -94,6 +97,12 @@ def post_notice(kind: NoticeKind, facts: PostFacts, *, reason: str | None, attem
         todo = (
             f"Give it a new time (postpilot post edit {facts.post_id} --at …), then postpilot post retry "
             f"{facts.post_id}"
+        )
+    elif kind is NoticeKind.APPROVAL:
+        title = f"postpilot: {subject} is ready and waits for approval"
+        todo = (
+            f"Look at it (postpilot post show {facts.post_id}), then: postpilot post approve {facts.post_id}, or "
+            f"postpilot post reject {facts.post_id} --reason '…'. Unapproved, it is not published."
         )
     elif kind is NoticeKind.PUBLISHED:
         title = f"postpilot: {subject} is live"

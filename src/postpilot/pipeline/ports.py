@@ -48,6 +48,8 @@ class PostStore(Protocol):
 
     def release_lease(self, post_id: int, *, owner: str, delay_s: float = 0.0) -> bool: ...
 
+    def await_approval(self, post_id: int, *, owner: str) -> None: ...
+
     def reopen_edited(
         self,
         post_id: int,

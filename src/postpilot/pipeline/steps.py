@@ -14,7 +14,7 @@ from postpilot.domain import errors
 from postpilot.domain.changes import Published
 from postpilot.domain.edits import PreparedContent, edits_since_prepared
 from postpilot.domain.events import EventKind
-from postpilot.domain.model import Account, Post, PostStatus, utcnow
+from postpilot.domain.model import Account, Post, PostStatus, needs_approval, utcnow
 from postpilot.domain.retry import Action, RetryPolicy, decide
 from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
@@ -75,6 +75,9 @@ class Pipeline:
             detail={"generated": prepared.generated, "cost_usd": round(prepared.spent_usd, 4)},
             change=prepared.filled,
         )
+        if ok and needs_approval(post, account):
+            # Prepared as usual, then it waits: no container, no publish until a person approves it.
+            self._repo.await_approval(post.id, owner=self.owner)
         return StepResult(post.id, Outcome.READY if ok else Outcome.LOST)
 
     def stage(self, post: Post) -> StepResult:
