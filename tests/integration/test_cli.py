@@ -899,3 +899,22 @@ def test_approval_from_the_cli(env: dict[str, str], engine: Engine) -> None:
     nothing = invoke(["post", "regenerate", str(post_id)])
     assert nothing.exit_code == 5 and "has no generated images" in one_error_line(nothing)
     assert invoke(["account", "set", "brand"]).exit_code == 3
+
+
+def test_post_prepare_makes_the_images_days_ahead(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    soon = add_post("--at", iso(3 * 86400), "--prompt", "a lighthouse")  # days before its prepare window
+    later = add_post("--at", iso(20 * 86400), "--prompt", "a harbour")
+    result = invoke(["post", "prepare", str(soon)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"post {soon}: ready"
+    with engine.connect() as conn:
+        made = conn.execute(text("SELECT count(*) FROM post_media WHERE post_id = :i"), {"i": soon}).scalar_one()
+    assert made == 1
+    assert invoke(["post", "prepare", "--all-within", "7d"]).stdout.strip() == "nothing to prepare"
+    week3 = invoke(["post", "prepare", "--all-within", "21d"])
+    assert week3.stdout.strip() == f"post {later}: ready"
+    again = invoke(["post", "prepare", str(soon)])
+    assert again.stdout.splitlines()[0] == f"post {soon}: not prepared now (ready; only scheduled posts)"
+    bad = invoke(["post", "prepare", "--all-within", "soon"])
+    assert bad.exit_code == 3 and "--all-within must be a number and m, h or d" in one_error_line(bad)

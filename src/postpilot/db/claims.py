@@ -72,6 +72,12 @@ def approval_ok() -> Condition:
     return or_(posts.c.approved_at.is_not(None), func.coalesce(posts.c.requires_approval, account_wants).is_(False))
 
 
+def prepare_now(post_ids: list[int] | None, within_s: float | None) -> Condition:
+    """``post prepare``: scheduled posts named, or due within ``within_s``, whatever the prepare window says."""
+    chosen = posts.c.id.in_(post_ids) if post_ids else posts.c.scheduled_at <= db_now_plus(within_s or 0.0)
+    return and_(posts.c.is_active, posts.c.status == "scheduled", chosen, lease_free())
+
+
 def due_for_stage(ahead_s: float) -> Condition:
     """Prepared posts inside the stage window that have no container yet and are not due (due posts are
     staged inline by the publish step)."""

@@ -125,6 +125,20 @@ class Leases(PostRecords):
             kind=EventKind.CLAIMED,
         )
 
+    def claim_to_prepare_now(
+        self, *, owner: str, lease_s: float, post_ids: list[int] | None = None, within_s: float | None = None
+    ) -> list[Post]:
+        """Posts a person asked to prepare now (``post prepare``), days before their window."""
+        return self._claim(
+            where=claims.prepare_now(post_ids, within_s),
+            values=self._lease(owner, lease_s, PostStatus.PREPARING),
+            batch=1000,
+            owner=owner,
+            from_status="scheduled",
+            to_status="preparing",
+            kind=EventKind.CLAIMED,
+        )
+
     def claim_for_stage(self, *, owner: str, ahead_s: float, lease_s: float, batch: int) -> list[Post]:
         return self._claim(
             where=claims.due_for_stage(ahead_s),
