@@ -47,6 +47,9 @@ log = get_logger("postpilot.daemon")
 PERMALINK_BACKFILL_S = 300.0
 # The OpenAI model's shutdown date and the Graph API version's end are looked at on start and daily.
 DEPENDENCY_CHECK_S = 86_400.0
+# A post still waiting for approval is brought up again once, within the hour before its time.
+APPROVAL_REMINDER_BEFORE_S = 3600.0
+APPROVAL_REMINDER_EVERY_S = 60.0
 
 
 class Daemon:
@@ -129,6 +132,7 @@ class Daemon:
             self.runner.renew_leases, "interval", seconds=max(5.0, self.settings.lease_s / 3), id="renew-leases"
         )
         self.scheduler.add_job(self._backfill_permalinks, "interval", seconds=PERMALINK_BACKFILL_S, id="permalinks")
+        self.scheduler.add_job(self._remind_unapproved, "interval", seconds=APPROVAL_REMINDER_EVERY_S, id="approvals")
         self.scheduler.add_job(
             self._refresh_tokens,
             "interval",
@@ -257,6 +261,14 @@ class Daemon:
             self.runner.backfill_permalinks()
         except Exception as exc:  # best effort; the next run tries again
             log.warning("permalink_backfill_failed", error=type(exc).__name__)
+
+    def _remind_unapproved(self) -> None:
+        if self.draining:
+            return
+        try:
+            self.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S)
+        except Exception as exc:  # best effort: the next minute tries again
+            log.warning("approval_reminder_failed", error=type(exc).__name__)
 
     def _refresh_tokens(self) -> None:
         if self.draining:

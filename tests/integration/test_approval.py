@@ -149,3 +149,20 @@ def test_a_post_never_approved_ends_missed_with_a_plain_reason(app: App, account
         "missed: it was not published within the allowed lateness (last problem: waiting for approval: run "
         f"postpilot post approve {post_id} (or post reject {post_id}))"
     )
+
+
+def test_an_unapproved_post_is_brought_up_again_shortly_before_its_time(app: App, account_id: int) -> None:
+    app.repo.set_account_require_approval(account_id, True)
+    soon = _insert(app, account_id)  # due in 10 minutes
+    later = _insert(app, account_id, scheduled_at=datetime.now(UTC) + timedelta(hours=5))
+    for claimed in app.repo.claim_to_prepare_now(owner=app.owner, lease_s=60, post_ids=[soon, later]):
+        app.pipeline.prepare(claimed)
+    assert app.repo.remind_unapproved(within_s=3600) == 1
+    assert app.repo.remind_unapproved(within_s=3600) == 0  # once
+    titles = [t for _k, t, _d in app.repo.notices(post_id=soon)]
+    assert titles[0].endswith("is ready and waits for approval")
+    assert titles[1].endswith("is due soon and still not approved")
+    later_titles = [t for _k, t, _d in app.repo.notices(post_id=later)]
+    assert len(later_titles) == 1 and later_titles[0].endswith("is ready and waits for approval")  # not due yet
+    app.repo.approve(soon, actor="cli:maria")
+    assert app.repo.remind_unapproved(within_s=3600) == 0

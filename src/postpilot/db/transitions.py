@@ -6,6 +6,7 @@ marketer's cancel) got there first: the caller stops touching that post."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +15,8 @@ from sqlalchemy import Connection, and_, case, delete, func, null, select, updat
 from postpilot.db import outbox
 from postpilot.db.changes import clears_containers, column_values
 from postpilot.db.posts import PostRecords
-from postpilot.db.rows import channels, container_rule, events, media, posts
-from postpilot.db.types import db_now
+from postpilot.db.rows import accounts, channels, container_rule, events, media, posts
+from postpilot.db.types import db_now, db_now_plus
 from postpilot.domain import lifecycle
 from postpilot.domain.changes import PostChange
 from postpilot.domain.errors import Conflict
@@ -455,3 +456,32 @@ class Transitions(PostRecords):
         with self._tx() as conn:
             conn.execute(delete(media).where(media.c.id.in_(generated)))
         return self.require_post(post_id)
+
+    def remind_unapproved(self, *, within_s: float = 3600.0) -> int:
+        """Prepared posts still waiting for approval and due within ``within_s``: told once more, shortly before
+        their time (the first notice came when they were prepared). Returns how many reminders were queued."""
+        account_wants = select(accounts.c.require_approval).where(accounts.c.id == posts.c.account_id).scalar_subquery()
+        queued = 0
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(posts.c.id).where(
+                    posts.c.status == PostStatus.READY.value,
+                    posts.c.is_active,
+                    posts.c.approved_at.is_(None),
+                    func.coalesce(posts.c.requires_approval, account_wants).is_(True),
+                    posts.c.scheduled_at <= db_now_plus(within_s),
+                    posts.c.scheduled_at > db_now(),
+                )
+            ).all()
+            for (post_id,) in rows:
+                facts = outbox.post_facts(conn, int(post_id))
+                if facts is None:
+                    continue
+                notice = post_notice(NoticeKind.APPROVAL, facts, reason="it is due soon", attempt=0, link=None)
+                reminder = replace(
+                    notice,
+                    dedupe_key=f"approval-reminder:post:{post_id}:{facts.scheduled_at:%Y%m%d%H%M}",
+                    title=notice.title.replace("is ready and waits for approval", "is due soon and still not approved"),
+                )
+                queued += outbox.enqueue(conn, reminder)
+        return queued
