@@ -5,6 +5,7 @@
   existing INSERTs keep working.
 - ``scheduled_posts.approved_at`` / ``approved_by``: who approved, and when; cleared by an edit, which
   withdraws the approval.
+- ``accounts.time_zone``: the IANA zone its people live in; notifications show times in it.
 
 Revision ID: 0007
 Revises: 0006
@@ -28,6 +29,7 @@ def upgrade() -> None:
     op.add_column(
         "accounts", sa.Column("require_approval", sa.Boolean(), server_default=sa.text("false"), nullable=False)
     )
+    op.add_column("accounts", sa.Column("time_zone", sa.String(64), server_default="UTC", nullable=False))
     op.add_column("scheduled_posts", sa.Column("requires_approval", sa.Boolean(), nullable=True))
     op.add_column("scheduled_posts", sa.Column("approved_at", UTCDateTime(), nullable=True))
     op.add_column("scheduled_posts", sa.Column("approved_by", sa.String(128), nullable=True))
@@ -37,4 +39,5 @@ def downgrade() -> None:
     op.drop_column("scheduled_posts", "approved_by")
     op.drop_column("scheduled_posts", "approved_at")
     op.drop_column("scheduled_posts", "requires_approval")
+    op.drop_column("accounts", "time_zone")
     op.drop_column("accounts", "require_approval")

@@ -918,3 +918,11 @@ def test_post_prepare_makes_the_images_days_ahead(env: dict[str, str], engine: E
     assert again.stdout.splitlines()[0] == f"post {soon}: not prepared now (ready; only scheduled posts)"
     bad = invoke(["post", "prepare", "--all-within", "soon"])
     assert bad.exit_code == 3 and "--all-within must be a number and m, h or d" in one_error_line(bad)
+
+
+def test_account_set_time_zone(env: dict[str, str]) -> None:
+    add_dry_account()
+    shown = invoke(["account", "set", "brand", "--tz", "Europe/Paris"])
+    assert shown.stdout.strip() == "brand shows times in Europe/Paris"
+    bad = invoke(["account", "set", "brand", "--tz", "Mars/Olympus"])
+    assert bad.exit_code == 3 and "unknown time zone 'Mars/Olympus'" in one_error_line(bad)

@@ -147,3 +147,14 @@ def test_an_accounts_own_channel_gets_only_the_events_it_asked_for(
     # The global channel gets the failure (not the live post: POSTPILOT_NOTIFY_PUBLISHED is off); the
     # account's channel gets only the live post.
     assert by_path == {("/hook/s3cr3t-hook-token", "failed"), ("/brand-team", "live")}, by_path
+
+
+def test_messages_show_times_in_the_accounts_time_zone(
+    app: App, state: GraphState, account_id: int, hook: FakeServer[WebhookState]
+) -> None:
+    app.repo.set_account_time_zone(account_id, "Europe/Paris")
+    post_id = app.repo.add_post({"account_id": account_id, "caption": "late", "prompt": "p",
+                                 "scheduled_at": datetime(2025, 1, 1, 9, 0, tzinfo=UTC)}, actor="test")
+    app.repo.fail_missed(max_lateness_s=3600)
+    app.notice_sender().deliver_pending()
+    assert hook.state.titles() == [f"postpilot: post {post_id} for brand (2025-01-01 10:00 Europe/Paris) was missed"]

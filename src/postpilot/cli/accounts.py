@@ -476,15 +476,29 @@ def set_(
             help="Every post waits, once prepared, until someone runs postpilot post approve ID.",
         ),
     ] = None,
+    tz: Annotated[
+        str | None, typer.Option(help="The IANA time zone of the account's people (e.g. Europe/Paris).")
+    ] = None,
 ) -> None:
     """Change an account's settings."""
-    if require_approval is None:
-        raise InvalidInput("nothing to change: give --require-approval or --no-require-approval")
+    if require_approval is None and tz is None:
+        raise InvalidInput("nothing to change: give --require-approval, --no-require-approval or --tz")
+    if tz is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(f"unknown time zone {tz!r}; use an IANA name such as Europe/Paris") from None
     app = open_app()
     try:
         account = app.repo.require_account(name)
-        app.repo.set_account_require_approval(account.id, require_approval)
-        state = "requires approval" if require_approval else "publishes without approval"
-        typer.echo(f"{name} {state}")
+        if require_approval is not None:
+            app.repo.set_account_require_approval(account.id, require_approval)
+            state = "requires approval" if require_approval else "publishes without approval"
+            typer.echo(f"{name} {state}")
+        if tz is not None:
+            app.repo.set_account_time_zone(account.id, tz)
+            typer.echo(f"{name} shows times in {tz}")
     finally:
         app.close()

@@ -269,3 +269,9 @@ class AccountRecords(RepoBase):
                 .where(accounts.c.id == account_id)
                 .values(require_approval=required, updated_at=db_now())
             )
+
+    def set_account_time_zone(self, account_id: int, zone: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(time_zone=zone, updated_at=db_now())
+            )

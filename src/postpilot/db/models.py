@@ -84,6 +84,8 @@ class AccountRow(Base):
     quota_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Every post waits for a person's approval once prepared (``post approve``).
     require_approval: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The IANA zone the account's people live in: notifications show times in it.
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
 

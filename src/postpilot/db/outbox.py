@@ -67,14 +67,19 @@ def enqueue(conn: Connection, notice: Notice) -> bool:
 
 def post_facts(conn: Connection, post_id: int) -> PostFacts | None:
     row = conn.execute(
-        select(posts.c.id, posts.c.scheduled_at, posts.c.caption, accounts.c.name, accounts.c.id)
+        select(posts.c.id, posts.c.scheduled_at, posts.c.caption, accounts.c.name, accounts.c.id, accounts.c.time_zone)
         .select_from(posts.join(accounts, accounts.c.id == posts.c.account_id))
         .where(posts.c.id == post_id)
     ).first()
     if row is None:
         return None
     return PostFacts(
-        post_id=int(row[0]), account=str(row[3]), scheduled_at=row[1], caption=str(row[2] or ""), account_id=int(row[4])
+        post_id=int(row[0]),
+        account=str(row[3]),
+        scheduled_at=row[1],
+        caption=str(row[2] or ""),
+        account_id=int(row[4]),
+        time_zone=str(row[5] or "UTC"),
     )
 
 

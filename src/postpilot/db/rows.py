@@ -104,6 +104,7 @@ def account_from_row(row: RowMapping) -> Account:
         quota_total=row["quota_total"],
         quota_read_at=row["quota_read_at"],
         require_approval=bool(row["require_approval"]),
+        time_zone=str(row["time_zone"] or "UTC"),
     )
 
 

@@ -89,6 +89,7 @@ class Account:
     quota_total: int | None = None
     quota_read_at: datetime | None = None
     require_approval: bool = False
+    time_zone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
