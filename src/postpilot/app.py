@@ -101,7 +101,10 @@ class App:
 
     @cached_property
     def repo(self) -> Repository:
-        return Repository(engine=self.engine)
+        repo = Repository(engine=self.engine)
+        # Whether a live post is queued for the channels is decided in the publish transaction itself.
+        repo.notify_published = self.settings.notify_published
+        return repo
 
     @cached_property
     def http(self) -> httpx.Client:
@@ -350,7 +353,6 @@ class App:
         from postpilot.notify.channels import AppriseSender
         from postpilot.notify.sender import NoticeSender
 
-        self.repo.notify_published = self.settings.notify_published
         return NoticeSender(
             store=self.repo,
             transport=AppriseSender(),

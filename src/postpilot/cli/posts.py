@@ -14,7 +14,7 @@ from postpilot.cli.common import EXIT_INPUT, fail, handle_errors, open_app
 from postpilot.csvio import export_csv, parse_csv
 from postpilot.domain import validation
 from postpilot.domain.errors import Conflict, InvalidInput, NotFound
-from postpilot.domain.model import Post, PostStatus, utcnow
+from postpilot.domain.model import CONTENT_FIELDS, Post, PostStatus, utcnow
 from postpilot.domain.timeparse import parse_when
 from postpilot.redaction import display_url
 
@@ -248,22 +248,7 @@ def edit(
     app = open_app()
     try:
         post = app.repo.require_post(post_id)
-        merged = {
-            name: getattr(post, name)
-            for name in (
-                "post_type",
-                "caption",
-                "prompt",
-                "image_url",
-                "media_urls",
-                "video_url",
-                "cover_url",
-                "image_count",
-                "aspect",
-                "alt_text",
-                "scheduled_at",
-            )
-        }
+        merged = {name: getattr(post, name) for name in (*CONTENT_FIELDS, "scheduled_at")}
         merged.update(changes)
         validation.check(validation.PostDraft(**merged), app.repo.account(post.account_id))
         if when is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Update, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, Update, and_, func, or_, select, update
 
 from postpilot.db.rows import accounts, posts, workers
 from postpilot.db.types import db_now, db_now_plus
@@ -22,14 +22,15 @@ from postpilot.db.workers import DEAD_AFTER_S
 Condition = ColumnElement[bool]
 
 
-def lease_free() -> Condition:
+def lease_free(table: Table = posts) -> Condition:
     """No lease, an expired one, or one whose holder stopped beating (``db/workers.py``: dead within seconds
-    rather than at the end of a minutes-long lease). A holder without a worker row counts by its lease only."""
+    rather than at the end of a minutes-long lease). A holder without a worker row counts by its lease only.
+    ``table``: any table with ``lease_owner`` and ``lease_until`` (posts, the notification outbox)."""
     dead_holders = select(workers.c.owner).where(workers.c.heartbeat_at < db_now_plus(-DEAD_AFTER_S))
     return or_(
-        posts.c.lease_until.is_(None),
-        posts.c.lease_until < db_now(),
-        posts.c.lease_owner.in_(dead_holders),
+        table.c.lease_until.is_(None),
+        table.c.lease_until < db_now(),
+        table.c.lease_owner.in_(dead_holders),
     )
 
 
@@ -37,16 +38,20 @@ def _not_deferred() -> Condition:
     return or_(posts.c.next_attempt_at.is_(None), posts.c.next_attempt_at <= db_now())
 
 
-def claim_statement(dialect: str, *, where: Condition, values: dict[str, Any], batch: int) -> Update:
-    """The one statement that claims up to ``batch`` rows matching ``where`` (oldest ``scheduled_at``
-    first), applying ``values`` and returning the ids (``bench/`` EXPLAINs this very statement)."""
-    candidates = select(posts.c.id).where(where).order_by(posts.c.scheduled_at, posts.c.id).limit(batch)
+def claim_statement(
+    dialect: str, *, where: Condition, values: dict[str, Any], batch: int, table: Table = posts, oldest: str = ""
+) -> Update:
+    """The one statement that claims up to ``batch`` rows of ``table`` matching ``where`` (oldest first: by
+    ``scheduled_at`` for posts, or the ``oldest`` column), applying ``values`` and returning the ids (``bench/``
+    EXPLAINs this very statement)."""
+    first = table.c[oldest or "scheduled_at"]
+    candidates = select(table.c.id).where(where).order_by(first, table.c.id).limit(batch)
     if dialect == "postgresql":
         due = candidates.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
-        statement = update(posts).where(posts.c.id == due.c.id)
+        statement = update(table).where(table.c.id == due.c.id)
     else:
-        statement = update(posts).where(posts.c.id.in_(candidates), where)
-    return statement.values(**values).returning(posts.c.id)
+        statement = update(table).where(table.c.id.in_(candidates), where)
+    return statement.values(**values).returning(table.c.id)
 
 
 def claim(conn: Connection, *, where: Condition, values: dict[str, Any], batch: int) -> list[int]:
@@ -66,10 +71,15 @@ def due_for_prepare(ahead_s: float) -> Condition:
     )
 
 
-def approval_ok() -> Condition:
-    """Approved, or not in need of it: the post's own ``requires_approval``, or else its account's."""
+def wants_approval() -> ColumnElement[Any]:
+    """The post's own ``requires_approval``, or else its account's (true or false)."""
     account_wants = select(accounts.c.require_approval).where(accounts.c.id == posts.c.account_id).scalar_subquery()
-    return or_(posts.c.approved_at.is_not(None), func.coalesce(posts.c.requires_approval, account_wants).is_(False))
+    return func.coalesce(posts.c.requires_approval, account_wants)
+
+
+def approval_ok() -> Condition:
+    """Approved, or not in need of it."""
+    return or_(posts.c.approved_at.is_not(None), wants_approval().is_(False))
 
 
 def prepare_now(post_ids: list[int] | None, within_s: float | None) -> Condition:

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from postpilot.db import claims
 from postpilot.db.base import RepoBase
-from postpilot.db.rows import accounts, channels, deliveries, notifications, posts, workers
+from postpilot.db.rows import accounts, channels, deliveries, notifications, posts
 from postpilot.db.types import db_now, db_now_plus
-from postpilot.db.workers import DEAD_AFTER_S
 from postpilot.domain.notifications import Notice, PostFacts
 
 # After this long a channel that keeps failing is given up for that message (and shown on /status).
@@ -85,29 +85,19 @@ def post_facts(conn: Connection, post_id: int) -> PostFacts | None:
 
 class Outbox(RepoBase):
     def claim_notices(self, *, owner: str, lease_s: float, batch: int = 20) -> list[PendingNotice]:
-        dead = select(workers.c.owner).where(workers.c.heartbeat_at < db_now_plus(-DEAD_AFTER_S))
-        free = or_(
-            notifications.c.lease_until.is_(None),
-            notifications.c.lease_until < db_now(),
-            notifications.c.lease_owner.in_(dead),
-        )
         due = or_(notifications.c.next_attempt_at.is_(None), notifications.c.next_attempt_at <= db_now())
-        candidates = (
-            select(notifications.c.id)
-            .where(notifications.c.done_at.is_(None), free, due)
-            .order_by(notifications.c.created_at, notifications.c.id)
-            .limit(batch)
-        )
         with self._tx() as conn:
-            if self.dialect == "postgresql":
-                picked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-                statement = update(notifications).where(notifications.c.id == picked.c.id)
-            else:
-                statement = update(notifications).where(notifications.c.id.in_(candidates))
             ids = [
                 int(r[0])
                 for r in conn.execute(
-                    statement.values(lease_owner=owner, lease_until=db_now_plus(lease_s)).returning(notifications.c.id)
+                    claims.claim_statement(
+                        self.dialect,
+                        where=and_(notifications.c.done_at.is_(None), claims.lease_free(notifications), due),
+                        values={"lease_owner": owner, "lease_until": db_now_plus(lease_s)},
+                        batch=batch,
+                        table=notifications,
+                        oldest="created_at",
+                    )
                 )
             ]
             if not ids:
@@ -191,7 +181,11 @@ class Outbox(RepoBase):
 
     def pending_count(self) -> int:
         with self.engine.connect() as conn:
-            return len(conn.execute(select(notifications.c.id).where(notifications.c.done_at.is_(None))).all())
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(notifications).where(notifications.c.done_at.is_(None))
+                ).scalar_one()
+            )
 
     def notices(self, *, post_id: int | None = None) -> list[tuple[str, str, datetime | None]]:
         """(kind, title, done_at) of queued notifications, oldest first (for tests and ``post show``)."""

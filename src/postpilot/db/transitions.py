@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, null, select, update
 
-from postpilot.db import outbox
+from postpilot.db import claims, outbox
 from postpilot.db.changes import clears_containers, column_values
 from postpilot.db.posts import PostRecords
-from postpilot.db.rows import accounts, channels, container_rule, events, media, posts
+from postpilot.db.rows import channels, container_rule, events, media, posts
 from postpilot.db.types import db_now, db_now_plus
 from postpilot.domain import lifecycle
 from postpilot.domain.changes import PostChange
@@ -103,10 +103,9 @@ class Transitions(PostRecords):
         if facts is None:
             return
         link = (detail or {}).get("permalink") if kind is NoticeKind.PUBLISHED else None
-        event_id = conn.execute(select(func.max(events.c.id)).where(events.c.post_id == post_id)).scalar_one()
         outbox.enqueue(
             conn,
-            post_notice(kind, facts, reason=message, attempt=int(event_id or 0), link=link if link else None),
+            post_notice(kind, facts, reason=message, attempt=_latest_event_id(conn, post_id), link=link or None),
         )
 
     def _wants_published(self, conn: Connection, post_id: int) -> bool:
@@ -352,10 +351,11 @@ class Transitions(PostRecords):
             self._event(conn, post_id, EventKind.AWAITING_APPROVAL, message=message, actor=owner)
             facts = outbox.post_facts(conn, post_id)
             if facts is not None:
-                event_id = conn.execute(select(func.max(events.c.id)).where(events.c.post_id == post_id)).scalar_one()
                 outbox.enqueue(
                     conn,
-                    post_notice(NoticeKind.APPROVAL, facts, reason=None, attempt=int(event_id or 0), link=None),
+                    post_notice(
+                        NoticeKind.APPROVAL, facts, reason=None, attempt=_latest_event_id(conn, post_id), link=None
+                    ),
                 )
 
     def approve(self, post_id: int, *, actor: str) -> Post:
@@ -460,7 +460,6 @@ class Transitions(PostRecords):
     def remind_unapproved(self, *, within_s: float = 3600.0) -> int:
         """Prepared posts still waiting for approval and due within ``within_s``: told once more, shortly before
         their time (the first notice came when they were prepared). Returns how many reminders were queued."""
-        account_wants = select(accounts.c.require_approval).where(accounts.c.id == posts.c.account_id).scalar_subquery()
         queued = 0
         with self._tx() as conn:
             rows = conn.execute(
@@ -468,7 +467,7 @@ class Transitions(PostRecords):
                     posts.c.status == PostStatus.READY.value,
                     posts.c.is_active,
                     posts.c.approved_at.is_(None),
-                    func.coalesce(posts.c.requires_approval, account_wants).is_(True),
+                    claims.wants_approval().is_(True),
                     posts.c.scheduled_at <= db_now_plus(within_s),
                     posts.c.scheduled_at > db_now(),
                 )
@@ -485,3 +484,8 @@ class Transitions(PostRecords):
                 )
                 queued += outbox.enqueue(conn, reminder)
         return queued
+
+
+def _latest_event_id(conn: Connection, post_id: int) -> int:
+    """The event just written for ``post_id``: a notification's dedupe key names the very transition."""
+    return int(conn.execute(select(func.max(events.c.id)).where(events.c.post_id == post_id)).scalar_one() or 0)

@@ -3,7 +3,7 @@ acts on the difference)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from postpilot.domain.model import CONTENT_FIELDS, Post
@@ -36,11 +36,6 @@ def content_of(post: Post, **overrides: Any) -> dict[str, Any]:
     return {name: _normal(values[name]) for name in CONTENT_FIELDS}
 
 
-def content_of_value(value: Any) -> Any:
-    """One recorded value in the form ``content_of`` compares."""
-    return _normal(value)
-
-
 def _normal(value: Any) -> Any:
     # What a marketer would call "the same": an empty caption is no caption; JSON comes back as lists.
     if value == "":
@@ -55,3 +50,26 @@ def edits_since_prepared(post: Post, prepared: PreparedContent | None) -> tuple[
         return ()
     now = content_of(post)
     return tuple(name for name in CONTENT_FIELDS if now[name] != _normal(prepared.content.get(name)))
+
+
+def unchanged_fills(post: Post, prepared: PreparedContent | None) -> tuple[str, ...]:
+    """The columns preparation filled in that still hold its fill: inputs no more, to be filled again from the
+    inputs as they are now. A fill the marketer has since overwritten is theirs and is not among them."""
+    if prepared is None:
+        return ()
+    now = content_of(post)
+    return tuple(
+        name for name in prepared.filled if name in FILLABLE and now[name] == _normal(prepared.content.get(name))
+    )
+
+
+def without_fills(post: Post, names: tuple[str, ...]) -> Post:
+    """``post`` as the marketer wrote it: the named fills cleared."""
+    if not names:
+        return post
+    return replace(
+        post,
+        image_url=None if "image_url" in names else post.image_url,
+        media_urls=None if "media_urls" in names else post.media_urls,
+        alt_text=None if "alt_text" in names else post.alt_text,
+    )

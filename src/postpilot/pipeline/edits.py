@@ -15,10 +15,10 @@ cleared so they are filled again from the new inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from postpilot.domain import validation
-from postpilot.domain.edits import FILLABLE, PreparedContent, edits_since_prepared
+from postpilot.domain.edits import PreparedContent, edits_since_prepared, unchanged_fills, without_fills
 from postpilot.domain.model import TARGET_SIZES, Aspect, MediaSource, Post, PostMedia
 from postpilot.pipeline.prepare import draft_of, plan_slots
 
@@ -45,14 +45,8 @@ def plan_reprepare(post: Post, prepared: PreparedContent, media: list[PostMedia]
     if not changed:
         return None
     # Our fills made from the old inputs go; a field the marketer changed is theirs now and stays.
-    clear = tuple(name for name in prepared.filled if name in FILLABLE and name not in changed)
-    wanted = post
-    if "image_url" in clear:
-        wanted = replace(wanted, image_url=None)
-    if "media_urls" in clear:
-        wanted = replace(wanted, media_urls=None)
-    if "alt_text" in clear:
-        wanted = replace(wanted, alt_text=None)
+    clear = unchanged_fills(post, prepared)
+    wanted = without_fills(post, clear)
     keep = _media_still_wanted(wanted, media)
     drop = tuple(m.id for m in media if m.id not in keep)
     alt: dict[int, str | None] = {}

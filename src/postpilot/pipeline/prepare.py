@@ -17,7 +17,7 @@ from typing import Any
 
 from postpilot.domain import validation
 from postpilot.domain.changes import MediaFilled, NewMedia
-from postpilot.domain.edits import FILLABLE, PreparedContent, content_of, content_of_value
+from postpilot.domain.edits import PreparedContent, content_of, unchanged_fills, without_fills
 from postpilot.domain.errors import Permanent, QuotaExhausted, ServerError, Throttled, Waiting
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
 from postpilot.files import write_atomically
@@ -280,26 +280,8 @@ class Preparer:
 def _without_our_fills(post: Post) -> tuple[Post, tuple[str, ...]]:
     """The post as the marketer wrote it: on a retry, the columns an earlier preparation filled in (the stored
     image's URL, the alt text from the prompt) still hold those fills; they are inputs no more."""
-    prepared = PreparedContent.from_json(post.prepared_content)
-    if prepared is None:
-        return post, ()
-    ours = tuple(
-        name
-        for name in prepared.filled
-        if name in FILLABLE and content_of(post)[name] == content_of_value(prepared.content.get(name))
-    )
-    if not ours:
-        return post, ()
-    values = {name: None for name in ours}
-    return (
-        replace(
-            post,
-            image_url=None if "image_url" in values else post.image_url,
-            media_urls=None if "media_urls" in values else post.media_urls,
-            alt_text=None if "alt_text" in values else post.alt_text,
-        ),
-        ours,
-    )
+    ours = unchanged_fills(post, PreparedContent.from_json(post.prepared_content))
+    return without_fills(post, ours), ours
 
 
 def _prepared_content(post: Post, filled: MediaFilled) -> dict[str, Any]:
