@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Debian packages the test suite needs beyond Python: systemd-analyze (the unit files are verified) and
-# the fonts the offline card renderer draws every script with (tests/unit/test_card.py). Installed only when
+# The Debian packages the test suite needs beyond Python: systemd-analyze (the unit files are verified), the
+# fonts the offline card renderer draws every script with (tests/unit/test_card.py), and Chromium with its
+# driver for the review page's browser tests (tests/e2e/test_review_browser.py). Installed only when
 # something is missing, and only where apt-get can run (root, or passwordless sudo); otherwise the missing
 # packages are named and the tests that need them say so.
 set -euo pipefail
@@ -12,6 +13,8 @@ if ! command -v fc-list >/dev/null 2>&1 \
     || ! fc-list :lang=hi | grep -q . || ! fc-list :lang=ja | grep -q . || ! fc-list :lang=und-zsye | grep -q .; then
   missing+=("${FONT_PACKAGES[@]}")
 fi
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if ! ldconfig -p 2>/dev/null | grep -q libfribidi; then
   missing+=(libfribidi0)
 fi

@@ -86,6 +86,8 @@ class AccountRow(Base):
     require_approval: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # The IANA zone the account's people live in: notifications show times in it.
     time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    # How long before its time a post is prepared; NULL follows POSTPILOT_PREPARE_AHEAD_S.
+    prepare_ahead_s: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
 
@@ -287,3 +289,24 @@ class AccountChannelRow(Base):
     channel: Mapped[str] = mapped_column(String(64))
     events: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+
+
+class ReviewUserRow(Base):
+    """Who may log in to the review page (``review/``): an Argon2 hash, never the password."""
+
+    __tablename__ = "review_users"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_review_users_name"),
+        CheckConstraint("role IN ('reviewer', 'viewer')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), server_default="reviewer")
+    # Consecutive wrong passwords; enough of them set locked_until (``review/auth.py``).
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
