@@ -37,6 +37,7 @@ from postpilot.metrics import Metrics
 from postpilot.pipeline.outcome import StepResult
 from postpilot.pipeline.ports import GraphFactory, GraphSession
 from postpilot.pipeline.prepare import Preparer
+from postpilot.pipeline.preview import PostPreview, preview_post
 from postpilot.pipeline.publish import PublishFlow
 from postpilot.pipeline.runner import Runner
 from postpilot.pipeline.stage import StagingFlow, StagingPolicy
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from postpilot.daemon import Daemon
     from postpilot.media.openai_generator import OpenAIImageGenerator
     from postpilot.notify.sender import NoticeSender
+    from postpilot.review.server import ReviewServer
 
 
 def default_owner() -> str:
@@ -285,6 +287,18 @@ class App:
             base_url=self._graph_base(account), version=self.settings.graph_version, account=account.name
         )
 
+    def preview(self, post_id: int) -> PostPreview:
+        """What the post will publish (``pipeline/preview.py``), recorded against the account's dry-run
+        client: the same host and API version as publishing, nothing sent, nothing changed."""
+        post = self.repo.require_post(post_id)
+        account = self.repo.account(post.account_id)
+        recorder = (
+            self.dry_run_graph_for(account)
+            if account
+            else RecordingGraphClient(base_url=self.settings.graph_url, version=self.settings.graph_version)
+        )
+        return preview_post(self.repo, post_id, recorder=recorder)
+
     def graph_session(self, account: Account, *, urgent: bool = False) -> GraphSession:
         """The ``GraphFactory`` the pipeline uses: the recording client for dry-run accounts (and for
         ``run-once --dry-run``), the real one otherwise; or the replacement given to ``build_app``."""
@@ -383,7 +397,19 @@ class App:
             tokens=self.token_refresher,
             usage=self.graph_usage,
             owner=self.owner,
+            review=self.review_server(),
         )
+
+    def review_server(self) -> ReviewServer | None:
+        """The review page (``review/``) on its own listener when POSTPILOT_WEB_LISTEN is set; Flask is loaded
+        only then."""
+        where = self.settings.web_host_port
+        if where is None:
+            return None
+        from postpilot.review.factory import create_review_app
+        from postpilot.review.server import ReviewServer
+
+        return ReviewServer(create_review_app(self), host=where[0], port=where[1])
 
     def status(self) -> dict[str, Any]:
         """What ``/status`` shows, without a running daemon (no last poll)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -231,7 +232,7 @@ def test_post_add_each_type_reads_local_time_in_tz(env: dict[str, str], engine: 
     assert row.post_type == extra[1]
     assert row.status == "scheduled"
     listed = invoke(["post", "list"])
-    assert "2030-12-01 08:00:00" in listed.stdout  # 09:00 in Paris in December is 08:00 UTC
+    assert "2030-12-01 08:00 UTC" in listed.stdout  # 09:00 in Paris in December is 08:00 UTC
     shown = invoke(["post", "show", str(post_id)])
     assert "2030-12-01T08:00:00+00:00" in shown.stdout
 
@@ -260,7 +261,7 @@ def test_plain_sql_insert_shows_in_post_list_at_utc(env: dict[str, str], engine:
     assert listed.exit_code == 0
     lines = listed.stdout.splitlines()
     assert lines[0].split()[:2] == ["ID", "ACCOUNT"]
-    assert lines[1].split()[:6] == ["1", "brand", "photo", "2030-12-01", "08:00:00", "scheduled"]
+    assert lines[1].split()[:7] == ["1", "brand", "photo", "2030-12-01", "08:00", "UTC", "scheduled"]
     assert invoke(["post", "list", "--status", "failed"]).stdout.strip() == "no posts"
     assert invoke(["post", "list", "--account", "brand"]).stdout.count("\n") == 2
     bad = invoke(["post", "list", "--status", "nope"])
@@ -347,7 +348,7 @@ def test_post_import_reports_bad_rows_and_imports_nothing(env: dict[str, str], t
     assert "imported 2 post(s), skipped 3 invalid row(s)" in skipped.stdout
     assert skipped.exit_code == 3  # the file still had bad rows: scripts must notice
     listed = invoke(["post", "list"]).stdout
-    assert "2030-12-01 08:00:00" in listed and "2030-12-02 08:00:00" in listed
+    assert "2030-12-01 08:00 UTC" in listed and "2030-12-02 08:00 UTC" in listed
     assert listed.count("\n") == 3  # header and two rows
 
 
@@ -926,3 +927,74 @@ def test_account_set_time_zone(env: dict[str, str]) -> None:
     assert shown.stdout.strip() == "brand shows times in Europe/Paris"
     bad = invoke(["account", "set", "brand", "--tz", "Mars/Olympus"])
     assert bad.exit_code == 3 and "unknown time zone 'Mars/Olympus'" in one_error_line(bad)
+
+
+def test_post_preview_shows_images_caption_and_the_graph_requests(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    post_id = add_post(
+        "--at", iso(3 * 86400), "--prompt", "a lighthouse", "--caption", "Dawn #sea @friend", "--alt-text", "a lamp"
+    )
+    before = invoke(["post", "preview", str(post_id)])
+    assert before.exit_code == 0, before.stderr
+    assert "not prepared yet" in before.stdout and f"postpilot post prepare {post_id}" in before.stdout
+    assert "Graph API requests" not in before.stdout
+    assert invoke(["post", "prepare", str(post_id)]).exit_code == 0
+    with engine.connect() as conn:
+        events_before = conn.execute(text("SELECT count(*) FROM post_events")).scalar_one()
+    shown = invoke(["post", "preview", str(post_id)])
+    assert shown.exit_code == 0, shown.stderr
+    out = shown.stdout
+    assert "caption (exactly as published):\n  Dawn #sea @friend" in out
+    assert "alt text: a lamp" in out
+    assert "#1 image (generated, 1080x1080" in out
+    requests = out.split("Graph API requests publishing will make:")[1]
+    assert "1. POST http://127.0.0.1:9/v" in requests and "/17841400000000001/media\n" in requests
+    assert "caption=Dawn #sea @friend" in requests and "alt_text=a lamp" in requests
+    assert "/17841400000000001/media_publish" in requests and "creation_id=" in requests
+    data = json.loads(invoke(["post", "preview", str(post_id), "--json"]).stdout)
+    assert data["caption"] == "Dawn #sea @friend" and data["status"] == "ready"
+    assert [r["path"].rsplit("/", 1)[-1] for r in data["requests"]][:2] == ["media", "dryrun-container-1"]
+    assert data["images"][0]["location"].endswith(".jpg") and Path(data["images"][0]["location"]).exists()
+    assert all(r["headers"] == {"Authorization": "Bearer <redacted>"} for r in data["requests"])
+    with engine.connect() as conn:  # looking at a post never changes it
+        assert conn.execute(text("SELECT count(*) FROM post_events")).scalar_one() == events_before
+        status = conn.execute(text("SELECT status, container_id FROM scheduled_posts WHERE id = :i"), {"i": post_id})
+        assert tuple(status.one()) == ("ready", None)
+    missing = invoke(["post", "preview", "999"])
+    assert missing.exit_code == 4 and "999" in one_error_line(missing)
+
+
+def test_times_are_shown_in_the_account_zone_or_tz(env: dict[str, str]) -> None:
+    add_dry_account()
+    invoke(["account", "set", "brand", "--tz", "Europe/Paris"])
+    # A time without an offset is read in the account's zone (09:00 in Paris in June is 07:00 UTC).
+    post_id = add_post("--at", "2030-06-03 09:00", "--prompt", "p")
+    listed = invoke(["post", "list"]).stdout
+    assert "2030-06-03 09:00 CEST" in listed
+    assert "2030-06-03 03:00 EDT" in invoke(["post", "list", "--tz", "America/New_York"]).stdout
+    shown = invoke(["post", "show", str(post_id)]).stdout
+    assert "scheduled_at: 2030-06-03T07:00:00+00:00 (2030-06-03 09:00 CEST)" in shown
+    assert invoke(["post", "preview", str(post_id)]).stdout.splitlines()[1] == "  publishes at 2030-06-03 09:00 CEST"
+    moved = invoke(["post", "edit", str(post_id), "--at", "2030-06-04 10:30"])
+    assert moved.exit_code == 0, moved.stderr
+    assert "2030-06-04 10:30 CEST" in invoke(["post", "list"]).stdout
+    bad = invoke(["post", "list", "--tz", "Mars/Olympus"])
+    assert bad.exit_code == 3 and "unknown time zone 'Mars/Olympus'" in one_error_line(bad)
+
+
+def test_post_list_upcoming_is_what_goes_out_next_soonest_first(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    later = add_post("--at", iso(5 * 86400), "--prompt", "later")
+    soon = add_post("--at", iso(2 * 86400), "--prompt", "soon")
+    gone = add_post("--at", iso(3 * 86400), "--prompt", "cancelled")
+    paused = add_post("--at", iso(4 * 86400), "--prompt", "paused")
+    invoke(["post", "cancel", str(gone)])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE scheduled_posts SET is_active = false WHERE id = :i"), {"i": paused})
+    rows = invoke(["post", "list", "--upcoming"]).stdout.splitlines()[1:]
+    assert [int(r.split()[0]) for r in rows] == [soon, later]
+    assert [int(r.split()[0]) for r in invoke(["post", "list"]).stdout.splitlines()[1:]] == [soon, gone, paused, later]
+    assert invoke(["post", "list", "--upcoming", "--limit", "1"]).stdout.count("\n") == 2
+    invoke(["post", "cancel", str(soon)])
+    invoke(["post", "cancel", str(later)])
+    assert invoke(["post", "list", "--upcoming"]).stdout.strip() == "nothing upcoming"

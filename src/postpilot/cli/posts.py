@@ -1,4 +1,5 @@
-"""``postpilot post add | list | show | edit | approve | reject | regenerate | cancel | retry | import | export``."""
+"""``postpilot post add | list | preview | show | edit | prepare | approve | reject | regenerate | cancel | retry |
+import | export``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from textwrap import indent
 from typing import Annotated
 
 import typer
@@ -15,7 +17,7 @@ from postpilot.csvio import export_csv, parse_csv
 from postpilot.domain import validation
 from postpilot.domain.errors import Conflict, InvalidInput, NotFound
 from postpilot.domain.model import CONTENT_FIELDS, Post, PostStatus, utcnow
-from postpilot.domain.timeparse import parse_when
+from postpilot.domain.timeparse import parse_when, shown_time, zone
 from postpilot.redaction import display_url
 
 post_app = typer.Typer(
@@ -32,7 +34,9 @@ def add(
         typer.Option(help="When to publish: ISO 8601 (2026-12-01T09:00:00+01:00) or '2026-12-01 09:00' read in --tz."),
     ],
     post_type: Annotated[str, typer.Option("--type", help="photo, carousel or reel.")] = "photo",
-    tz: Annotated[str, typer.Option(help="IANA time zone for an --at without offset.")] = "UTC",
+    tz: Annotated[
+        str | None, typer.Option(help="IANA time zone for an --at without offset (default: the account's).")
+    ] = None,
     caption: Annotated[str, typer.Option(help="≤ 2200 characters, ≤ 30 hashtags, ≤ 20 @mentions.")] = "",
     prompt: Annotated[str | None, typer.Option(help="Generate the image(s) from this text.")] = None,
     image_url: Annotated[str | None, typer.Option(help="Photo: your own image (http/https).")] = None,
@@ -50,7 +54,7 @@ def add(
     app = open_app()
     try:
         found = app.repo.account_by_name(account)
-        when = parse_when(at, tz)
+        when = parse_when(at, tz or (found.time_zone if found else "UTC"))
         draft = validation.PostDraft(
             post_type=post_type,
             caption=caption,
@@ -97,8 +101,11 @@ def _short(text: str | None, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _table(posts: list[Post], names: dict[int, str]) -> str:
-    rows = [("ID", "ACCOUNT", "TYPE", "SCHEDULED (UTC)", "STATUS", "DETAIL")]
+_TZ_SHOW_HELP = "Show times in this IANA zone (default: each account's own, see account set --tz)."
+
+
+def _table(posts: list[Post], names: dict[int, str], zones: dict[int, str], tz: str | None) -> str:
+    rows = [("ID", "ACCOUNT", "TYPE", "SCHEDULED", "STATUS", "DETAIL")]
     for p in posts:
         detail = p.last_error if p.status in (PostStatus.FAILED, PostStatus.UNCONFIRMED) or p.last_error else ""
         if p.status in (PostStatus.PUBLISHED, PostStatus.SIMULATED):
@@ -110,7 +117,7 @@ def _table(posts: list[Post], names: dict[int, str]) -> str:
                 str(p.id),
                 names.get(p.account_id, str(p.account_id)),
                 p.post_type,
-                p.scheduled_at.strftime("%Y-%m-%d %H:%M:%S"),
+                shown_time(p.scheduled_at, tz or zones.get(p.account_id)),
                 p.status.value,
                 _short(detail, 60),
             )
@@ -127,37 +134,101 @@ def list_(
     status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
     account: Annotated[str | None, typer.Option(help="Only this account's posts.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows (1 or more).")] = None,
+    upcoming: Annotated[
+        bool,
+        typer.Option(
+            "--upcoming", help="Only what goes out next (not yet published, cancelled or ended), soonest first."
+        ),
+    ] = False,
+    tz: Annotated[str | None, typer.Option(help=_TZ_SHOW_HELP)] = None,
 ) -> None:
-    """List posts, oldest scheduled time first (times in UTC)."""
+    """List posts, oldest scheduled time first; times in each account's time zone (or --tz)."""
     if status is not None and status not in {s.value for s in PostStatus}:
         raise InvalidInput(f"unknown status {status!r}; one of: {', '.join(s.value for s in PostStatus)}")
+    if tz is not None:
+        zone(tz)
     app = open_app()
     try:
         account_id = app.repo.require_account(account).id if account else None
-        posts = app.repo.list_posts(status=status, account_id=account_id, limit=limit)
-        names = {a.id: a.name for a in app.repo.list_accounts()}
+        if upcoming:
+            posts = app.repo.upcoming_posts(account_id=account_id, status=status, limit=limit)
+        else:
+            posts = app.repo.list_posts(status=status, account_id=account_id, limit=limit)
+        accounts = app.repo.list_accounts()
+        names = {a.id: a.name for a in accounts}
+        zones = {a.id: a.time_zone for a in accounts}
         if not posts:
-            typer.echo("no posts")
+            typer.echo("nothing upcoming" if upcoming else "no posts")
             return
-        typer.echo(_table(posts, names))
+        typer.echo(_table(posts, names, zones, tz))
+    finally:
+        app.close()
+
+
+@post_app.command("preview")
+@handle_errors
+def preview(
+    post_id: Annotated[int, typer.Argument(help="The post's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the preview as one JSON object.")] = False,
+    tz: Annotated[str | None, typer.Option(help=_TZ_SHOW_HELP)] = None,
+) -> None:
+    """Show what a post will publish: its stored images (paths or URLs, sizes), the exact caption and alt text,
+    and the Graph API requests publishing will make (recorded as a dry run: nothing is sent or changed)."""
+    if tz is not None:
+        zone(tz)
+    app = open_app()
+    try:
+        shown = app.preview(post_id)
+        if as_json:
+            typer.echo(json.dumps(shown.as_dict(), indent=2, ensure_ascii=False))
+            return
+        post = shown.post
+        typer.echo(f"post {post.id} for {shown.account}: {post.post_type}, {post.status.value}")
+        typer.echo(f"  publishes at {shown_time(post.scheduled_at, tz or shown.time_zone)}")
+        typer.echo("\ncaption (exactly as published):")
+        typer.echo(indent(shown.caption, "  ") if shown.caption else "  (none)")
+        if shown.alt_text:
+            typer.echo(f"\nalt text: {shown.alt_text}")
+        if shown.images:
+            typer.echo("\nimages:")
+            for image in shown.images:
+                size = f"{image.width}x{image.height}" if image.width else "size unknown"
+                weight = f", {image.bytes / 1024:.0f} KiB" if image.bytes else ""
+                alt = f", alt: {image.alt_text}" if image.alt_text else ""
+                typer.echo(f"  #{image.position} {image.kind} ({image.source}, {size}{weight}{alt})")
+                typer.echo(f"     {image.location or '(not stored yet)'}")
+        if shown.requests:
+            typer.echo("\nGraph API requests publishing will make:")
+            for n, request in enumerate(shown.requests, 1):
+                typer.echo(f"  {n}. {request.method} {request.url}")
+                for key, value in request.form.items():
+                    typer.echo(f"       {key}={value}")
+        for note in shown.notes:
+            typer.echo(f"\nnote: {note}")
     finally:
         app.close()
 
 
 @post_app.command("show")
 @handle_errors
-def show(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None:
-    """Show one post: its fields, its media and its history."""
+def show(
+    post_id: Annotated[int, typer.Argument(help="The post's id.")],
+    tz: Annotated[str | None, typer.Option(help=_TZ_SHOW_HELP)] = None,
+) -> None:
+    """Show one post: its fields, its media and its history (times in the account's zone, or --tz)."""
+    if tz is not None:
+        zone(tz)
     app = open_app()
     try:
         post = app.repo.require_post(post_id)
         account = app.repo.account(post.account_id)
+        shown_zone = tz or (account.time_zone if account else "UTC")
         fields = [
             ("id", post.id),
             ("account", account.name if account else post.account_id),
             ("type", post.post_type),
             ("status", post.status.value),
-            ("scheduled_at", post.scheduled_at.isoformat()),
+            ("scheduled_at", f"{post.scheduled_at.isoformat()} ({shown_time(post.scheduled_at, shown_zone)})"),
             ("active", post.is_active),
             ("caption", post.caption),
             ("prompt", post.prompt),
@@ -189,7 +260,8 @@ def show(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None
         typer.echo("\nhistory:")
         for e in app.repo.events(post_id):
             change = f"{e.from_status or ''}→{e.to_status}" if e.to_status else ""
-            typer.echo(f"  {e.at.strftime('%Y-%m-%d %H:%M:%S')}  {e.kind:<18} {change:<22} {e.message or ''}".rstrip())
+            at = shown_time(e.at, shown_zone, seconds=True)
+            typer.echo(f"  {at}  {e.kind:<18} {change:<22} {e.message or ''}".rstrip())
     finally:
         app.close()
 
@@ -205,7 +277,9 @@ def _check_not_past(when: datetime, allow_past: bool) -> None:
 def edit(
     post_id: Annotated[int, typer.Argument(help="The post's id.")],
     at: Annotated[str | None, typer.Option(help="A new time: ISO 8601, or '2026-12-01 09:00' read in --tz.")] = None,
-    tz: Annotated[str, typer.Option(help="IANA time zone for an --at without offset.")] = "UTC",
+    tz: Annotated[
+        str | None, typer.Option(help="IANA time zone for an --at without offset (default: the account's).")
+    ] = None,
     caption: Annotated[str | None, typer.Option(help="The new caption ('' for none).")] = None,
     prompt: Annotated[str | None, typer.Option(help="A new prompt ('' for none): new images are made.")] = None,
     image_url: Annotated[str | None, typer.Option(help="Photo: your own image ('' to generate one instead).")] = None,
@@ -240,14 +314,17 @@ def edit(
         changes["image_count"] = image_count
     if aspect is not None:
         changes["aspect"] = aspect
-    when = parse_when(at, tz) if at is not None else None
-    if when is not None:
-        changes["scheduled_at"] = when
-    if not changes:
+    if tz is not None:
+        zone(tz)
+    if not changes and at is None:
         raise InvalidInput("nothing to change: give at least one option, e.g. --caption '…' (see --help)")
     app = open_app()
     try:
         post = app.repo.require_post(post_id)
+        when = None
+        if at is not None:
+            owner = app.repo.account(post.account_id)
+            when = changes["scheduled_at"] = parse_when(at, tz or (owner.time_zone if owner else "UTC"))
         merged = {name: getattr(post, name) for name in (*CONTENT_FIELDS, "scheduled_at")}
         merged.update(changes)
         validation.check(validation.PostDraft(**merged), app.repo.account(post.account_id))

@@ -11,7 +11,7 @@ from postpilot.db.base import RepoBase
 from postpilot.db.rows import post_from_row, posts
 from postpilot.domain.errors import NotFound
 from postpilot.domain.events import EventKind
-from postpilot.domain.model import USER_FIELDS, Post
+from postpilot.domain.model import ACTIVE_STATUSES, USER_FIELDS, Post
 
 
 class PostRecords(RepoBase):
@@ -54,6 +54,25 @@ class PostRecords(RepoBase):
         with self.engine.connect() as conn:
             rows = conn.execute(select(posts).where(posts.c.id.in_(ids)).order_by(posts.c.scheduled_at, posts.c.id))
             return [post_from_row(r) for r in rows.mappings()]
+
+    def upcoming_posts(
+        self, *, account_id: int | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[Post]:
+        """What goes out next, soonest first: posts still on their way (scheduled, preparing, ready,
+        publishing) and not paused."""
+        query = (
+            select(posts)
+            .where(posts.c.status.in_([s.value for s in ACTIVE_STATUSES]), posts.c.is_active.is_(True))
+            .order_by(posts.c.scheduled_at, posts.c.id)
+        )
+        if status:
+            query = query.where(posts.c.status == status)
+        if account_id is not None:
+            query = query.where(posts.c.account_id == account_id)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [post_from_row(r) for r in conn.execute(query).mappings()]
 
     def list_posts(
         self, *, status: str | None = None, account_id: int | None = None, limit: int | None = None

@@ -42,3 +42,18 @@ def require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput("scheduled_at has no time zone: postpilot schedules instants, give an offset")
     return value.astimezone(UTC)
+
+
+def known_zone(name: str | None) -> ZoneInfo:
+    """The zone to show times in: an account's stored name, which the database cannot check, falls back to
+    UTC rather than failing a listing."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def shown_time(moment: datetime, zone_name: str | None, *, seconds: bool = False) -> str:
+    """``2030-06-03 09:00 CEST`` in the zone people live in; UTC is spelled out (``… 07:00 UTC``)."""
+    local = moment.astimezone(known_zone(zone_name))
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
