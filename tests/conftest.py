@@ -77,7 +77,7 @@ def _truncate(engine: Engine) -> None:
         conn.execute(
             text(
                 "TRUNCATE post_events, post_media, scheduled_posts, accounts, workers, image_spend, notifications, "
-                "notification_deliveries, account_channels "
+                "notification_deliveries, account_channels, review_users "
                 "RESTART IDENTITY CASCADE"
             )
         )

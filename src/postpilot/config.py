@@ -17,6 +17,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Where the review page listens when POSTPILOT_WEB_LISTEN=on: loopback, beside the health endpoint's 8765.
+DEFAULT_WEB_LISTEN = "127.0.0.1:8766"
+
 
 def default_state_dir() -> Path:
     """``$STATE_DIRECTORY`` under systemd (its first entry), else ``./var``."""
@@ -106,6 +109,12 @@ class Settings(BaseSettings):
     # --- operations ----------------------------------------------------------------------------------
     health_listen: str = "127.0.0.1:8765"
 
+    # --- the review page (``review/``): its own listener, off unless POSTPILOT_WEB_LISTEN is set -----------
+    # host:port, or on/true/yes for 127.0.0.1:8766. Needs POSTPILOT_SECRET_KEY (it signs the session cookie).
+    web_listen: str | None = None
+    # Mark the session cookie Secure (sent over HTTPS only): set it when a TLS reverse proxy serves the page.
+    web_secure_cookies: bool = False
+
     # --- notifications (Apprise URLs, comma- or space-separated; they hold tokens, so they are secrets) --------
     notify_urls: SecretStr | None = None
     notify_published: bool = False
@@ -132,6 +141,18 @@ class Settings(BaseSettings):
         if not host.strip("[]"):
             raise ValueError(f"must name a host before the port, e.g. 127.0.0.1:{port} (got {value!r})")
         return value
+
+    @field_validator("web_listen")
+    @classmethod
+    def _check_web_listen(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if value.strip().lower() in ("on", "true", "yes", "1"):
+            return DEFAULT_WEB_LISTEN
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host.strip("[]"):
+            raise ValueError(f"must be host:port (e.g. 127.0.0.1:8766 or [::1]:8766) or on (got {value!r})")
+        return value.strip()
 
     @field_validator("fetch_allow_networks")
     @classmethod
@@ -176,4 +197,11 @@ class Settings(BaseSettings):
     @property
     def health_host_port(self) -> tuple[str, int]:
         host, _, port = self.health_listen.rpartition(":")
+        return (host.strip("[]") or "127.0.0.1", int(port))
+
+    @property
+    def web_host_port(self) -> tuple[str, int] | None:
+        if self.web_listen is None:
+            return None
+        host, _, port = self.web_listen.rpartition(":")
         return (host.strip("[]") or "127.0.0.1", int(port))

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
@@ -39,6 +40,9 @@ from postpilot.status import status_summary
 from postpilot.tokens import REFRESH_EVERY_S, TokenRefresher
 from postpilot.watch import DependencyWatch
 from postpilot.web import HealthReport, HealthServer
+
+if TYPE_CHECKING:
+    from postpilot.review.server import ReviewServer
 
 log = get_logger("postpilot.daemon")
 
@@ -71,6 +75,7 @@ class Daemon:
         notices: NoticeSender | None = None,
         start_checks: Callable[[], None] | None = None,
         notifier: SystemdNotifier | None = None,
+        review: ReviewServer | None = None,
     ) -> None:
         self.settings = settings
         self.repo = repo
@@ -106,6 +111,7 @@ class Daemon:
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         host, port = self.settings.health_host_port
         self.http = HealthServer(host=host, port=port, probe=self, metrics=metrics)
+        self.review = review  # the review page, on its own listener (None unless POSTPILOT_WEB_LISTEN is set)
         self._scheduled: dict[int, datetime] = {}
         self._lock: SqliteLock | None = None
         # The first poll can finish before run() announces READY=1; systemd expects READY first.
@@ -125,6 +131,8 @@ class Daemon:
             if gone:
                 log.info("previous_daemons_gone", count=gone)
         self.http.start()
+        if self.review is not None:
+            self.review.start()
         self.scheduler.add_job(
             self.poll, "interval", seconds=self.settings.poll_interval_s, id="poll", next_run_time=datetime.now(UTC)
         )
@@ -174,6 +182,8 @@ class Daemon:
         self.notifier.stopping()
         log.info("daemon_stopping", inflight=len(self.runner.inflight_ids()))
         self.scheduler.shutdown(wait=False)
+        if self.review is not None:
+            self.review.stop()  # no new actions while posts are handed back
         self.notifier.extend_timeout(self.settings.drain_timeout_s + 10)
         finished = self.runner.shutdown(timeout_s=self.settings.drain_timeout_s)
         if self.notices is not None:

@@ -75,6 +75,7 @@ class RepoBase:
                     to_status=r["to_status"],
                     message=r["message"],
                     detail=r["detail"] if isinstance(r["detail"], dict) else {},
+                    actor=r["actor"],
                 )
                 for r in rows
             ]

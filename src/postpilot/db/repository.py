@@ -2,8 +2,9 @@
 
 ``Repository`` puts them together: accounts (``db/accounts.py``), posts as written (``db/posts.py``), claims
 and leases (``db/leases.py`` over the claim queries in ``db/claims.py``), guarded transitions and marketer
-actions (``db/transitions.py``), media and spend (``db/media.py``), summaries (``db/summary.py``) and live
-workers (``db/workers.py``). The pipeline sees it through the small Protocols in ``pipeline/ports.py``.
+actions (``db/transitions.py``), media and spend (``db/media.py``), summaries (``db/summary.py``), live
+workers (``db/workers.py``), and the review page's users and reads (``db/users.py``, ``db/review.py``). The
+pipeline sees it through the small Protocols in ``pipeline/ports.py``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from postpilot.db.accounts import AccountRecords
 from postpilot.db.leases import Leases
 from postpilot.db.media import MediaRecords
 from postpilot.db.outbox import Outbox
+from postpilot.db.review import ReviewQueries
 from postpilot.db.summary import Summary
 from postpilot.db.transitions import Transitions
+from postpilot.db.users import ReviewUsers
 from postpilot.db.workers import Workers
 from postpilot.domain.model import USER_FIELDS
 
 __all__ = ["USER_FIELDS", "Repository"]
 
 
-class Repository(AccountRecords, Leases, Transitions, MediaRecords, Summary, Workers, Outbox):
+class Repository(
+    AccountRecords, Leases, Transitions, MediaRecords, Summary, Workers, Outbox, ReviewUsers, ReviewQueries
+):
     """Every record the daemon and the CLI keep, behind one object (built once by the composition root)."""

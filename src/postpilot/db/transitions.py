@@ -43,6 +43,7 @@ class Transitions(PostRecords):
         change: PostChange | None = None,
         values: dict[str, Any] | None = None,
         release: bool = True,
+        actor: str | None = None,
     ) -> bool:
         """Move a post from ``expected`` to ``to`` if it is still there (and still ours when ``owner``
         is given), applying ``change``. Returns False when the guard did not match: someone else owns the
@@ -74,7 +75,7 @@ class Transitions(PostRecords):
                 to_status=to.value,
                 message=message,
                 detail=detail,
-                actor=owner,
+                actor=actor or owner,
             )
             self._notify_transition(conn, post_id, to, message=message, detail=detail)
             return True
@@ -169,8 +170,9 @@ class Transitions(PostRecords):
             to=PostStatus.CANCELLED,
             owner=None,
             kind=EventKind.CANCELLED,
-            message="cancelled by a user",
+            message=f"cancelled by {actor}",
             detail=None,
+            actor=actor,
         )
         if not ok:
             raise Conflict(f"post {post_id} changed while cancelling; look at it again (postpilot post show {post_id})")
@@ -213,8 +215,9 @@ class Transitions(PostRecords):
             to=PostStatus.SCHEDULED,
             owner=None,
             kind=EventKind.RETRY,
-            message="forced retry by a user" if force else "retry requested by a user",
+            message=f"forced retry by {actor}" if force else f"retry requested by {actor}",
             values=values,
+            actor=actor,
         )
         if ok:
             with self._tx() as conn:
@@ -393,6 +396,7 @@ class Transitions(PostRecords):
             kind=EventKind.REJECTED,
             message=message,
             values={"last_error": message, "approved_at": None, "approved_by": None},
+            actor=actor,
         )
         if not ok:
             raise Conflict(f"post {post_id} changed while rejecting; look at it again")
@@ -450,6 +454,7 @@ class Transitions(PostRecords):
             kind=EventKind.REGENERATE,
             message=f"new images asked for by {actor}" + (" with a new prompt" if prompt is not None else ""),
             values=values,
+            actor=actor,
         )
         if not ok:
             raise Conflict(f"post {post_id} changed meanwhile; look at it again")

@@ -29,4 +29,5 @@ class EventKind(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     REGENERATE = "regenerate"  # a person asked for new images
+    PREPARE_REQUESTED = "prepare_requested"  # a person asked for the images now (review page)
     EDITED_TOO_LATE = "edited_too_late"  # changed while media_publish was under way: the earlier version is live

@@ -163,6 +163,7 @@ class PostEvent:
     to_status: str | None
     message: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None  # who did it: a worker, cli:NAME, web:NAME
 
 
 # What a post publishes: the columns whose change means "prepare or stage again" (issue of edits), in the
