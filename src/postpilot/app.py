@@ -204,6 +204,7 @@ class App:
             graph_version=self.settings.graph_version,
             read_model=self.read_openai_model if self.image_provider == "openai" else None,
             metrics=self.metrics,
+            notify=self.repo.queue_notice,
         )
 
     @cached_property
@@ -297,7 +298,7 @@ class App:
             if account
             else RecordingGraphClient(base_url=self.settings.graph_url, version=self.settings.graph_version)
         )
-        return preview_post(self.repo, post_id, recorder=recorder)
+        return preview_post(self.repo, post_id, recorder=recorder, prepare_ahead_s=self.settings.prepare_ahead_s)
 
     def graph_session(self, account: Account, *, urgent: bool = False) -> GraphSession:
         """The ``GraphFactory`` the pipeline uses: the recording client for dry-run accounts (and for

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from postpilot.config import Settings
 from postpilot.db import migrate
+from postpilot.db.alerts import APPROVAL_REMINDER_BEFORE_S
 from postpilot.db.repository import Repository
 from postpilot.domain.errors import ConfigError
 from postpilot.domain.model import utcnow
@@ -51,9 +52,12 @@ log = get_logger("postpilot.daemon")
 PERMALINK_BACKFILL_S = 300.0
 # The OpenAI model's shutdown date and the Graph API version's end are looked at on start and daily.
 DEPENDENCY_CHECK_S = 86_400.0
-# A post still waiting for approval is brought up again once, within the hour before its time.
-APPROVAL_REMINDER_BEFORE_S = 3600.0
+# A post still waiting for approval is brought up again once, within the hour before its time
+# (APPROVAL_REMINDER_BEFORE_S, ``db/alerts.py``), looked for every minute.
 APPROVAL_REMINDER_EVERY_S = 60.0
+# Tokens running out within days and posts at risk within the hour (``db/alerts.py``): every five minutes is
+# early enough for an hour's warning and costs two small queries.
+LOOK_AHEAD_EVERY_S = 300.0
 
 
 class Daemon:
@@ -141,6 +145,9 @@ class Daemon:
         )
         self.scheduler.add_job(self._backfill_permalinks, "interval", seconds=PERMALINK_BACKFILL_S, id="permalinks")
         self.scheduler.add_job(self._remind_unapproved, "interval", seconds=APPROVAL_REMINDER_EVERY_S, id="approvals")
+        self.scheduler.add_job(
+            self._look_ahead, "interval", seconds=LOOK_AHEAD_EVERY_S, id="look-ahead", next_run_time=datetime.now(UTC)
+        )
         self.scheduler.add_job(
             self._refresh_tokens,
             "interval",
@@ -279,6 +286,14 @@ class Daemon:
             self.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S)
         except Exception as exc:  # best effort: the next minute tries again
             log.warning("approval_reminder_failed", error=type(exc).__name__)
+
+    def _look_ahead(self) -> None:
+        if self.draining:
+            return
+        try:
+            self.repo.look_ahead()
+        except Exception as exc:  # best effort: five minutes later it looks again
+            log.warning("look_ahead_failed", error=type(exc).__name__)
 
     def _refresh_tokens(self) -> None:
         if self.draining:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from postpilot.domain.errors import PostpilotError
+from postpilot.domain.notifications import Notice, dependency_notice
 from postpilot.domain.sunset import SunsetReading, SunsetState, judge, unknown
 from postpilot.instagram.versions import version_sunset
 from postpilot.logging import get_logger
@@ -85,10 +86,12 @@ class DependencyWatch:
         read_model: Callable[[], tuple[str, bool, date | None]] | None,
         metrics: Metrics | None = None,
         today: Callable[[], date] = _today,
+        notify: Callable[[Notice], object] | None = None,
     ) -> None:
         self._graph_version = graph_version
         self._read_model = read_model
         self._metrics = metrics
+        self._notify = notify
         self._today = today
         self._lock = threading.Lock()
         self._readings: list[SunsetReading] = []
@@ -102,7 +105,25 @@ class DependencyWatch:
             self._readings = readings
         for reading in readings:
             self._report(reading, today)
+            self._tell(reading)
         return readings
+
+    def _tell(self, reading: SunsetReading) -> None:
+        """A person hears of an end once while it nears and once when it has come (the dedupe key holds the
+        state), not every day; an unknown reading is a log line, not news."""
+        if self._notify is None or reading.state not in (SunsetState.ENDING, SunsetState.GONE):
+            return
+        notice = dependency_notice(
+            component=reading.component,
+            name=reading.name,
+            state=reading.state.value,
+            message=reading.message,
+            ends_on=reading.ends_on.isoformat() if reading.ends_on else None,
+        )
+        try:
+            self._notify(notice)
+        except Exception as exc:  # the database may be away: tomorrow's check queues it
+            log.warning("dependency_notice_failed", error=type(exc).__name__)
 
     def _model_reading(self, today: date) -> SunsetReading:
         assert self._read_model is not None

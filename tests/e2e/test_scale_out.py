@@ -23,6 +23,7 @@ from postpilot.db.engine import build_engine
 from postpilot.domain.changes import NewMedia
 from postpilot.domain.model import LoginKind, MediaSource, PostStatus, utcnow
 from tests.fakes.graph import GraphState, make_server
+from tests.fakes.webhook import json_url, webhook
 
 ACCOUNTS = 10
 KEY = Fernet.generate_key().decode()
@@ -32,7 +33,8 @@ KEY = Fernet.generate_key().decode()
 def pg_url(pg_database: str) -> Iterator[str]:
     engine = build_engine(pg_database)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE post_events, post_media, scheduled_posts, accounts RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE post_events, post_media, scheduled_posts, accounts, notifications "
+                          "RESTART IDENTITY CASCADE"))
     engine.dispose()
     yield pg_database
 
@@ -68,7 +70,7 @@ def _seed(url: str, tmp_path: Path, graph: GraphState, *, now_count: int, later_
         app.close()
 
 
-def _daemon(url: str, graph_url: str, tmp_path: Path, n: int) -> subprocess.Popen[bytes]:
+def _daemon(url: str, graph_url: str, tmp_path: Path, n: int, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("POSTPILOT_", "NOTIFY_SOCKET"))},
         "POSTPILOT_DATABASE_URL": url,
@@ -82,6 +84,7 @@ def _daemon(url: str, graph_url: str, tmp_path: Path, n: int) -> subprocess.Pope
         "POSTPILOT_WORKERS": "6",
         "POSTPILOT_WORKER_ID": f"replica-{n}",
         "POSTPILOT_LOG_LEVEL": "warning",
+        **extra,
     }
     workdir = tmp_path / f"replica-{n}"
     workdir.mkdir()
@@ -145,6 +148,30 @@ def test_three_replicas_publish_every_post_exactly_once(pg_url: str, tmp_path: P
             codes = _stop(procs)
         assert counts == {"published": total}, counts
         _assert_exactly_once(graph, total)
+        assert codes == [0, 0, 0]
+
+
+@pytest.mark.slow
+def test_three_replicas_deliver_each_notification_once(pg_url: str, tmp_path: Path) -> None:
+    """Every post going live is told (POSTPILOT_NOTIFY_PUBLISHED); three senders share the outbox and the
+    webhook receiver gets each message exactly once."""
+    graph = GraphState()
+    with make_server(graph) as server, webhook() as hook:
+        total = _seed(pg_url, tmp_path, graph, now_count=30, later_count=0, spread_s=0)
+        notify = {"POSTPILOT_NOTIFY_URLS": json_url(hook), "POSTPILOT_NOTIFY_PUBLISHED": "true"}
+        procs = [_daemon(pg_url, server.url, tmp_path, n, **notify) for n in range(3)]
+        try:
+            counts = _wait_all_published(pg_url, total, timeout_s=60)
+            deadline = time.monotonic() + 60
+            while len(hook.state.titles()) < total and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(3)  # a duplicate would arrive now
+        finally:
+            codes = _stop(procs)
+        assert counts == {"published": total}, counts
+        titles = hook.state.titles()
+        assert len(titles) == total and len(set(titles)) == total, sorted(titles)
+        assert all(t.endswith(" is live") for t in titles)
         assert codes == [0, 0, 0]
 
 

@@ -998,3 +998,25 @@ def test_post_list_upcoming_is_what_goes_out_next_soonest_first(env: dict[str, s
     invoke(["post", "cancel", str(soon)])
     invoke(["post", "cancel", str(later)])
     assert invoke(["post", "list", "--upcoming"]).stdout.strip() == "nothing upcoming"
+
+
+def test_an_account_can_prepare_its_posts_earlier(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    add_dry_account("other")
+    ours = add_post("--at", iso(20 * 3600), "--prompt", "a day ahead")  # outside the default hour
+    result = invoke(["account", "set", "brand", "--prepare-ahead", "24h"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "brand prepares its posts 24h before their time"
+    theirs = invoke(["post", "add", "--account", "other", "--at", iso(20 * 3600), "--prompt", "p"]).stdout.strip()
+    assert "UTC, prepare 24h ahead" in invoke(["account", "list"]).stdout
+    once = invoke(["run-once"])
+    assert once.exit_code == 0, once.stderr
+    with engine.connect() as conn:
+        status = dict(conn.execute(text("SELECT id, status FROM scheduled_posts")).all())
+    assert status == {ours: "ready", int(theirs): "scheduled"}  # the other account keeps the default hour
+    back = invoke(["account", "set", "brand", "--prepare-ahead", "default"])
+    assert back.stdout.strip() == "brand prepares its posts 1h (POSTPILOT_PREPARE_AHEAD_S) before their time"
+    for bad, message in (("soon", "--prepare-ahead must be a number and m, h or d"),
+                         ("40d", "--prepare-ahead is at most 30d")):
+        refused = invoke(["account", "set", "brand", "--prepare-ahead", bad])
+        assert refused.exit_code == 3 and message in one_error_line(refused)

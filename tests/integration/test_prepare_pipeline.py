@@ -357,6 +357,12 @@ def test_the_daily_image_budget_makes_posts_wait_without_generating(
     assert "POSTPILOT_DAILY_IMAGE_BUDGET_USD" in waiting.last_error
     assert openai_server.state.request_count == 0
     assert app.repo.media(post_id) == []
+    # The marketer is told once that day, however many posts wait for the budget.
+    add_post(app, account, prompt=PROMPT)
+    prepare_due(app)
+    assert [(kind, title) for kind, title, _ in app.repo.notices()] == [
+        ("budget", "postpilot: the daily image budget of $0.00 is spent")
+    ]
 
 
 # --- Cloudinary failures --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from postpilot.app import App
 from postpilot.cli.common import EXIT_POST_FAILED, handle_errors, open_app
 from postpilot.domain.errors import ConfigError, InvalidInput
 from postpilot.domain.model import Account, LoginKind, utcnow
+from postpilot.domain.timeparse import parse_duration
 from postpilot.logging import register_secret
 
 if TYPE_CHECKING:
@@ -91,15 +92,19 @@ def list_() -> None:
         if not accounts:
             typer.echo("no accounts (add one with: postpilot account add NAME --ig-user-id ID [--dry-run])")
             return
-        rows = [("ID", "NAME", "IG USER ID", "LOGIN", "MODE", "TOKEN", "STATE")]
+        rows = [("ID", "NAME", "IG USER ID", "LOGIN", "MODE", "TOKEN", "STATE", "SETTINGS")]
         for a in accounts:
             token = "n/a" if a.dry_run else ("stored" if a.has_token else "missing")
             if a.token_expires_at:
                 token += f", expires {a.token_expires_at:%Y-%m-%d}"
             state = "needs reconnect" if a.needs_reconnect else ("paused" if not a.is_active else "ok")
-            rows.append(
-                (str(a.id), a.name, a.ig_user_id, a.login_kind.value, "dry-run" if a.dry_run else "live", token, state)
-            )
+            settings = [a.time_zone]
+            if a.require_approval:
+                settings.append("approval")
+            if a.prepare_ahead_s is not None:
+                settings.append(f"prepare {_hours(a.prepare_ahead_s)} ahead")
+            mode = "dry-run" if a.dry_run else "live"
+            rows.append((str(a.id), a.name, a.ig_user_id, a.login_kind.value, mode, token, state, ", ".join(settings)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             typer.echo("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
@@ -465,6 +470,18 @@ def notify(
         app.close()
 
 
+# Prepared images wait in the store; a month ahead is plenty, and keeps a typo (300d) from preparing a year.
+PREPARE_AHEAD_MAX_S = 30 * 86400
+
+
+def _hours(seconds: float) -> str:
+    if seconds % 86400 == 0 and seconds >= 2 * 86400:  # 24h reads better than 1d
+        return f"{int(seconds // 86400)}d"
+    if seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 60)}m"
+
+
 @account_app.command("set")
 @handle_errors
 def set_(
@@ -479,10 +496,17 @@ def set_(
     tz: Annotated[
         str | None, typer.Option(help="The IANA time zone of the account's people (e.g. Europe/Paris).")
     ] = None,
+    prepare_ahead: Annotated[
+        str | None,
+        typer.Option(
+            help="Prepare its posts this long before their time (e.g. 24h, so they can be looked at and approved "
+            "a day ahead; at most 30d), or 'default' for POSTPILOT_PREPARE_AHEAD_S."
+        ),
+    ] = None,
 ) -> None:
     """Change an account's settings."""
-    if require_approval is None and tz is None:
-        raise InvalidInput("nothing to change: give --require-approval, --no-require-approval or --tz")
+    if require_approval is None and tz is None and prepare_ahead is None:
+        raise InvalidInput("nothing to change: give --require-approval, --no-require-approval, --tz or --prepare-ahead")
     if tz is not None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -490,6 +514,11 @@ def set_(
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise InvalidInput(f"unknown time zone {tz!r}; use an IANA name such as Europe/Paris") from None
+    ahead: int | None = None
+    if prepare_ahead is not None and prepare_ahead.strip().lower() != "default":
+        ahead = parse_duration(prepare_ahead, "--prepare-ahead")
+        if ahead > PREPARE_AHEAD_MAX_S:
+            raise InvalidInput(f"--prepare-ahead is at most 30d (got {prepare_ahead!r})")
     app = open_app()
     try:
         account = app.repo.require_account(name)
@@ -497,6 +526,11 @@ def set_(
             app.repo.set_account_require_approval(account.id, require_approval)
             state = "requires approval" if require_approval else "publishes without approval"
             typer.echo(f"{name} {state}")
+        if prepare_ahead is not None:
+            app.repo.set_account_prepare_ahead(account.id, ahead)
+            default = app.settings.prepare_ahead_s
+            shown_ahead = _hours(ahead) if ahead is not None else f"{_hours(default)} (POSTPILOT_PREPARE_AHEAD_S)"
+            typer.echo(f"{name} prepares its posts {shown_ahead} before their time")
         if tz is not None:
             app.repo.set_account_time_zone(account.id, tz)
             typer.echo(f"{name} shows times in {tz}")

@@ -17,7 +17,7 @@ from postpilot.csvio import export_csv, parse_csv
 from postpilot.domain import validation
 from postpilot.domain.errors import Conflict, InvalidInput, NotFound
 from postpilot.domain.model import CONTENT_FIELDS, Post, PostStatus, utcnow
-from postpilot.domain.timeparse import parse_when, shown_time, zone
+from postpilot.domain.timeparse import parse_duration, parse_when, shown_time, zone
 from postpilot.redaction import display_url
 
 post_app = typer.Typer(
@@ -346,16 +346,6 @@ def _person() -> str:
         return "cli"
 
 
-_UNITS = {"m": 60, "h": 3600, "d": 86400}
-
-
-def _duration_s(text: str) -> float:
-    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    if unit not in _UNITS or not value.isdigit() or int(value) == 0:
-        raise InvalidInput(f"--all-within must be a number and m, h or d, e.g. 7d or 36h (got {text!r})")
-    return int(value) * _UNITS[unit]
-
-
 @post_app.command("prepare")
 @handle_errors
 def prepare_now(
@@ -368,7 +358,7 @@ def prepare_now(
     ready to be looked at and approved days ahead)."""
     if not post_ids and not all_within:
         raise InvalidInput("name the posts (post prepare 12 13) or give --all-within 7d")
-    within = _duration_s(all_within) if all_within else None
+    within = float(parse_duration(all_within, "--all-within")) if all_within else None
     app = open_app()
     try:
         app.check_start()

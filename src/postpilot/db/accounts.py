@@ -270,6 +270,13 @@ class AccountRecords(RepoBase):
                 .values(require_approval=required, updated_at=db_now())
             )
 
+    def set_account_prepare_ahead(self, account_id: int, seconds: int | None) -> None:
+        """How long before its time a post of this account is prepared; None follows the setting."""
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(prepare_ahead_s=seconds, updated_at=db_now())
+            )
+
     def set_account_time_zone(self, account_id: int, zone: str) -> None:
         with self._tx() as conn:
             conn.execute(

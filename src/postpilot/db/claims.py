@@ -13,7 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, Update, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Table,
+    Update,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from postpilot.db.rows import accounts, posts, workers
 from postpilot.db.types import db_now, db_now_plus
@@ -60,12 +74,25 @@ def claim(conn: Connection, *, where: Condition, values: dict[str, Any], batch: 
     return sorted(int(r[0]) for r in rows)
 
 
+def prepare_window(ahead_s: float) -> Condition:
+    """Inside the post's prepare window: its account's ``prepare_ahead_s``, or else ``ahead_s``. The widest
+    window of any account bounds ``scheduled_at`` first (one uncorrelated subquery, evaluated once), so the
+    scheduled_at index still narrows the scan to the next hours."""
+    own = select(accounts.c.prepare_ahead_s).where(accounts.c.id == posts.c.account_id).scalar_subquery()
+    widest = select(func.max(accounts.c.prepare_ahead_s)).scalar_subquery()
+    bound = case((widest > ahead_s, widest), else_=literal(ahead_s))
+    return and_(
+        posts.c.scheduled_at <= db_now_plus(cast(bound, Float)),
+        posts.c.scheduled_at <= db_now_plus(cast(func.coalesce(own, ahead_s), Float)),
+    )
+
+
 def due_for_prepare(ahead_s: float) -> Condition:
-    """Scheduled posts inside the prepare window, plus preparations whose worker vanished (lease expired)."""
+    """Scheduled posts inside their prepare window, plus preparations whose worker vanished (lease expired)."""
     return and_(
         posts.c.is_active,
         or_(
-            and_(posts.c.status == "scheduled", posts.c.scheduled_at <= db_now_plus(ahead_s), _not_deferred()),
+            and_(posts.c.status == "scheduled", prepare_window(ahead_s), _not_deferred()),
             and_(posts.c.status == "preparing", lease_free()),
         ),
     )

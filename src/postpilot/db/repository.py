@@ -3,13 +3,15 @@
 ``Repository`` puts them together: accounts (``db/accounts.py``), posts as written (``db/posts.py``), claims
 and leases (``db/leases.py`` over the claim queries in ``db/claims.py``), guarded transitions and marketer
 actions (``db/transitions.py``), media and spend (``db/media.py``), summaries (``db/summary.py``), live
-workers (``db/workers.py``), and the review page's users and reads (``db/users.py``, ``db/review.py``). The
+workers (``db/workers.py``), looking ahead for trouble (``db/alerts.py``), and the review page's users and
+reads (``db/users.py``, ``db/review.py``). The
 pipeline sees it through the small Protocols in ``pipeline/ports.py``.
 """
 
 from __future__ import annotations
 
 from postpilot.db.accounts import AccountRecords
+from postpilot.db.alerts import Alerts
 from postpilot.db.leases import Leases
 from postpilot.db.media import MediaRecords
 from postpilot.db.outbox import Outbox
@@ -24,6 +26,6 @@ __all__ = ["USER_FIELDS", "Repository"]
 
 
 class Repository(
-    AccountRecords, Leases, Transitions, MediaRecords, Summary, Workers, Outbox, ReviewUsers, ReviewQueries
+    AccountRecords, Leases, Transitions, MediaRecords, Summary, Workers, Outbox, Alerts, ReviewUsers, ReviewQueries
 ):
     """Every record the daemon and the CLI keep, behind one object (built once by the composition root)."""

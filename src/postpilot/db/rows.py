@@ -105,6 +105,7 @@ def account_from_row(row: RowMapping) -> Account:
         quota_read_at=row["quota_read_at"],
         require_approval=bool(row["require_approval"]),
         time_zone=str(row["time_zone"] or "UTC"),
+        prepare_ahead_s=row["prepare_ahead_s"],
     )
 
 

@@ -90,6 +90,7 @@ class Account:
     quota_read_at: datetime | None = None
     require_approval: bool = False
     time_zone: str = "UTC"
+    prepare_ahead_s: int | None = None  # None: POSTPILOT_PREPARE_AHEAD_S
 
 
 @dataclass(frozen=True, slots=True)

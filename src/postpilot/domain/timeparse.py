@@ -44,6 +44,18 @@ def require_aware(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, option: str) -> int:
+    """``36h`` → 129600 seconds: a whole number and m, h or d; ``option`` names the flag in the message."""
+    raw = text.strip()
+    value, unit = raw[:-1], raw[-1:].lower()
+    if unit not in _UNITS or not value.isdigit() or int(value) == 0:
+        raise InvalidInput(f"{option} must be a number and m, h or d, e.g. 7d or 36h (got {text!r})")
+    return int(value) * _UNITS[unit]
+
+
 def known_zone(name: str | None) -> ZoneInfo:
     """The zone to show times in: an account's stored name, which the database cannot check, falls back to
     UTC rather than failing a listing."""

@@ -81,5 +81,6 @@ class AppriseSender:
             raise DeliveryError(f"{shown(url)} is not a notification URL Apprise knows")
         service.socket_read_timeout = self._timeout_s
         service.socket_connect_timeout = min(10.0, self._timeout_s)
-        if not service.notify(title=title, body=body):
+        # Our messages are plain lines; said so, e-mail keeps them as lines instead of reflowing them.
+        if not service.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT):
             raise DeliveryError(f"{shown(url)} did not accept the message")

@@ -9,6 +9,8 @@ from concurrent.futures import Future, wait
 from typing import Protocol
 
 from postpilot.config import Settings
+from postpilot.db.alerts import APPROVAL_REMINDER_BEFORE_S
+from postpilot.db.repository import Repository
 from postpilot.liveness import Heartbeat
 from postpilot.logging import get_logger
 from postpilot.notify.sender import NoticeSender
@@ -24,6 +26,9 @@ class OnceParts(Protocol):
 
     @property
     def settings(self) -> Settings: ...
+
+    @property
+    def repo(self) -> Repository: ...
 
     @property
     def token_refresher(self) -> TokenRefresher: ...
@@ -65,11 +70,22 @@ def run_once(
         drain(lambda: runner.prepare_due(ahead_s=settings.prepare_ahead_s, batch=settings.claim_batch))
         drain(lambda: runner.publish_due(batch=settings.claim_batch))
         runner.backfill_permalinks()  # read before the follow-up pool is drained below
+        _look_ahead(app.repo)
     finally:
         runner.shutdown(timeout_s=settings.drain_timeout_s)
         _deliver_notices(app)
         heartbeat.stop()
     return runner.tally
+
+
+def _look_ahead(repo: Repository) -> None:
+    """What a person should hear about before it goes wrong: unapproved posts due within the hour, tokens
+    running out, posts at risk (cron-style use gets the same notices as the daemon)."""
+    try:
+        repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S)
+        repo.look_ahead()
+    except Exception as exc:  # never fails the pass; the next one looks again
+        log.warning("look_ahead_failed", error=type(exc).__name__)
 
 
 # A pass delivers what it caused (and what an earlier crash left) for at most this long; the rest stays queued.

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from postpilot.domain.changes import NewMedia, PostChange
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostMedia, PostStatus
+from postpilot.domain.notifications import Notice
 from postpilot.instagram.client import GraphApi
 
 
@@ -98,6 +99,9 @@ class MediaLedger(Protocol):
     ) -> int: ...
 
     def settle_spend(self, spend_id: int, *, cost_usd: float) -> None: ...
+
+    # A notice that belongs to no post's transaction (the day's image budget is spent; ``db/alerts.py``).
+    def queue_notice(self, notice: Notice) -> bool: ...
 
 
 class AccountStore(Protocol):

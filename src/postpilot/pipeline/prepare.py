@@ -20,6 +20,7 @@ from postpilot.domain.changes import MediaFilled, NewMedia
 from postpilot.domain.edits import PreparedContent, content_of, unchanged_fills, without_fills
 from postpilot.domain.errors import Permanent, QuotaExhausted, ServerError, Throttled, Waiting
 from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
+from postpilot.domain.notifications import budget_notice
 from postpilot.files import write_atomically
 from postpilot.media.ports import ImageGenerator, ImageRequest, MediaKey, MediaStore, StoredMedia
 from postpilot.pipeline.ports import MediaLedger
@@ -242,6 +243,8 @@ class Preparer:
         spent = self._repo.spend_today()
         if spent + estimate > self._budget + 1e-9:
             now = datetime.now(UTC)
+            # Told once a day, whoever hits the limit first; the posts themselves wait without failing.
+            self._repo.queue_notice(budget_notice(budget_usd=self._budget, spent_usd=spent, day=now))
             raise QuotaExhausted(
                 f"the daily image budget of ${self._budget:.2f} is spent (${spent:.2f} today); image generation "
                 "resumes after midnight UTC, or raise POSTPILOT_DAILY_IMAGE_BUDGET_USD",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -17,6 +18,7 @@ from postpilot.domain import errors
 from postpilot.domain.changes import PostChange
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import FINAL_STATUSES, Account, Post, PostMedia, PostStatus, PostType
+from postpilot.domain.timeparse import shown_time
 from postpilot.instagram.recording import RecordedRequest, RecordingGraphClient
 from postpilot.pipeline.stage import StagingFlow, StagingPolicy
 from postpilot.redaction import display_url
@@ -117,6 +119,11 @@ class _WhatIfStore:
         raise AttributeError(f"a preview does not {name}")
 
 
+def _span(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:g} hour{'s' if hours != 1 else ''}" if hours >= 1 else f"{seconds / 60:g} minutes"
+
+
 def local_path(url: str | None) -> str | None:
     """``file:///var/lib/postpilot/media/a.jpg`` → ``/var/lib/postpilot/media/a.jpg``; other URLs → None."""
     if not url:
@@ -162,9 +169,12 @@ def _shown_request(request: RecordedRequest) -> RecordedRequest:
     )
 
 
-def preview_post(source: PreviewSource, post_id: int, *, recorder: RecordingGraphClient) -> PostPreview:
+def preview_post(
+    source: PreviewSource, post_id: int, *, recorder: RecordingGraphClient, prepare_ahead_s: float = 3600.0
+) -> PostPreview:
     """What post ``post_id`` will publish. ``recorder`` is the account's dry-run client (same host and API
-    version as publishing), so the requests shown are the ones that would be sent."""
+    version as publishing), so the requests shown are the ones that would be sent; ``prepare_ahead_s`` is
+    the configured window, for saying when an unprepared post will be prepared."""
     post = source.require_post(post_id)
     account = source.account(post.account_id)
     media = source.media(post_id)
@@ -180,9 +190,11 @@ def preview_post(source: PreviewSource, post_id: int, *, recorder: RecordingGrap
     elif account is None:
         notes.append("its account does not exist, so nothing can be published")
     elif not media and not (post.post_type == PostType.REEL.value and post.video_url):
+        ahead = account.prepare_ahead_s if account.prepare_ahead_s is not None else prepare_ahead_s
+        when = shown_time(post.scheduled_at - timedelta(seconds=ahead), account.time_zone)
         notes.append(
-            "not prepared yet: its images are made and stored about an hour before its time, or now with "
-            f"postpilot post prepare {post.id}; the requests are shown once it is prepared"
+            f"not prepared yet: its images are made and stored at {when} ({_span(ahead)} before its time), or "
+            f"now with postpilot post prepare {post.id}; the requests are shown once it is prepared"
         )
     else:
         if post.container_id:
