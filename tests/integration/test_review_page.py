@@ -331,7 +331,7 @@ def test_the_queue_lists_what_needs_people_first_and_groups_days_in_the_accounts
     login(client)
     page = client.get("/").get_data(as_text=True)
     needs = page.split('id="needs-you"', 1)[1].split('class="day"', 1)[0]
-    assert f'id="post-{failed}"' in needs and "Needs you: failed" in needs and f'id="post-{later}"' not in needs
+    assert f'id="needs-{failed}"' in needs and "Needs you: failed" in needs and f'-{later}"' not in needs
     tokyo_day = when.date().isoformat()
     assert f'id="post-{later}"' in page.split(f'id="day-{tokyo_day}"', 1)[1].split('class="day"', 1)[0]
     assert "times in Asia/Tokyo" in page
@@ -427,5 +427,5 @@ def test_an_account_that_needs_reconnecting_is_listed_first(app: App, client: Fl
     app.repo.mark_account_needs_reconnect(account_id, "the token was revoked")
     login(client)
     needs = client.get("/").get_data(as_text=True).split('id="needs-you"', 1)[1].split('class="day"', 1)[0]
-    assert f'id="post-{post_id}"' in needs and "Needs you: account needs reconnecting" in needs
+    assert f'id="needs-{post_id}"' in needs and "Needs you: account needs reconnecting" in needs
 

@@ -76,7 +76,7 @@ def create_review_app(app: App) -> Flask:
     web.register_blueprint(auth.bp)
     web.register_blueprint(pages.bp)
     web.register_blueprint(actions.bp)
-    web.jinja_env.globals.update(current_user=auth.current_user)
+    web.jinja_env.globals.update(current_user=auth.current_user, **pages.GLOBALS)
     web.jinja_env.filters.update(pages.FILTERS)
     web.after_request(_headers)
     web.register_error_handler(CSRFError, _csrf_refused)

@@ -12,13 +12,13 @@ from datetime import date, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file, session
+from flask import Blueprint, abort, current_app, render_template, request, send_file, session, url_for
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from postpilot.app import App
 from postpilot.domain.errors import PostpilotError
-from postpilot.domain.model import Account, Post, PostStatus, needs_approval, utcnow
+from postpilot.domain.model import Account, Post, PostMedia, PostStatus, needs_approval, utcnow
 from postpilot.redaction import display_url
 from postpilot.review import queue as model
 from postpilot.review import words
@@ -57,7 +57,14 @@ def shown_url(url: object) -> str:
     return display_url(url) if isinstance(url, str) and url else ""
 
 
+def media_url(item: PostMedia, size: str) -> str:
+    """An image's address, with its checksum: a new image under a reused id is never taken from a cache."""
+    version = (item.checksum or "")[:12] or None
+    return url_for("pages.media_file", media_id=item.id, size=size, v=version)
+
+
 FILTERS = {"caption_html": caption_html, "shown_url": shown_url}
+GLOBALS = {"media_url": media_url}
 
 
 def _account_filter(accounts: list[Account]) -> int | None:
