@@ -71,7 +71,7 @@ def test_due_ordering_is_chronological_with_mixed_offsets(engine: Engine) -> Non
 @pytest.mark.parametrize(
     ("column", "value", "constraint"),
     [
-        ("post_type", "'story'", "post_type"),
+        ("post_type", "'tiktok'", "post_type"),
         ("aspect", "'wide'", "aspect"),
         ("status", "'done'", "status"),
         ("image_count", "1", "image_count"),
@@ -296,3 +296,16 @@ def test_a_post_for_an_account_that_does_not_exist_is_refused_in_the_same_words(
     finally:
         raw.close()
     assert "account_id does not name an account: see postpilot account list for the ids" in str(info.value)
+
+
+def test_a_story_row_is_accepted_and_the_check_still_refuses_other_types(engine: Engine) -> None:
+    """0009 widened the post_type check (on SQLite by editing the stored definition in place)."""
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (name, ig_user_id, login_kind) VALUES ('s', '1', 'facebook')"))
+        conn.execute(text("INSERT INTO scheduled_posts (account_id, post_type, image_url, scheduled_at) "
+                          "VALUES (1, 'story', 'https://example.com/s.jpg', '2030-01-01T09:00:00Z')"))
+        assert conn.execute(text("SELECT post_type, first_comment_attempts, allow_duplicate FROM scheduled_posts"))\
+            .one() == ("story", 0, False)
+    with pytest.raises(DBAPIError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO scheduled_posts (account_id, post_type, scheduled_at) "
+                          "VALUES (1, 'tiktok', '2030-01-01T09:00:00Z')"))

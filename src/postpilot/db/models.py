@@ -33,7 +33,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-POST_TYPES = ("photo", "carousel", "reel")
+POST_TYPES = ("photo", "carousel", "reel", "story")
 ASPECTS = ("square", "portrait", "landscape")
 STATUSES = (
     "scheduled",
@@ -88,6 +88,8 @@ class AccountRow(Base):
     time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     # How long before its time a post is prepared; NULL follows POSTPILOT_PREPARE_AHEAD_S.
     prepare_ahead_s: Mapped[int | None] = mapped_column(Integer)
+    # Hold a post that repeats a recent one (issue 16); false turns the guard off for this account.
+    duplicate_guard: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
 
@@ -154,6 +156,21 @@ class PostRow(Base):
     requires_approval: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     approved_by: Mapped[str | None] = mapped_column(String(128))
+    # --- issue 16: more of what Instagram lets a scheduler do (public contract, all optional) ---
+    first_comment: Mapped[str | None] = mapped_column(Text)
+    first_comment_id: Mapped[str | None] = mapped_column(String(64))
+    first_comment_error: Mapped[str | None] = mapped_column(Text)
+    first_comment_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    first_comment_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    user_tags: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
+    collaborators: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
+    location_id: Mapped[str | None] = mapped_column(String(64))
+    share_to_feed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    thumb_offset: Mapped[int | None] = mapped_column(Integer)
+    audio_name: Mapped[str | None] = mapped_column(String(255))
+    trial_params: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
+    # A person confirmed this post may repeat a recent one (``post retry --allow-duplicate``).
+    allow_duplicate: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class PostMediaRow(Base):
