@@ -221,7 +221,7 @@ def test_a_reviewer_approves_regenerates_and_cancels(
     assert published["approved_by"] == f"web:{REVIEWER}"
     page.open(f"/posts/{due}")
     assert page.text("#status") == "Published on Instagram"
-    assert f"Approved: approved by web:{REVIEWER} (web:{REVIEWER})" in page.text("#history")
+    assert f"Approved by web:{REVIEWER} (web:{REVIEWER})" in page.text("#history")
 
     page.open(f"/posts/{other}")
     assert "No images yet" in page.text("#no-images")

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from postpilot.app import App
 from postpilot.domain.errors import PostpilotError
-from postpilot.domain.model import Account, Post, PostMedia, PostStatus, needs_approval, utcnow
+from postpilot.domain.model import Account, MediaSource, Post, PostMedia, PostStatus, needs_approval, utcnow
 from postpilot.redaction import display_url
 from postpilot.review import queue as model
 from postpilot.review import words
@@ -182,6 +182,7 @@ def post_page(post_id: int) -> str:
         abort(404)
     account = app.repo.account(post.account_id)
     accounts = app.repo.list_accounts()
+    media = app.repo.media(post_id)
     tz = _zone(accounts, post.account_id)
     try:
         preview = app.preview(post_id)
@@ -196,7 +197,7 @@ def post_page(post_id: int) -> str:
         "post.html",
         post=post,
         account_row=account,
-        media=app.repo.media(post_id),
+        media=media,
         status_words=words.status_words(post, account),
         attention=words.needs_person(post, account),
         when=words.when(post.scheduled_at, tz),
@@ -204,7 +205,7 @@ def post_page(post_id: int) -> str:
         history=history,
         requests=[_request_lines(r) for r in requests],
         notes=notes,
-        can=_possible(post, account),
+        can=_possible(post, account, generated=any(m.source is MediaSource.GENERATED for m in media)),
         **_common(accounts, post.account_id, tz),
     )
 
@@ -244,14 +245,14 @@ def _request_lines(request_: Any) -> dict[str, Any]:
     return {"method": request_.method, "url": request_.url, "form": sorted(request_.form.items())}
 
 
-def _possible(post: Post, account: Account | None) -> dict[str, bool]:
+def _possible(post: Post, account: Account | None, *, generated: bool) -> dict[str, bool]:
     """Which buttons to show; the repository decides for real (and says why when it refuses)."""
     status = post.status
     return {
         "approve": status in _TO_PUBLISH and needs_approval(post, account),
         "reject": status in (*_TO_PUBLISH, PostStatus.FAILED),
         "regenerate": status in (PostStatus.SCHEDULED, PostStatus.READY, PostStatus.FAILED, PostStatus.CANCELLED)
-        and bool(post.prompt),
+        and generated,
         "retry": status in (PostStatus.FAILED, PostStatus.CANCELLED, PostStatus.SIMULATED),
         "force": status is PostStatus.UNCONFIRMED,
         "cancel": status not in (PostStatus.CANCELLED, PostStatus.PUBLISHED, PostStatus.PUBLISHING),

@@ -81,9 +81,12 @@ def status_words(post: Post, account: Account | None) -> str:
 
 def event_words(event: PostEvent) -> str:
     what = _EVENTS.get(event.kind, event.kind.replace("_", " ").capitalize())
-    if event.message:
-        what = f"{what}: {event.message}"
-    return what
+    if not event.message:
+        return what
+    # "approved by web:maria" says it all; "Approved: approved by web:maria" would say it twice.
+    if event.message.lower().startswith(what.lower()):
+        return event.message[0].upper() + event.message[1:]
+    return f"{what}: {event.message}"
 
 
 def zone(name: str | None) -> ZoneInfo:
