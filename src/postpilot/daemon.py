@@ -27,6 +27,7 @@ from postpilot.config import Settings
 from postpilot.db import migrate
 from postpilot.db.alerts import APPROVAL_REMINDER_BEFORE_S
 from postpilot.db.repository import Repository
+from postpilot.db.series import horizon_s as series_horizon_s
 from postpilot.domain.errors import ConfigError
 from postpilot.domain.model import utcnow
 from postpilot.instagram.usage import GraphUsage
@@ -58,6 +59,9 @@ APPROVAL_REMINDER_EVERY_S = 60.0
 # Tokens running out within days and posts at risk within the hour (``db/alerts.py``): every five minutes is
 # early enough for an hour's warning and costs two small queries.
 LOOK_AHEAD_EVERY_S = 300.0
+# Recurring posts' occurrences are created days ahead (``db/series.py``); every five minutes (and at start)
+# picks up a new or edited series soon enough, and costs one small query when nothing is due.
+SERIES_EVERY_S = 300.0
 
 
 class Daemon:
@@ -147,6 +151,9 @@ class Daemon:
         self.scheduler.add_job(self._remind_unapproved, "interval", seconds=APPROVAL_REMINDER_EVERY_S, id="approvals")
         self.scheduler.add_job(
             self._look_ahead, "interval", seconds=LOOK_AHEAD_EVERY_S, id="look-ahead", next_run_time=datetime.now(UTC)
+        )
+        self.scheduler.add_job(
+            self._expand_series, "interval", seconds=SERIES_EVERY_S, id="series", next_run_time=datetime.now(UTC)
         )
         self.scheduler.add_job(
             self._refresh_tokens,
@@ -294,6 +301,14 @@ class Daemon:
             self.repo.look_ahead()
         except Exception as exc:  # best effort: five minutes later it looks again
             log.warning("look_ahead_failed", error=type(exc).__name__)
+
+    def _expand_series(self) -> None:
+        if self.draining:
+            return
+        try:
+            self.repo.expand_series(horizon_s=series_horizon_s(self.settings.prepare_ahead_s))
+        except Exception as exc:  # best effort: occurrences exist days ahead, five minutes later it tries again
+            log.warning("series_expansion_failed", error=type(exc).__name__)
 
     def _refresh_tokens(self) -> None:
         if self.draining:

@@ -20,6 +20,7 @@ from postpilot.cli.common import EXIT_CONFIG, EXIT_POST_FAILED, handle_errors, l
 from postpilot.cli.db import db_app
 from postpilot.cli.notify import notify_app
 from postpilot.cli.posts import post_app
+from postpilot.cli.series import series_app
 from postpilot.cli.users import user_app
 from postpilot.db import migrate
 from postpilot.domain.model import LoginKind, PostStatus, utcnow
@@ -39,6 +40,7 @@ cli.add_typer(account_app, name="account")
 cli.add_typer(post_app, name="post")
 cli.add_typer(notify_app, name="notify")
 cli.add_typer(user_app, name="user")
+cli.add_typer(series_app, name="series")
 
 
 def _version(value: bool) -> None:

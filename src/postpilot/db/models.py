@@ -6,12 +6,13 @@ These ORM classes stay inside ``postpilot.db``; the rest of the code sees ``doma
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -117,6 +118,7 @@ class PostRow(Base):
             postgresql_where=text(PERMALINK_MISSING_SQL),
             sqlite_where=text(PERMALINK_MISSING_SQL),
         ),
+        Index("uq_scheduled_posts_series_occurrence", "series_id", "occurrence_at", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -171,6 +173,59 @@ class PostRow(Base):
     trial_params: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
     # A person confirmed this post may repeat a recent one (``post retry --allow-duplicate``).
     allow_duplicate: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # A recurring post's series (``post_series``) and the instant its rule gave this occurrence: unique together,
+    # so replicas expanding the same series create each occurrence once.
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("post_series.id", ondelete="SET NULL"))
+    occurrence_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SeriesRow(Base):
+    """A recurring post (``db/series.py``): the template each occurrence copies and the rule that says when.
+    A public contract like ``scheduled_posts``; the rule's meaning is in ``domain/recurrence.py``."""
+
+    __tablename__ = "post_series"
+    __table_args__ = (
+        CheckConstraint("freq IN ('daily', 'weekly', 'monthly')", name="freq"),
+        CheckConstraint("every >= 1", name="every"),
+        CheckConstraint("month_day IS NULL OR (month_day BETWEEN 1 AND 31)", name="month_day"),
+        CheckConstraint("max_count IS NULL OR max_count >= 1", name="max_count"),
+        CheckConstraint("until_on IS NULL OR until_on >= starts_on", name="until_after_start"),
+        CheckConstraint(_in("post_type", POST_TYPES), name="post_type"),
+        CheckConstraint(_in("aspect", ASPECTS), name="aspect"),
+        CheckConstraint("length(caption) <= 2200", name="caption_length"),
+        Index("ix_post_series_account_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    post_type: Mapped[str] = mapped_column(String(16), server_default="photo")
+    caption: Mapped[str] = mapped_column(Text, server_default="")
+    prompt: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    media_urls: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
+    video_url: Mapped[str | None] = mapped_column(Text)
+    cover_url: Mapped[str | None] = mapped_column(Text)
+    image_count: Mapped[int | None] = mapped_column(Integer)
+    aspect: Mapped[str] = mapped_column(String(16), server_default="square")
+    alt_text: Mapped[str | None] = mapped_column(Text)
+    first_comment: Mapped[str | None] = mapped_column(Text)
+    requires_approval: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    freq: Mapped[str] = mapped_column(String(16))
+    every: Mapped[int] = mapped_column(Integer, server_default="1")
+    weekdays: Mapped[str | None] = mapped_column(String(64))  # weekly: 'mon,thu'; NULL: starts_on's weekday
+    month_day: Mapped[int | None] = mapped_column(Integer)  # monthly; NULL: starts_on's day
+    local_time: Mapped[str] = mapped_column(String(5))  # 'HH:MM', wall-clock time in time_zone
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # NULL: the account's
+    starts_on: Mapped[date] = mapped_column(Date)
+    until_on: Mapped[date | None] = mapped_column(Date)
+    max_count: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Occurrences exist up to this instant; the next expansion starts after it.
+    expanded_through: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)  # why the series is not expanded (a broken rule)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=db_now())
 
 
 class PostMediaRow(Base):

@@ -4,7 +4,7 @@
 and leases (``db/leases.py`` over the claim queries in ``db/claims.py``), guarded transitions and marketer
 actions (``db/transitions.py``), media and spend (``db/media.py``), summaries (``db/summary.py``), live
 workers (``db/workers.py``), looking ahead for trouble (``db/alerts.py``), and the review page's users and
-reads (``db/users.py``, ``db/review.py``). The
+reads (``db/users.py``, ``db/review.py``), and recurring posts (``db/series.py``). The
 pipeline sees it through the small Protocols in ``pipeline/ports.py``.
 """
 
@@ -16,6 +16,7 @@ from postpilot.db.leases import Leases
 from postpilot.db.media import MediaRecords
 from postpilot.db.outbox import Outbox
 from postpilot.db.review import ReviewQueries
+from postpilot.db.series import SeriesRecords
 from postpilot.db.summary import Summary
 from postpilot.db.transitions import Transitions
 from postpilot.db.users import ReviewUsers
@@ -26,6 +27,16 @@ __all__ = ["USER_FIELDS", "Repository"]
 
 
 class Repository(
-    AccountRecords, Leases, Transitions, MediaRecords, Summary, Workers, Outbox, Alerts, ReviewUsers, ReviewQueries
+    AccountRecords,
+    Leases,
+    Transitions,
+    MediaRecords,
+    Summary,
+    Workers,
+    Outbox,
+    Alerts,
+    ReviewUsers,
+    ReviewQueries,
+    SeriesRecords,
 ):
     """Every record the daemon and the CLI keep, behind one object (built once by the composition root)."""

@@ -1,5 +1,5 @@
-"""``postpilot run-once``: one pass — reconcile stale publishes, prepare what is due or inside the prepare window,
-stage and publish what is due — then wait for it and report."""
+"""``postpilot run-once``: one pass — create recurring posts' next occurrences, reconcile stale publishes, prepare
+what is due or inside the prepare window, stage and publish what is due — then wait for it and report."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Protocol
 from postpilot.config import Settings
 from postpilot.db.alerts import APPROVAL_REMINDER_BEFORE_S
 from postpilot.db.repository import Repository
+from postpilot.db.series import horizon_s as series_horizon_s
 from postpilot.liveness import Heartbeat
 from postpilot.logging import get_logger
 from postpilot.notify.sender import NoticeSender
@@ -65,6 +66,7 @@ def run_once(
             app.token_refresher.refresh_due()  # Instagram Login tokens near their end (cron-style use)
         except Exception as exc:  # never keeps posts from going out
             log.warning("token_refresh_pass_failed", error=type(exc).__name__)
+        _expand_series(app.repo, settings)  # first, so an occurrence due now is prepared in this pass
         runner.fail_missed()
         drain(lambda: runner.reconcile_stale(batch=settings.claim_batch))
         drain(lambda: runner.prepare_due(ahead_s=settings.prepare_ahead_s, batch=settings.claim_batch))
@@ -76,6 +78,13 @@ def run_once(
         _deliver_notices(app)
         heartbeat.stop()
     return runner.tally
+
+
+def _expand_series(repo: Repository, settings: Settings) -> None:
+    try:
+        repo.expand_series(horizon_s=series_horizon_s(settings.prepare_ahead_s))
+    except Exception as exc:  # never keeps posts already there from going out
+        log.warning("series_expansion_failed", error=type(exc).__name__)
 
 
 def _look_ahead(repo: Repository) -> None:
