@@ -12,10 +12,25 @@ prepared and no media made. Prepared ones are left as they are and reported, so 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, Table, and_, delete, exists, insert, not_, null, or_, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Table,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    not_,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,7 +42,7 @@ from postpilot.domain import lifecycle
 from postpilot.domain.errors import NotFound
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import ACTIVE_STATUSES, Account, Post, PostStatus, utcnow
-from postpilot.domain.recurrence import occurrences
+from postpilot.domain.recurrence import occurrences, to_instant
 from postpilot.domain.series_rules import (
     RULE_FIELDS,
     TEMPLATE_FIELDS,
@@ -168,11 +183,18 @@ class SeriesRecords(RepoBase):
         ahead = max(horizon_s, 2 * float(account.prepare_ahead_s or 0) if account else 0.0)
         through = now + timedelta(seconds=ahead)
         after = max(found.expanded_through or now, now)
-        created = [
-            post_id
-            for occurrence in occurrences(rule, after=after, through=through)
-            if (post_id := self._insert_occurrence(conn, found, occurrence.at, occurrence.number)) is not None
-        ]
+        # "N times in all" counts the posts the series made, also under an earlier rule (``edit_series``).
+        room = None
+        if rule.max_count is not None:
+            made = conn.execute(select(func.count()).where(posts.c.series_id == series_id)).scalar_one()
+            room = rule.max_count - int(made)
+        created: list[int] = []
+        for occurrence in occurrences(rule, after=after, through=through):
+            if room is not None and len(created) >= room:
+                break
+            post_id = self._insert_occurrence(conn, found, occurrence.at, occurrence.number)
+            if post_id is not None:
+                created.append(post_id)
         conn.execute(
             update(series_table)
             .where(series_table.c.id == series_id)
@@ -226,20 +248,19 @@ class SeriesRecords(RepoBase):
             conn.execute(
                 update(series_table)
                 .where(series_table.c.id == series_id)
-                # A new rule starts over from now: expansion creates what the new rule has (and keeps what is
-                # already there, which the unique index recognises).
-                .values(
-                    updated_at=db_now(),
-                    last_error=None,
-                    **values,
-                    **({"expanded_through": None} if rule_changed else {}),
-                )
+                .values(updated_at=db_now(), last_error=None, **values)
             )
             edited = _series_from_row(self._lock_series(conn, series_id, skip_locked=False) or row)
             mine = and_(posts.c.series_id == series_id, not_prepared())
             if rule_changed:
                 account_row = conn.execute(select(accounts).where(accounts.c.id == edited.account_id)).mappings().one()
-                removed = self._remove_not_in_rule(conn, edited, account_from_row(account_row), mine)
+                account = account_from_row(account_row)
+                removed = self._remove_not_in_rule(conn, edited, account, mine)
+                conn.execute(
+                    update(series_table)
+                    .where(series_table.c.id == series_id)
+                    .values(expanded_through=self._resume_after(conn, edited, account))
+                )
             if template:
                 # SQL NULL, not JSON null, for a cleared JSON column (as ``post edit`` writes it).
                 cleaned = {k: (null() if v is None else v) for k, v in template.items()}
@@ -261,6 +282,24 @@ class SeriesRecords(RepoBase):
             left = self._left_prepared(conn, series_id)
         created = self.expand_series(series_id=series_id, now=now) if rule_changed else []
         return SeriesChange(changed=changed, removed=removed, created=created, left=left)
+
+    def _resume_after(self, conn: Connection, edited: Series, account: Account) -> datetime | None:
+        """Where a new rule takes over: after the local day of the last occurrence already prepared (which
+        stays), so moving 09:00 to 12:15 never puts two posts on that day; from now when none is prepared.
+        What the new rule has that exists already is recognised by the unique index."""
+        rule = edited.rule(account.time_zone)
+        latest = conn.execute(
+            select(func.max(posts.c.occurrence_at)).where(
+                posts.c.series_id == edited.id,
+                posts.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+                not_(not_prepared()),
+            )
+        ).scalar()
+        if latest is None or rule is None:
+            return None
+        zone = ZoneInfo(rule.time_zone)
+        next_day = latest.astimezone(zone).date() + timedelta(days=1)
+        return to_instant(next_day, time(0, 0), zone) - timedelta(microseconds=1)
 
     def _remove_not_in_rule(
         self, conn: Connection, edited: Series, account: Account, mine: ColumnElement[bool]
