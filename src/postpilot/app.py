@@ -34,6 +34,7 @@ from postpilot.liveness import Heartbeat
 from postpilot.logging import register_secret
 from postpilot.media.ports import ImageGenerator, MediaStore
 from postpilot.metrics import Metrics
+from postpilot.pipeline.first_comment import FirstCommentFlow
 from postpilot.pipeline.outcome import StepResult
 from postpilot.pipeline.ports import GraphFactory, GraphSession
 from postpilot.pipeline.prepare import Preparer
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from postpilot.daemon import Daemon
     from postpilot.media.openai_generator import OpenAIImageGenerator
     from postpilot.notify.sender import NoticeSender
-    from postpilot.review.server import ReviewServer
+    from postpilot.review.process import ReviewProcess
 
 
 def default_owner() -> str:
@@ -328,6 +329,12 @@ class App:
         )
 
     @cached_property
+    def first_comments(self) -> FirstCommentFlow:
+        return FirstCommentFlow(
+            repo=self.repo, graphs=self.graph_session, owner=self.owner, lease_s=self.settings.lease_s
+        )
+
+    @cached_property
     def pipeline(self) -> Pipeline:
         quota = PublishingQuota(store=self.repo)
         staging = StagingFlow(repo=self.repo, policy=self.staging_policy, quota=quota)
@@ -348,6 +355,8 @@ class App:
             graphs=self.graph_session,
             metrics=self.metrics,
             owner=self.owner,
+            comments=self.first_comments,
+            duplicate_window_s=self.settings.duplicate_window_s,
             policy=RetryPolicy(max_attempts=self.settings.max_attempts),
             force_dry_run=self.force_dry_run,
         )
@@ -399,18 +408,18 @@ class App:
             usage=self.graph_usage,
             owner=self.owner,
             review=self.review_server(),
+            comments=self.first_comments,
         )
 
-    def review_server(self) -> ReviewServer | None:
-        """The review page (``review/``) on its own listener when POSTPILOT_WEB_LISTEN is set; Flask is loaded
-        only then."""
+    def review_server(self) -> ReviewProcess | None:
+        """The review page (``review/``) on its own listener when POSTPILOT_WEB_LISTEN is set, in a process of
+        its own (``review/process.py`` says why); Flask is loaded there only."""
         where = self.settings.web_host_port
         if where is None:
             return None
-        from postpilot.review.factory import create_review_app
-        from postpilot.review.server import ReviewServer
+        from postpilot.review.process import ReviewProcess
 
-        return ReviewServer(create_review_app(self), host=where[0], port=where[1])
+        return ReviewProcess(self.settings, host=where[0], port=where[1], behind_proxy=self.settings.web_secure_cookies)
 
     def status(self) -> dict[str, Any]:
         """What ``/status`` shows, without a running daemon (no last poll)."""

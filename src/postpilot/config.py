@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # --- scheduling ----------------------------------------------------------------------------------
     poll_interval_s: float = Field(default=5.0, gt=0)
     prepare_ahead_s: float = Field(default=3600.0, ge=0)
+    # The duplicate guard: a post matching one of the account's within this long is held (0 turns it off).
+    duplicate_window_s: float = Field(default=3 * 86400.0, ge=0)
     stage_ahead_s: float = Field(default=900.0, ge=0)
     max_lateness_s: float = Field(default=86400.0, gt=0)
     lease_s: float = Field(default=300.0, gt=10)

@@ -2,8 +2,10 @@
 
 Columns (header row required; order free; unknown columns are an error so typos do not pass silently):
 ``account, post_type, scheduled_at, timezone, caption, prompt, image_url, media_urls, video_url, cover_url,
-image_count, aspect, alt_text``. ``media_urls`` holds the carousel's URLs separated by spaces, ``|`` or new
-lines. ``scheduled_at`` is ISO 8601 with an offset, or a local time with a ``timezone`` (IANA name).
+image_count, aspect, alt_text, user_tags, collaborators, location_id, share_to_feed, thumb_offset, audio_name,
+trial_params, first_comment``. ``media_urls`` holds the carousel's URLs (images or .mp4/.mov videos) separated
+by spaces, ``|`` or new lines; the option cells are described in ``csv_options``. ``scheduled_at`` is ISO 8601
+with an offset, or a local time with a ``timezone`` (IANA name).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
+from postpilot import csv_options as opts
 from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
 from postpilot.domain.model import CONTENT_FIELDS, Account, Post
@@ -23,7 +26,7 @@ from postpilot.domain.timeparse import parse_when
 from postpilot.redaction import display_url
 
 # The CSV names the account by name and carries a time zone; the rest are the table's content columns.
-COLUMNS = ("account", "post_type", "scheduled_at", "timezone", *CONTENT_FIELDS[1:])
+COLUMNS = ("account", "post_type", "scheduled_at", "timezone", *CONTENT_FIELDS[1:], "first_comment")
 REQUIRED = ("account", "scheduled_at")
 EXPORT_COLUMNS = ("id", *COLUMNS, "status", "last_error", "ig_media_id", "permalink", "published_at")
 
@@ -183,6 +186,20 @@ def _parse_row(
             image_count = None
     raw_media = get.get("media_urls")
     media_urls = split_media_urls(raw_media) if raw_media else None
+    user_tags, tag_problem = opts.parse_user_tags(get.get("user_tags"))
+    share_to_feed, feed_problem = opts.parse_bool(get.get("share_to_feed"), "share_to_feed")
+    thumb_offset, offset_problem = opts.parse_int(get.get("thumb_offset"), "thumb_offset")
+    problems += [p for p in (tag_problem, feed_problem, offset_problem) if p]
+    extras = {
+        "first_comment": get.get("first_comment"),
+        "user_tags": user_tags,
+        "collaborators": opts.parse_collaborators(get.get("collaborators")),
+        "location_id": get.get("location_id"),
+        "share_to_feed": share_to_feed,
+        "thumb_offset": thumb_offset,
+        "audio_name": get.get("audio_name"),
+        "trial_params": opts.parse_trial(get.get("trial_params")),
+    }
     draft = validation.PostDraft(
         post_type=get.get("post_type") or "photo",
         caption=get.get("caption") or "",
@@ -195,6 +212,7 @@ def _parse_row(
         aspect=get.get("aspect") or "square",
         alt_text=get.get("alt_text"),
         scheduled_at=when,
+        **extras,
     )
     problems += validation.option_conflicts(draft)
     if when is not None:
@@ -217,6 +235,7 @@ def _parse_row(
         "image_count": image_count,
         "aspect": draft.aspect,
         "alt_text": draft.alt_text,
+        **extras,
         "scheduled_at": when,
     }
     return RowResult(line, values, [])
@@ -243,7 +262,7 @@ def _as_update(
     if values["account_id"] != current.account_id:
         return RowResult(result.line, None, ["a post cannot move to another account: add it as a new row"], post_id)
     changed: dict[str, Any] = {}
-    for name in (*CONTENT_FIELDS, "scheduled_at"):
+    for name in (*CONTENT_FIELDS, "first_comment", "scheduled_at"):
         new, old = values.get(name), getattr(current, name)
         if _same(name, new, old):
             continue
@@ -304,6 +323,14 @@ def export_csv(posts: Iterable[Post], account_names: dict[int, str], *, full_url
             "image_count": p.image_count or "",
             "aspect": p.aspect,
             "alt_text": p.alt_text or "",
+            "user_tags": opts.format_user_tags(p.user_tags),
+            "collaborators": opts.format_collaborators(p.collaborators),
+            "location_id": p.location_id or "",
+            "share_to_feed": "" if p.share_to_feed is None else str(p.share_to_feed).lower(),
+            "thumb_offset": "" if p.thumb_offset is None else p.thumb_offset,
+            "audio_name": p.audio_name or "",
+            "trial_params": opts.format_trial(p.trial_params),
+            "first_comment": p.first_comment or "",
             "status": p.status.value,
             "last_error": p.last_error or "",
             "ig_media_id": p.ig_media_id or "",

@@ -44,7 +44,8 @@ from postpilot.watch import DependencyWatch
 from postpilot.web import HealthReport, HealthServer
 
 if TYPE_CHECKING:
-    from postpilot.review.server import ReviewServer
+    from postpilot.pipeline.first_comment import FirstCommentFlow
+    from postpilot.review.server import PageServer
 
 log = get_logger("postpilot.daemon")
 
@@ -62,6 +63,9 @@ LOOK_AHEAD_EVERY_S = 300.0
 # Recurring posts' occurrences are created days ahead (``db/series.py``); every five minutes (and at start)
 # picks up a new or edited series soon enough, and costs one small query when nothing is due.
 SERIES_EVERY_S = 300.0
+# First comments that failed or were left by a crash (``pipeline/first_comment.py``); a fresh one is posted
+# right after its post goes live, so this only needs to come round often enough for the retries' backoff.
+FIRST_COMMENTS_EVERY_S = 30.0
 
 
 class Daemon:
@@ -83,8 +87,10 @@ class Daemon:
         notices: NoticeSender | None = None,
         start_checks: Callable[[], None] | None = None,
         notifier: SystemdNotifier | None = None,
-        review: ReviewServer | None = None,
+        review: PageServer | None = None,
+        comments: FirstCommentFlow | None = None,
     ) -> None:
+        self.comments = comments  # first comments still to post: retries and what a crash left
         self.settings = settings
         self.repo = repo
         self.engine = engine
@@ -149,6 +155,14 @@ class Daemon:
         )
         self.scheduler.add_job(self._backfill_permalinks, "interval", seconds=PERMALINK_BACKFILL_S, id="permalinks")
         self.scheduler.add_job(self._remind_unapproved, "interval", seconds=APPROVAL_REMINDER_EVERY_S, id="approvals")
+        if self.comments is not None:
+            self.scheduler.add_job(
+                self._first_comments,
+                "interval",
+                seconds=FIRST_COMMENTS_EVERY_S,
+                id="first-comments",
+                next_run_time=datetime.now(UTC),
+            )
         self.scheduler.add_job(
             self._look_ahead, "interval", seconds=LOOK_AHEAD_EVERY_S, id="look-ahead", next_run_time=datetime.now(UTC)
         )
@@ -293,6 +307,14 @@ class Daemon:
             self.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S)
         except Exception as exc:  # best effort: the next minute tries again
             log.warning("approval_reminder_failed", error=type(exc).__name__)
+
+    def _first_comments(self) -> None:
+        if self.draining or self.comments is None:
+            return
+        try:
+            self.comments.run_due()
+        except Exception as exc:  # best effort: half a minute later it looks again
+            log.warning("first_comments_failed", error=type(exc).__name__)
 
     def _look_ahead(self) -> None:
         if self.draining:

@@ -101,7 +101,11 @@ def test_instagram_login_stores_the_professional_account_id_from_me(app: App, st
     result = connect(["studio", "--login", "instagram"], f"{REDIRECT}?code={code}&state={STATE}#_")
 
     assert result.exit_code == 0, result.output
-    assert dialog_scopes(result) == {"instagram_business_basic", "instagram_business_content_publish"}
+    assert dialog_scopes(result) == {
+        "instagram_business_basic",
+        "instagram_business_content_publish",
+        "instagram_business_manage_comments",  # the first comment
+    }
     account = app.repo.require_account("studio")
     app_scoped = state.accounts[IG_IG].app_scoped_id
     assert account.ig_user_id == IG_IG != app_scoped  # the code exchange named the app-scoped id
@@ -126,6 +130,7 @@ def test_facebook_login_asks_for_business_pages_and_keeps_the_page_token(app: Ap
         "pages_show_list",
         "pages_read_engagement",
         "business_management",
+        "instagram_manage_comments",
     }
     assert "Page token without an expiry date" in result.stdout
     account = app.repo.require_account("brand")

@@ -8,8 +8,10 @@ Posts are prepared by the real prepare step (card renderer, local store); publis
 
 from __future__ import annotations
 
+import http.client
 import io
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +33,7 @@ from postpilot.pipeline import Outcome
 from postpilot.review.auth import WRONG
 from postpilot.review.factory import create_review_app
 from postpilot.review.images import ImageFiles
+from postpilot.review.process import ReviewProcess
 from postpilot.review.server import ReviewServer
 from tests.fakes.base import FakeServer
 from tests.fakes.graph import GraphState
@@ -415,6 +418,56 @@ def test_the_server_thread_serves_the_page_and_stops(app: App) -> None:
         server.stop()
     with pytest.raises(OSError):
         urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "/login", timeout=2)
+
+
+def test_behind_a_tls_proxy_the_forwarded_scheme_is_trusted(variant: Any) -> None:
+    """With POSTPILOT_WEB_SECURE_COOKIES the proxy's X-Forwarded-Proto counts: the page knows it is HTTPS, so
+    the cookie is Secure and a form must come from this site (the CSRF check's referrer rule for HTTPS)."""
+    server = ReviewServer(variant(web_secure_cookies=True), host="127.0.0.1", port=0, behind_proxy=True)
+    server.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        https = {"X-Forwarded-Proto": "https"}
+        conn.request("GET", "/login", headers=https)
+        page = conn.getresponse()
+        cookie = page.getheader("Set-Cookie") or ""
+        token = csrf_token(page.read().decode())
+        assert "Secure" in cookie
+        form = urllib.parse.urlencode({"csrf_token": token, "name": REVIEWER, "password": REVIEWER_PASSWORD})
+        headers = {**https, "Cookie": cookie.split(";")[0], "Content-Type": "application/x-www-form-urlencoded"}
+        conn.request("POST", "/login", body=form, headers=headers)
+        refused = conn.getresponse()
+        assert refused.status == 400 and "referrer" in refusal(refused.read().decode()).lower()
+        origin = f"https://127.0.0.1:{server.port}/login"
+        conn.request("POST", "/login", body=form, headers={**headers, "Host": f"127.0.0.1:{server.port}",
+                                                           "Referer": origin})
+        accepted = conn.getresponse()
+        accepted.read()
+        assert accepted.status == 302
+        conn.close()
+    finally:
+        server.stop()
+
+
+def test_the_daemon_runs_the_page_in_a_process_of_its_own(app: App) -> None:
+    """``App.review_server()`` (what ``postpilot run`` starts): a spawned child with the same Settings."""
+    listen = app.settings.model_copy(update={"web_listen": "127.0.0.1:0"})
+    page = App(settings=listen).review_server()
+    assert isinstance(page, ReviewProcess)
+    page.start()
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(page.url + "/login", timeout=10) as resp:
+            assert resp.status == 200 and b"Log in" in resp.read()
+        # The same port again: the second child cannot listen, and says so in words.
+        taken = ReviewProcess(listen, host="127.0.0.1", port=int(page.url.rsplit(":", 1)[1]))
+        with pytest.raises(ConfigError, match=r"the review page cannot listen on 127\.0\.0\.1:\d+"):
+            taken.start()
+    finally:
+        page.stop()
+    no_key = ReviewProcess(listen.model_copy(update={"secret_key": None}), host="127.0.0.1", port=0)
+    with pytest.raises(ConfigError, match="needs POSTPILOT_SECRET_KEY"):
+        no_key.start()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

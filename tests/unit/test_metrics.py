@@ -107,7 +107,7 @@ def test_outcomes_are_counted_and_preinitialised() -> None:
     assert get("postpilot_posts_total", {"outcome": "missed", "post_type": "reel"}) == 0
 
 
-@pytest.mark.parametrize(("outcome", "post_type"), [("exploded", "photo"), ("published", "story")])
+@pytest.mark.parametrize(("outcome", "post_type"), [("exploded", "photo"), ("published", "tiktok")])
 def test_unknown_outcome_or_post_type_is_a_programming_error(outcome: str, post_type: str) -> None:
     with pytest.raises(ValueError):
         Metrics().observe_outcome(outcome, post_type)

@@ -41,7 +41,7 @@ def only(found: list[str]) -> str:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"post_type": "story"}, "post_type must be photo, carousel or reel (got 'story')"),
+        ({"post_type": "tiktok"}, "post_type must be photo, carousel, reel or story (got 'tiktok')"),
         ({"aspect": "wide"}, "aspect must be square, portrait or landscape (got 'wide')"),
         ({"caption": 5}, "caption must be text"),
         ({"caption": "menu\x00"}, "caption contains a NUL character (\\x00), which Instagram does not accept"),

@@ -103,6 +103,8 @@ def list_() -> None:
                 settings.append("approval")
             if a.prepare_ahead_s is not None:
                 settings.append(f"prepare {_hours(a.prepare_ahead_s)} ahead")
+            if not a.duplicate_guard:
+                settings.append("repeats allowed")
             mode = "dry-run" if a.dry_run else "live"
             rows.append((str(a.id), a.name, a.ig_user_id, a.login_kind.value, mode, token, state, ", ".join(settings)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -496,6 +498,14 @@ def set_(
     tz: Annotated[
         str | None, typer.Option(help="The IANA time zone of the account's people (e.g. Europe/Paris).")
     ] = None,
+    duplicate_guard: Annotated[
+        bool | None,
+        typer.Option(
+            "--duplicate-guard/--no-duplicate-guard",
+            help="Hold a post whose caption and media repeat a recent one (on by default; the window is "
+            "POSTPILOT_DUPLICATE_WINDOW_S).",
+        ),
+    ] = None,
     prepare_ahead: Annotated[
         str | None,
         typer.Option(
@@ -505,8 +515,11 @@ def set_(
     ] = None,
 ) -> None:
     """Change an account's settings."""
-    if require_approval is None and tz is None and prepare_ahead is None:
-        raise InvalidInput("nothing to change: give --require-approval, --no-require-approval, --tz or --prepare-ahead")
+    if require_approval is None and tz is None and prepare_ahead is None and duplicate_guard is None:
+        raise InvalidInput(
+            "nothing to change: give --require-approval, --no-require-approval, --tz, --prepare-ahead or "
+            "--duplicate-guard / --no-duplicate-guard"
+        )
     if tz is not None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -525,6 +538,10 @@ def set_(
         if require_approval is not None:
             app.repo.set_account_require_approval(account.id, require_approval)
             state = "requires approval" if require_approval else "publishes without approval"
+            typer.echo(f"{name} {state}")
+        if duplicate_guard is not None:
+            app.repo.set_account_duplicate_guard(account.id, duplicate_guard)
+            state = "holds posts that repeat a recent one" if duplicate_guard else "allows repeated posts"
             typer.echo(f"{name} {state}")
         if prepare_ahead is not None:
             app.repo.set_account_prepare_ahead(account.id, ahead)

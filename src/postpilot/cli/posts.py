@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from postpilot import csv_options
+from postpilot.cli import post_options as opt
 from postpilot.cli.common import EXIT_INPUT, fail, handle_errors, open_app
 from postpilot.csvio import export_csv, parse_csv
 from postpilot.domain import validation
@@ -33,7 +35,7 @@ def add(
         str,
         typer.Option(help="When to publish: ISO 8601 (2026-12-01T09:00:00+01:00) or '2026-12-01 09:00' read in --tz."),
     ],
-    post_type: Annotated[str, typer.Option("--type", help="photo, carousel or reel.")] = "photo",
+    post_type: Annotated[str, typer.Option("--type", help="photo, carousel, reel or story.")] = "photo",
     tz: Annotated[
         str | None, typer.Option(help="IANA time zone for an --at without offset (default: the account's).")
     ] = None,
@@ -49,8 +51,26 @@ def add(
     allow_past: Annotated[
         bool, typer.Option("--allow-past", help="Accept a time more than 5 minutes ago: publish as soon as possible.")
     ] = False,
+    first_comment: opt.FirstComment = None,
+    tag: opt.Tag = None,
+    collaborator: opt.Collaborator = None,
+    location_id: opt.LocationId = None,
+    share_to_feed: opt.ShareToFeed = None,
+    thumb_offset: opt.ThumbOffset = None,
+    audio_name: opt.AudioName = None,
+    trial: opt.Trial = None,
 ) -> None:
     """Schedule a post. Prints the new post's id."""
+    extras = opt.option_values(
+        first_comment=first_comment,
+        tag=tag,
+        collaborator=collaborator,
+        location_id=location_id,
+        share_to_feed=share_to_feed,
+        thumb_offset=thumb_offset,
+        audio_name=audio_name,
+        trial=trial,
+    )
     app = open_app()
     try:
         found = app.repo.account_by_name(account)
@@ -67,6 +87,7 @@ def add(
             aspect=aspect,
             alt_text=alt_text,
             scheduled_at=when,
+            **extras,
         )
         if found is None:
             raise NotFound(f"no account named {account!r} (see postpilot account list)")
@@ -88,6 +109,7 @@ def add(
                 "image_count": image_count,
                 "aspect": aspect,
                 "alt_text": alt_text,
+                **extras,
                 "scheduled_at": when,
             }
         )
@@ -240,6 +262,15 @@ def show(
             ("image_count", post.image_count),
             ("aspect", post.aspect),
             ("alt_text", post.alt_text),
+            ("user_tags", csv_options.format_user_tags(post.user_tags) if post.user_tags else None),
+            ("collaborators", csv_options.format_collaborators(post.collaborators) if post.collaborators else None),
+            ("location_id", post.location_id),
+            ("share_to_feed", post.share_to_feed),
+            ("thumb_offset", post.thumb_offset),
+            ("audio_name", post.audio_name),
+            ("trial_params", csv_options.format_trial(post.trial_params) if post.trial_params else None),
+            ("first_comment", post.first_comment),
+            ("comment", _comment_state(post)),
             ("attempts", post.attempts),
             ("last_error", post.last_error),
             ("ig_media_id", post.ig_media_id),
@@ -264,6 +295,17 @@ def show(
             typer.echo(f"  {at}  {e.kind:<18} {change:<22} {e.message or ''}".rstrip())
     finally:
         app.close()
+
+
+def _comment_state(post: Post) -> str | None:
+    """The first comment's outcome, in words (None without one)."""
+    if not (post.first_comment or "").strip():
+        return None
+    if post.first_comment_id:
+        return f"posted (comment {post.first_comment_id})"
+    if post.first_comment_error:
+        return f"not posted yet: {post.first_comment_error}"
+    return "posted right after the post is live"
 
 
 def _check_not_past(when: datetime, allow_past: bool) -> None:
@@ -294,10 +336,27 @@ def edit(
     allow_past: Annotated[
         bool, typer.Option("--allow-past", help="Accept an --at more than 5 minutes ago: publish as soon as possible.")
     ] = False,
+    first_comment: opt.FirstComment = None,
+    tag: opt.Tag = None,
+    collaborator: opt.Collaborator = None,
+    location_id: opt.LocationId = None,
+    share_to_feed: opt.ShareToFeed = None,
+    thumb_offset: opt.ThumbOffset = None,
+    audio_name: opt.AudioName = None,
+    trial: opt.Trial = None,
 ) -> None:
     """Change what a post will publish, or when. Works until publishing starts, also after the images are made:
-    only the images whose inputs changed are made again."""
-    changes: dict[str, object] = {}
+    only the images whose inputs changed are made again. A list option given as '' clears it (--tag '')."""
+    changes: dict[str, object] = opt.option_values(
+        first_comment=first_comment,
+        tag=tag,
+        collaborator=collaborator,
+        location_id=location_id,
+        share_to_feed=share_to_feed,
+        thumb_offset=thumb_offset,
+        audio_name=audio_name,
+        trial=trial,
+    )
     for name, value in (
         ("caption", caption),
         ("prompt", prompt),
@@ -325,7 +384,7 @@ def edit(
         if at is not None:
             owner = app.repo.account(post.account_id)
             when = changes["scheduled_at"] = parse_when(at, tz or (owner.time_zone if owner else "UTC"))
-        merged = {name: getattr(post, name) for name in (*CONTENT_FIELDS, "scheduled_at")}
+        merged = {name: getattr(post, name) for name in (*CONTENT_FIELDS, "first_comment", "scheduled_at")}
         merged.update(changes)
         validation.check(validation.PostDraft(**merged), app.repo.account(post.account_id))
         if when is not None:
@@ -449,13 +508,36 @@ def retry(
     force: Annotated[
         bool, typer.Option("--force", help="Retry an unconfirmed post (after checking Instagram).")
     ] = False,
+    allow_duplicate: Annotated[
+        bool,
+        typer.Option("--allow-duplicate", help="Publish it although it repeats a recent post (the duplicate guard)."),
+    ] = False,
 ) -> None:
     """Schedule a failed, cancelled, simulated or (with --force) unconfirmed post again; media already made is
     reused."""
     app = open_app()
     try:
-        post = app.repo.retry(post_id, force=force, max_lateness_s=app.settings.max_lateness_s)
+        post = app.repo.retry(
+            post_id, force=force, max_lateness_s=app.settings.max_lateness_s, allow_duplicate=allow_duplicate
+        )
         typer.echo(f"post {post.id} is {post.status.value} again for {post.scheduled_at.isoformat()}")
+    finally:
+        app.close()
+
+
+@post_app.command("comment-retry")
+@handle_errors
+def comment_retry(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> None:
+    """Try a live post's first comment again now (after it was given up, e.g. once the account is reconnected
+    with the comments permission). The post itself is not touched."""
+    app = open_app()
+    try:
+        app.repo.retry_first_comment(post_id, actor=_person())
+        app.first_comments.run_due(post_id=post_id)
+        after = app.repo.require_post(post_id)
+        typer.echo(f"post {post_id}: first comment {_comment_state(after)}")
+        if not after.first_comment_id:
+            raise typer.Exit(1)
     finally:
         app.close()
 

@@ -270,6 +270,12 @@ class AccountRecords(RepoBase):
                 .values(require_approval=required, updated_at=db_now())
             )
 
+    def set_account_duplicate_guard(self, account_id: int, on: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(duplicate_guard=on, updated_at=db_now())
+            )
+
     def set_account_prepare_ahead(self, account_id: int, seconds: int | None) -> None:
         """How long before its time a post of this account is prepared; None follows the setting."""
         with self._tx() as conn:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from postpilot.db.accounts import AccountRecords
 from postpilot.db.alerts import Alerts
+from postpilot.db.comments import FirstComments
+from postpilot.db.duplicates import Duplicates
 from postpilot.db.leases import Leases
 from postpilot.db.media import MediaRecords
 from postpilot.db.outbox import Outbox
@@ -28,6 +30,8 @@ __all__ = ["USER_FIELDS", "Repository"]
 
 class Repository(
     AccountRecords,
+    FirstComments,
+    Duplicates,
     Leases,
     Transitions,
     MediaRecords,

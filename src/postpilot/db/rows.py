@@ -82,6 +82,19 @@ def post_from_row(row: RowMapping) -> Post:
         requires_approval=None if row["requires_approval"] is None else bool(row["requires_approval"]),
         approved_at=row["approved_at"],
         approved_by=row["approved_by"],
+        first_comment=row["first_comment"],
+        first_comment_id=row["first_comment_id"],
+        first_comment_error=row["first_comment_error"],
+        first_comment_attempts=row["first_comment_attempts"] or 0,
+        user_tags=row["user_tags"],
+        collaborators=row["collaborators"],
+        location_id=row["location_id"],
+        share_to_feed=None if row["share_to_feed"] is None else bool(row["share_to_feed"]),
+        thumb_offset=row["thumb_offset"],
+        audio_name=row["audio_name"],
+        trial_params=row["trial_params"],
+        allow_duplicate=bool(row["allow_duplicate"]),
+        series_id=row["series_id"],
     )
 
 
@@ -106,6 +119,7 @@ def account_from_row(row: RowMapping) -> Account:
         require_approval=bool(row["require_approval"]),
         time_zone=str(row["time_zone"] or "UTC"),
         prepare_ahead_s=row["prepare_ahead_s"],
+        duplicate_guard=bool(row["duplicate_guard"]),
     )
 
 

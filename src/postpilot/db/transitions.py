@@ -179,7 +179,13 @@ class Transitions(PostRecords):
         return self.require_post(post_id)
 
     def retry(
-        self, post_id: int, *, force: bool = False, actor: str = "cli", max_lateness_s: float | None = None
+        self,
+        post_id: int,
+        *,
+        force: bool = False,
+        actor: str = "cli",
+        max_lateness_s: float | None = None,
+        allow_duplicate: bool = False,
     ) -> Post:
         post = self.require_post(post_id)
         if max_lateness_s is not None and post.scheduled_at < utcnow() - timedelta(seconds=max_lateness_s):
@@ -205,6 +211,8 @@ class Transitions(PostRecords):
             "container_attempts": 0,
             "publish_attempted_at": None,
         }
+        if allow_duplicate:
+            values["allow_duplicate"] = True  # a person confirmed the repeat (``domain/duplicates.py``)
         if post.status is PostStatus.SIMULATED:
             values.update(ig_media_id=None, permalink=None, published_at=None)
         if post.status is PostStatus.UNCONFIRMED or post.container_id:
@@ -215,7 +223,8 @@ class Transitions(PostRecords):
             to=PostStatus.SCHEDULED,
             owner=None,
             kind=EventKind.RETRY,
-            message=f"forced retry by {actor}" if force else f"retry requested by {actor}",
+            message=(f"forced retry by {actor}" if force else f"retry requested by {actor}")
+            + (", repeating a recent post on purpose" if allow_duplicate else ""),
             values=values,
             actor=actor,
         )

@@ -13,6 +13,7 @@ every message is written for a marketer or an operator, never containing a secre
     │   └── Throttled          a rate limit: wait at least ``retry_after_s`` before calling again
     │       └── SlowingDown    our own pause: Meta's usage figures are near a limit, non-urgent calls wait
     ├── Permanent              retrying cannot help: the post fails with this message
+    │   ├── DuplicateHeld      repeats a recent post of the account: held until a person confirms
     │   ├── ContentRejected    a safety system refused the prompt or the media
     │   └── BadMedia           media that cannot be fetched, decoded or made Instagram-ready
     ├── Waiting                nothing is wrong with the post; it waits without spending attempts
@@ -76,6 +77,10 @@ class SlowingDown(Throttled):
 
 class Permanent(PostpilotError):
     """A problem that retrying cannot fix."""
+
+
+class DuplicateHeld(Permanent):
+    """The post repeats a recent one of its account (``domain.duplicates``): held until a person confirms."""
 
 
 class ContentRejected(Permanent):

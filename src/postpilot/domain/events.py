@@ -31,3 +31,5 @@ class EventKind(enum.StrEnum):
     REGENERATE = "regenerate"  # a person asked for new images
     PREPARE_REQUESTED = "prepare_requested"  # a person asked for the images now (review page)
     EDITED_TOO_LATE = "edited_too_late"  # changed while media_publish was under way: the earlier version is live
+    FIRST_COMMENT = "first_comment"  # the first comment is on the live post (or was found there after a crash)
+    FIRST_COMMENT_FAILED = "first_comment_failed"  # a try failed (retried on its own) or was given up

@@ -21,19 +21,26 @@ class PostType(enum.StrEnum):
     PHOTO = "photo"
     CAROUSEL = "carousel"
     REEL = "reel"
+    STORY = "story"
 
 
 class Aspect(enum.StrEnum):
     SQUARE = "square"
     PORTRAIT = "portrait"
     LANDSCAPE = "landscape"
+    # Not a value of the aspect column: a story's images are always 9:16 (``effective_aspect``).
+    STORY = "story"
 
 
-# Instagram's common feed sizes, one per aspect (width, height).
+# The aspects a marketer chooses for feed posts (the aspect column's check).
+FEED_ASPECTS = (Aspect.SQUARE, Aspect.PORTRAIT, Aspect.LANDSCAPE)
+
+# Instagram's common sizes, one per aspect (width, height); stories fill the phone's 9:16 screen.
 TARGET_SIZES: dict[Aspect, tuple[int, int]] = {
     Aspect.SQUARE: (1080, 1080),
     Aspect.PORTRAIT: (1080, 1350),
     Aspect.LANDSCAPE: (1080, 566),
+    Aspect.STORY: (1080, 1920),
 }
 
 
@@ -91,6 +98,7 @@ class Account:
     require_approval: bool = False
     time_zone: str = "UTC"
     prepare_ahead_s: int | None = None  # None: POSTPILOT_PREPARE_AHEAD_S
+    duplicate_guard: bool = True  # hold posts that repeat a recent one (``domain.duplicates``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +140,20 @@ class Post:
     requires_approval: bool | None = None  # None: as the account says
     approved_at: datetime | None = None
     approved_by: str | None = None
+    # --- issue 16 (all optional; raw as written, validated by ``domain.publish_options``) ---
+    first_comment: str | None = None
+    first_comment_id: str | None = None
+    first_comment_error: str | None = None
+    first_comment_attempts: int = 0
+    user_tags: Any = None
+    collaborators: Any = None
+    location_id: str | None = None
+    share_to_feed: bool | None = None
+    thumb_offset: Any = None
+    audio_name: str | None = None
+    trial_params: Any = None
+    allow_duplicate: bool = False
+    series_id: int | None = None  # an occurrence of a recurring series (``db/series.py``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +202,22 @@ CONTENT_FIELDS = (
     "image_count",
     "aspect",
     "alt_text",
+    "user_tags",
+    "collaborators",
+    "location_id",
+    "share_to_feed",
+    "thumb_offset",
+    "audio_name",
+    "trial_params",
 )
-# The columns a marketer writes (SQL, CLI, import); the rest of the row is postpilot's bookkeeping.
-USER_FIELDS = ("account_id", *CONTENT_FIELDS, "scheduled_at", "is_active")
+# The columns a marketer writes (SQL, CLI, import); the rest of the row is postpilot's bookkeeping. The first
+# comment is not in a container, so changing it never makes one again (it is read when it is posted).
+USER_FIELDS = ("account_id", *CONTENT_FIELDS, "first_comment", "scheduled_at", "is_active")
+
+
+def effective_aspect(post_type: str, aspect: str) -> Aspect:
+    """The shape a post's images are made in: a story's are 9:16 whatever the aspect column says."""
+    return Aspect.STORY if post_type == PostType.STORY.value else Aspect(aspect)
 
 
 def needs_approval(post: Post, account: Account | None) -> bool:

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from postpilot.domain import publish_options as options
 from postpilot.domain.errors import InvalidInput
-from postpilot.domain.model import Account, Aspect, PostType
+from postpilot.domain.model import FEED_ASPECTS, Account, PostType
 
 CAPTION_MAX_CHARS = 2200
 CAPTION_MAX_HASHTAGS = 30
@@ -44,6 +45,14 @@ class PostDraft:
     aspect: Any = "square"
     alt_text: Any = None
     scheduled_at: datetime | None = None
+    first_comment: Any = None
+    user_tags: Any = None
+    collaborators: Any = None
+    location_id: Any = None
+    share_to_feed: Any = None
+    thumb_offset: Any = None
+    audio_name: Any = None
+    trial_params: Any = None
 
 
 def count_hashtags(caption: str) -> int:
@@ -92,10 +101,13 @@ def _media_list_problems(media_urls: Any) -> list[str]:
     n = len(media_urls)
     if not CAROUSEL_MIN <= n <= CAROUSEL_MAX:
         out.append(f"a carousel needs {CAROUSEL_MIN} to {CAROUSEL_MAX} images; media_urls has {n}")
-    for i, url in enumerate(media_urls, start=1):
-        problem = url_problem(f"media_urls item {i}", url)
-        if problem:
-            out.append(problem)
+    for i, entry in enumerate(media_urls, start=1):
+        shape = options.media_item_problems(i, entry)
+        out += shape
+        if not shape:
+            problem = url_problem(f"media_urls item {i}", options.media_item_url(entry))
+            if problem:
+                out.append(problem)
     return out
 
 
@@ -114,7 +126,7 @@ def _usable_prompt(draft: PostDraft) -> str | None:
 def common_problems(draft: PostDraft) -> list[str]:
     """The rules every post type shares: aspect, caption, prompt, alt text, image count, URLs, time."""
     out: list[str] = []
-    if draft.aspect is not None and draft.aspect not in {a.value for a in Aspect}:
+    if draft.aspect is not None and draft.aspect not in {a.value for a in FEED_ASPECTS}:
         out.append(f"aspect must be square, portrait or landscape (got {draft.aspect!r})")
     out += caption_problems(draft.caption)
     prompt = _usable_prompt(draft)
@@ -167,8 +179,54 @@ def reel_problems(draft: PostDraft) -> list[str]:
     return out
 
 
+def story_problems(draft: PostDraft) -> list[str]:
+    """Meta: a story is ``media_type=STORIES`` with one image_url or video_url, and no caption."""
+    out = []
+    if draft.image_url is None and draft.video_url is None and not _usable_prompt(draft):
+        out.append("a story needs an image_url, a video_url or a prompt to generate the image from")
+    if draft.image_url is not None and draft.video_url is not None:
+        out.append("a story is one image or one video: give image_url or video_url, not both")
+    if draft.caption:
+        out.append("a story has no caption on Instagram; leave caption empty (mention people with user_tags)")
+    if draft.media_urls is not None:
+        out.append("a story is one image or video; media_urls is for carousels")
+    if draft.cover_url is not None:
+        out.append("cover_url is for reels; a story takes image_url or video_url")
+    if draft.alt_text is not None:
+        out.append("alt_text is not supported on stories (feed images and carousel images take it)")
+    return out
+
+
 # One function per post type: a new kind of post adds its own.
-TYPE_RULES = {PostType.PHOTO: photo_problems, PostType.CAROUSEL: carousel_problems, PostType.REEL: reel_problems}
+TYPE_RULES = {
+    PostType.PHOTO: photo_problems,
+    PostType.CAROUSEL: carousel_problems,
+    PostType.REEL: reel_problems,
+    PostType.STORY: story_problems,
+}
+
+
+def option_problems(draft: PostDraft) -> list[str]:
+    """People tags, collaborators, location, reel options and the first comment (``domain.publish_options``)."""
+    kind = str(draft.post_type)
+    slides = options.media_items(draft.media_urls) if kind == PostType.CAROUSEL.value and _media_ok(draft) else []
+    return [
+        *options.user_tag_problems(draft.user_tags, kind, slides),
+        *options.collaborator_problems(draft.collaborators, kind),
+        *options.location_problems(draft.location_id, kind),
+        *options.reel_option_problems(
+            kind,
+            share_to_feed=draft.share_to_feed,
+            thumb_offset=draft.thumb_offset,
+            audio_name=draft.audio_name,
+            trial_params=draft.trial_params,
+        ),
+        *options.first_comment_problems(draft.first_comment, kind),
+    ]
+
+
+def _media_ok(draft: PostDraft) -> bool:
+    return draft.media_urls is not None and not _media_list_problems(draft.media_urls)
 
 
 def option_conflicts(draft: PostDraft) -> list[str]:
@@ -182,12 +240,14 @@ def option_conflicts(draft: PostDraft) -> list[str]:
         out.append("a carousel takes either media_urls (your own images) or a prompt (generated ones), not both")
     if draft.image_count is not None and (kind != PostType.CAROUSEL.value or draft.media_urls):
         out.append("image_count is only for a carousel generated from a prompt")
-    if kind != PostType.PHOTO.value and draft.image_url:
+    if kind not in (PostType.PHOTO.value, PostType.STORY.value) and draft.image_url:
         out.append(
             f"image_url is only for a photo; a {kind} uses " + ("media_urls" if kind == "carousel" else "video_url")
         )
     if kind in (PostType.PHOTO.value, PostType.CAROUSEL.value) and (draft.video_url or draft.cover_url):
-        out.append("video_url and cover_url are only for a reel")
+        out.append("video_url and cover_url are only for a reel (or video_url for a story)")
+    if kind == PostType.STORY.value and draft.prompt and (draft.image_url or draft.video_url):
+        out.append("a story takes either your own image_url or video_url, or a prompt, not both")
     return out
 
 
@@ -229,11 +289,12 @@ def problems(draft: PostDraft, account: Account | None = None, *, account_requir
     try:
         post_type: PostType | None = PostType(draft.post_type)
     except ValueError:
-        out.append(f"post_type must be photo, carousel or reel (got {draft.post_type!r})")
+        out.append(f"post_type must be photo, carousel, reel or story (got {draft.post_type!r})")
         post_type = None
     out += common_problems(draft)
     if post_type is not None:
         out += TYPE_RULES[post_type](draft)
+        out += option_problems(draft)
     return out + time_problems(draft)
 
 

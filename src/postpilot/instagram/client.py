@@ -15,6 +15,7 @@ Both clients build their requests through the same code (``_GraphCalls``), so wh
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from postpilot.domain.errors import ConfigError, OutcomeUnknown, PostpilotError, SlowingDown, Transient
+from postpilot.domain.publish_options import UserTag
 from postpilot.instagram.error_table import Stage, classify_graph_error
 from postpilot.instagram.usage import GraphUsage
 from postpilot.logging import get_logger
@@ -32,7 +34,7 @@ from postpilot.redaction import redact
 
 log = get_logger("postpilot.graph")
 
-Op = Literal["create", "status", "publish", "limit", "media", "recent", "me", "account"]
+Op = Literal["create", "status", "publish", "limit", "media", "recent", "me", "account", "comment", "comments"]
 
 # Pages of /{ig-user-id}/media followed by recent_media: enough to find a post made minutes ago.
 RECENT_MEDIA_MAX_PAGES = 3
@@ -72,10 +74,18 @@ class GraphApi(Protocol):
         caption: str | None = None,
         alt_text: str | None = None,
         is_carousel_item: bool = False,
+        extras: ContainerExtras | None = None,
     ) -> str: ...
 
+    def create_video_item_container(self, ig_user_id: str, *, video_url: str) -> str: ...
+
     def create_carousel_container(
-        self, ig_user_id: str, *, children: Sequence[str], caption: str | None = None
+        self,
+        ig_user_id: str,
+        *,
+        children: Sequence[str],
+        caption: str | None = None,
+        extras: ContainerExtras | None = None,
     ) -> str: ...
 
     def create_reel_container(
@@ -86,7 +96,21 @@ class GraphApi(Protocol):
         caption: str | None = None,
         cover_url: str | None = None,
         share_to_feed: bool = True,
+        extras: ContainerExtras | None = None,
     ) -> str: ...
+
+    def create_story_container(
+        self,
+        ig_user_id: str,
+        *,
+        image_url: str | None = None,
+        video_url: str | None = None,
+        extras: ContainerExtras | None = None,
+    ) -> str: ...
+
+    def post_comment(self, media_id: str, message: str) -> str: ...
+
+    def comments(self, media_id: str) -> list[Comment]: ...
 
     def container_status(self, container_id: str) -> ContainerStatus: ...
 
@@ -99,6 +123,42 @@ class GraphApi(Protocol):
     def recent_media(self, ig_user_id: str, limit: int = 25) -> list[MediaInfo]: ...
 
     def me(self, fields: Sequence[str] = ("id", "username")) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerExtras:
+    """The optional parameters of a container, as Meta names them (issue 16). Which container takes which is
+    the staging flow's business (``pipeline/stage.py``); this only puts them on the wire."""
+
+    user_tags: Sequence[UserTag] = ()
+    collaborators: Sequence[str] = ()
+    location_id: str | None = None
+    thumb_offset: int | None = None  # reels: milliseconds into the video for the cover
+    audio_name: str | None = None  # reels: the name of the original audio
+    trial_params: Mapping[str, str] | None = None  # reels: a trial reel, shown to non-followers first
+
+    def form(self) -> dict[str, str]:
+        form: dict[str, str] = {}
+        if self.user_tags:
+            form["user_tags"] = json.dumps([t.as_graph() for t in self.user_tags], separators=(",", ":"))
+        if self.collaborators:
+            form["collaborators"] = json.dumps(list(self.collaborators), separators=(",", ":"))
+        if self.location_id:
+            form["location_id"] = self.location_id
+        if self.thumb_offset is not None:
+            form["thumb_offset"] = str(self.thumb_offset)
+        if self.audio_name:
+            form["audio_name"] = self.audio_name
+        if self.trial_params:
+            form["trial_params"] = json.dumps(dict(self.trial_params), separators=(",", ":"))
+        return form
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: str
+    text: str
+    username: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +176,8 @@ class GraphRequest:
     def during(self) -> Stage:
         if self.op in ("create", "status", "publish"):
             return self.op
+        if self.op == "comment":
+            return "create"  # it makes an object, as a container does
         return "read"
 
 
@@ -144,6 +206,7 @@ class _GraphCalls:
         caption: str | None = None,
         alt_text: str | None = None,
         is_carousel_item: bool = False,
+        extras: ContainerExtras | None = None,
     ) -> str:
         """A container for a single image or a carousel item. Instagram fetches ``image_url`` itself, at
         this call, so it must be public. Carousel items carry no caption (the parent does)."""
@@ -154,14 +217,45 @@ class _GraphCalls:
             form["caption"] = caption
         if alt_text:
             form["alt_text"] = alt_text
+        form.update(extras.form() if extras else {})
         return self._create(ig_user_id, form, media_url=image_url)
 
-    def create_carousel_container(self, ig_user_id: str, *, children: Sequence[str], caption: str | None = None) -> str:
+    def create_video_item_container(self, ig_user_id: str, *, video_url: str) -> str:
+        """A video slide of a carousel (``media_type=VIDEO`` with ``is_carousel_item``)."""
+        form = {"media_type": "VIDEO", "video_url": video_url, "is_carousel_item": "true"}
+        return self._create(ig_user_id, form, media_url=video_url)
+
+    def create_carousel_container(
+        self,
+        ig_user_id: str,
+        *,
+        children: Sequence[str],
+        caption: str | None = None,
+        extras: ContainerExtras | None = None,
+    ) -> str:
         """The parent container of a carousel; every child must already read FINISHED."""
         form = {"media_type": "CAROUSEL", "children": ",".join(children)}
         if caption:
             form["caption"] = caption
+        form.update(extras.form() if extras else {})
         return self._create(ig_user_id, form)
+
+    def create_story_container(
+        self,
+        ig_user_id: str,
+        *,
+        image_url: str | None = None,
+        video_url: str | None = None,
+        extras: ContainerExtras | None = None,
+    ) -> str:
+        """A story (``media_type=STORIES``): one image or one video, no caption."""
+        form = {"media_type": "STORIES"}
+        if video_url:
+            form["video_url"] = video_url
+        elif image_url:
+            form["image_url"] = image_url
+        form.update(extras.form() if extras else {})
+        return self._create(ig_user_id, form, media_url=video_url or image_url)
 
     def create_reel_container(
         self,
@@ -171,12 +265,14 @@ class _GraphCalls:
         caption: str | None = None,
         cover_url: str | None = None,
         share_to_feed: bool = True,
+        extras: ContainerExtras | None = None,
     ) -> str:
         form = {"media_type": "REELS", "video_url": video_url, "share_to_feed": _flag(share_to_feed)}
         if caption:
             form["caption"] = caption
         if cover_url:
             form["cover_url"] = cover_url
+        form.update(extras.form() if extras else {})
         return self._create(ig_user_id, form, media_url=video_url)
 
     def _create(self, ig_user_id: str, form: dict[str, str], *, media_url: str | None = None) -> str:
@@ -256,6 +352,28 @@ class _GraphCalls:
             if len(found) >= limit or not after:
                 break
         return found[:limit]
+
+    # --- comments -----------------------------------------------------------------------------------
+
+    def post_comment(self, media_id: str, message: str) -> str:
+        """``POST /{ig-media-id}/comments?message=…`` (Meta puts it in the query string; the form works too
+        and keeps the text out of access logs). Returns the comment's id."""
+        request = GraphRequest("comment", "POST", self._path(media_id, "comments"), form={"message": message})
+        return _required_str(self._execute(request), "id", during="create")
+
+    def comments(self, media_id: str) -> list[Comment]:
+        """The first page of comments on a media (enough to find our own first comment after a crash)."""
+        request = GraphRequest(
+            "comments", "GET", self._path(media_id, "comments"), params={"fields": "id,text,username"}
+        )
+        data = self._execute(request).get("data")
+        found = []
+        for item in data if isinstance(data, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                found.append(
+                    Comment(id=item["id"], text=str(item.get("text") or ""), username=_opt_str(item.get("username")))
+                )
+        return found
 
     def me(self, fields: Sequence[str] = ("id", "username")) -> dict[str, Any]:
         return self._execute(GraphRequest("me", "GET", self._path("me"), params={"fields": ",".join(fields)}))

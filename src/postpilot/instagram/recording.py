@@ -101,6 +101,8 @@ class RecordingGraphClient(_GraphCalls):
             return {"data": [{"quota_usage": 0, "config": {"quota_total": self._quota_total, "quota_duration": 86400}}]}
         if request.op == "media":
             return {"id": request.path.rsplit("/", 1)[-1]}
-        if request.op == "recent":
+        if request.op == "recent" or request.op == "comments":
             return {"data": []}
+        if request.op == "comment":
+            return {"id": f"dryrun-comment-{uuid.uuid4().hex[:12]}"}
         return {"id": "dryrun-user", "username": self._account or "dry-run"}

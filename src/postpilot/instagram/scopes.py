@@ -8,9 +8,19 @@ FACEBOOK_PUBLISH_SCOPES: tuple[str, ...] = (
     "instagram_content_publish",
     "pages_read_engagement",
 )
-# What the Facebook Login dialog asks for: the above, the Page list, and Pages owned by a Business Portfolio.
-FACEBOOK_SCOPES: tuple[str, ...] = (*FACEBOOK_PUBLISH_SCOPES, "pages_show_list", "business_management")
+# What the Facebook Login dialog asks for: the above, the Page list, Pages owned by a Business Portfolio, and
+# comments (a post's first comment: Meta's IG Media comments edge needs instagram_manage_comments).
+FACEBOOK_SCOPES: tuple[str, ...] = (
+    *FACEBOOK_PUBLISH_SCOPES,
+    "pages_show_list",
+    "business_management",
+    "instagram_manage_comments",
+)
 # Also needed when the person's role on the Page comes through Business Manager (Meta: ads_management or
 # ads_read; the read-only one is enough for publishing).
 BUSINESS_MANAGER_SCOPES: tuple[str, ...] = ("ads_read",)
-INSTAGRAM_SCOPES: tuple[str, ...] = ("instagram_business_basic", "instagram_business_content_publish")
+INSTAGRAM_SCOPES: tuple[str, ...] = (
+    "instagram_business_basic",
+    "instagram_business_content_publish",
+    "instagram_business_manage_comments",  # the first comment
+)

@@ -77,6 +77,7 @@ _STANDARD_SIZES: Final = {
     Aspect.SQUARE: (1024, 1024),
     Aspect.PORTRAIT: (1024, 1536),
     Aspect.LANDSCAPE: (1536, 1024),
+    Aspect.STORY: (1024, 1536),  # the tallest they make; cropped to 9:16
 }
 # The gpt-image-2 family takes any WxH with both sides divisible by 16 (aspect 1:3..3:1, <= 3840x2160).
 # Each is the smallest such size at least 1080 wide whose shape matches the target (within 0.3 %), so the
@@ -87,6 +88,7 @@ _FLEXIBLE_SIZES: Final = {
     Aspect.SQUARE: (1088, 1088),
     Aspect.PORTRAIT: (1088, 1360),
     Aspect.LANDSCAPE: (1344, 704),
+    Aspect.STORY: (1152, 2048),  # exactly 9:16 with both sides divisible by 16
 }
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from postpilot.domain import validation
 from postpilot.domain.edits import PreparedContent, edits_since_prepared, unchanged_fills, without_fills
-from postpilot.domain.model import TARGET_SIZES, Aspect, MediaSource, Post, PostMedia
+from postpilot.domain.model import TARGET_SIZES, MediaSource, Post, PostMedia, effective_aspect
 from postpilot.pipeline.prepare import draft_of, plan_slots
 
 
@@ -62,7 +62,7 @@ def _media_still_wanted(post: Post, media: list[PostMedia]) -> set[int]:
         return set()  # the edit broke the post: nothing is kept, and preparation says what is wrong
     slots = {slot.position: slot for slot in plan_slots(post)}
     try:
-        target = TARGET_SIZES[Aspect(post.aspect)]
+        target = TARGET_SIZES[effective_aspect(post.post_type, post.aspect)]
     except ValueError:
         return set()
     keep: set[int] = set()

@@ -15,6 +15,7 @@ from postpilot.db.series import horizon_s as series_horizon_s
 from postpilot.liveness import Heartbeat
 from postpilot.logging import get_logger
 from postpilot.notify.sender import NoticeSender
+from postpilot.pipeline.first_comment import FirstCommentFlow
 from postpilot.pipeline.outcome import StepResult
 from postpilot.pipeline.runner import Runner, Tally
 from postpilot.tokens import TokenRefresher
@@ -39,6 +40,9 @@ class OnceParts(Protocol):
     def heartbeat(self, kind: str) -> Heartbeat: ...
 
     def notice_sender(self) -> NoticeSender: ...
+
+    @property
+    def first_comments(self) -> FirstCommentFlow: ...
 
 
 def run_once(
@@ -73,6 +77,7 @@ def run_once(
         drain(lambda: runner.publish_due(batch=settings.claim_batch))
         runner.backfill_permalinks()  # read before the follow-up pool is drained below
         _look_ahead(app.repo)
+        _first_comments(app.first_comments)
     finally:
         runner.shutdown(timeout_s=settings.drain_timeout_s)
         _deliver_notices(app)
@@ -95,6 +100,15 @@ def _look_ahead(repo: Repository) -> None:
         repo.look_ahead()
     except Exception as exc:  # never fails the pass; the next one looks again
         log.warning("look_ahead_failed", error=type(exc).__name__)
+
+
+def _first_comments(flow: FirstCommentFlow) -> None:
+    """First comments whose earlier try failed (the ones of posts published in this pass are posted right after
+    them, as follow-ups)."""
+    try:
+        flow.run_due()
+    except Exception as exc:  # never fails the pass
+        log.warning("first_comments_failed", error=type(exc).__name__)
 
 
 # A pass delivers what it caused (and what an earlier crash left) for at most this long; the rest stays queued.

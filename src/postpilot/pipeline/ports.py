@@ -141,6 +141,9 @@ class WorkQueue(Protocol):
 class PipelineStore(PostStore, MediaLedger, AccountStore, Protocol):
     """Everything the per-post steps use; the repository is one."""
 
+    # The duplicate guard's look at the account's posts near this one (``db/duplicates.py``).
+    def find_duplicate(self, post: Post, *, window_s: float) -> Post | None: ...
+
 
 @dataclass(frozen=True)
 class GraphSession:

@@ -19,8 +19,9 @@ from postpilot.domain import validation
 from postpilot.domain.changes import MediaFilled, NewMedia
 from postpilot.domain.edits import PreparedContent, content_of, unchanged_fills, without_fills
 from postpilot.domain.errors import Permanent, QuotaExhausted, ServerError, Throttled, Waiting
-from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType
+from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType, effective_aspect
 from postpilot.domain.notifications import budget_notice
+from postpilot.domain.publish_options import media_items
 from postpilot.files import write_atomically
 from postpilot.media.ports import ImageGenerator, ImageRequest, MediaKey, MediaStore, StoredMedia
 from postpilot.pipeline.ports import MediaLedger
@@ -37,6 +38,7 @@ class Slot:
     kind: str = "image"
     url: str | None = None  # for provided media
     prompt: str | None = None  # for generated media
+    alt_text: str | None = None  # a carousel slide's own alt text (media_urls objects)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,14 @@ def draft_of(post: Post) -> validation.PostDraft:
         aspect=post.aspect,
         alt_text=post.alt_text,
         scheduled_at=post.scheduled_at,
+        first_comment=post.first_comment,
+        user_tags=post.user_tags,
+        collaborators=post.collaborators,
+        location_id=post.location_id,
+        share_to_feed=post.share_to_feed,
+        thumb_offset=post.thumb_offset,
+        audio_name=post.audio_name,
+        trial_params=post.trial_params,
     )
 
 
@@ -69,14 +79,18 @@ def plan_slots(post: Post) -> list[Slot]:
     """Which media a (validated) post needs, by position."""
     kind = PostType(post.post_type)
     prompt = (post.prompt or "").strip()
-    if kind is PostType.REEL:
+    if kind is PostType.REEL or (kind is PostType.STORY and post.video_url):
         return [Slot(0, MediaSource.PROVIDED, kind="video", url=post.video_url)]
-    if kind is PostType.PHOTO:
+    if kind in (PostType.PHOTO, PostType.STORY):
         if post.image_url:
             return [Slot(0, MediaSource.PROVIDED, url=post.image_url)]
         return [Slot(0, MediaSource.GENERATED, prompt=prompt)]
     if post.media_urls is not None:
-        return [Slot(i, MediaSource.PROVIDED, url=str(u)) for i, u in enumerate(post.media_urls)]
+        # A carousel mixes images and videos in the order given; videos are fetched by Instagram itself.
+        return [
+            Slot(i, MediaSource.PROVIDED, kind=item.kind, url=item.url, alt_text=item.alt_text)
+            for i, item in enumerate(media_items(post.media_urls))
+        ]
     count = post.image_count or validation.carousel_size_for_prompt(prompt)
     return [Slot(i, MediaSource.GENERATED, prompt=prompt) for i in range(count)]
 
@@ -113,7 +127,7 @@ class Preparer:
         """Raises our errors; the pipeline decides what they mean for the post."""
         post, refill = _without_our_fills(post)
         validation.check(draft_of(post), account)
-        aspect = Aspect(post.aspect)
+        aspect = effective_aspect(post.post_type, post.aspect)
         existing = {m.position: m for m in self._repo.media(post.id)}
         done: list[PostMedia] = []
         generated, spent = 0, 0.0
@@ -155,7 +169,7 @@ class Preparer:
             # Instagram downloads the video itself from the marketer's URL; nothing to transform here.
             assert slot.url is not None
             return NewMedia(
-                position=0,
+                position=slot.position,
                 source=MediaSource.PROVIDED,
                 kind="video",
                 stored_url=slot.url,
@@ -169,7 +183,8 @@ class Preparer:
         if slot.source is MediaSource.PROVIDED:
             assert slot.url is not None
             stored = store.find(key) or store.store_remote_image(key=key, url=slot.url, aspect=aspect, context=context)
-            return self._new_media(slot, stored, source_url=slot.url, alt_text=post.alt_text), 0.0
+            alt = slot.alt_text or post.alt_text
+            return self._new_media(slot, stored, source_url=slot.url, alt_text=alt), 0.0
         return self._generate(post, slot, aspect, key, store, context, of_count)
 
     def _generate(

@@ -6,14 +6,15 @@ when nothing was staged yet (``publishing``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from postpilot.domain import errors
 from postpilot.domain.changes import ContainerCreated, ContainerReady
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostMedia, PostStatus, PostType, utcnow
-from postpilot.instagram.client import GraphApi
+from postpilot.domain.publish_options import UserTag, parse_collaborators, parse_user_tags
+from postpilot.instagram.client import ContainerExtras, GraphApi
 from postpilot.instagram.error_table import classify_container_error
 from postpilot.instagram.quota import PublishingQuota
 from postpilot.pipeline.ports import PostStore
@@ -94,12 +95,14 @@ class StagingFlow:
                 "the post has no prepared media, so it cannot be published (was its status set to ready or "
                 f"publishing by hand?); run: postpilot post retry {post.id} to prepare it"
             )
+        tags = parse_user_tags(post.user_tags)
         if kind is PostType.PHOTO:
             container = graph.create_image_container(
                 account.ig_user_id,
                 image_url=_url(media[0]),
                 caption=post.caption or None,
                 alt_text=post.alt_text or media[0].alt_text,
+                extras=_parent_extras(post, tags),
             )
         elif kind is PostType.REEL:
             container = graph.create_reel_container(
@@ -107,25 +110,36 @@ class StagingFlow:
                 video_url=post.video_url or _url(media[0]),
                 caption=post.caption or None,
                 cover_url=post.cover_url,
-                share_to_feed=True,
+                share_to_feed=post.share_to_feed if post.share_to_feed is not None else True,
+                extras=_reel_extras(post, tags),
+            )
+        elif kind is PostType.STORY:
+            # No caption: Meta's stories take none (validation refused one already).
+            video = post.video_url or (media[0].stored_url if media and media[0].kind == "video" else None)
+            container = graph.create_story_container(
+                account.ig_user_id,
+                image_url=None if video else _url(media[0]),
+                video_url=video,
+                extras=ContainerExtras(user_tags=tags),
             )
         else:
             children = []
             for item in media:
                 child = item.container_id
                 if child is None:
-                    child = graph.create_image_container(
-                        account.ig_user_id,
-                        image_url=_url(item),
-                        alt_text=item.alt_text,
-                        is_carousel_item=True,
-                    )
+                    child = self._create_slide(graph, account, item, tags)
                     self._repo.set_media_container(item.id, child)
                 children.append(child)
+            # Every slide must read FINISHED before the parent is made (videos take longest).
             for child, item in zip(children, media, strict=True):
-                self.wait_finished(graph, child, reel=False, account=account.name, media_url=item.stored_url)
+                self.wait_finished(
+                    graph, child, reel=item.kind == "video", account=account.name, media_url=item.stored_url
+                )
             container = graph.create_carousel_container(
-                account.ig_user_id, children=children, caption=post.caption or None
+                account.ig_user_id,
+                children=children,
+                caption=post.caption or None,
+                extras=_parent_extras(post, ()),  # collaborators and location on the parent, never a slide
             )
         if not self._repo.update_owned(
             post.id,
@@ -137,9 +151,23 @@ class StagingFlow:
         ):
             raise errors.Conflict("the post was taken over or cancelled while staging")
         single_url = None if kind is PostType.CAROUSEL else (post.video_url or media[0].stored_url)
-        self.wait_finished(graph, container, reel=kind is PostType.REEL, account=account.name, media_url=single_url)
+        slow = kind is PostType.REEL or (kind is PostType.STORY and bool(post.video_url))
+        self.wait_finished(graph, container, reel=slow, account=account.name, media_url=single_url)
         self._mark_ready(graph, post, account, owner=owner, status=status)
         return container
+
+    @staticmethod
+    def _create_slide(graph: GraphApi, account: Account, item: PostMedia, tags: list[UserTag]) -> str:
+        if item.kind == "video":
+            return graph.create_video_item_container(account.ig_user_id, video_url=_url(item))
+        slide_tags = [t for t in tags if t.item == item.position + 1]
+        return graph.create_image_container(
+            account.ig_user_id,
+            image_url=_url(item),
+            alt_text=item.alt_text,
+            is_carousel_item=True,
+            extras=ContainerExtras(user_tags=slide_tags) if slide_tags else None,
+        )
 
     def _recently_ready(self, post: Post) -> bool:
         if post.container_ready_at is None:
@@ -192,6 +220,26 @@ class StagingFlow:
             if time.monotonic() + delay > deadline:
                 raise errors.Transient("Instagram is still processing the media; it will be checked again")
             self._sleep(delay)
+
+
+def _parent_extras(post: Post, tags: Sequence[UserTag]) -> ContainerExtras:
+    return ContainerExtras(
+        user_tags=tags,
+        collaborators=parse_collaborators(post.collaborators),
+        location_id=str(post.location_id) if post.location_id else None,
+    )
+
+
+def _reel_extras(post: Post, tags: Sequence[UserTag]) -> ContainerExtras:
+    trial = post.trial_params if isinstance(post.trial_params, dict) else None
+    return ContainerExtras(
+        user_tags=tags,
+        collaborators=parse_collaborators(post.collaborators),
+        location_id=str(post.location_id) if post.location_id else None,
+        thumb_offset=post.thumb_offset if isinstance(post.thumb_offset, int) else None,
+        audio_name=post.audio_name or None,
+        trial_params={str(k): str(v) for k, v in trial.items()} if trial else None,
+    )
 
 
 def _url(item: PostMedia) -> str:

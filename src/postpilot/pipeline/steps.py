@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from postpilot.domain import errors
 from postpilot.domain.changes import Published
+from postpilot.domain.duplicates import held_message
 from postpilot.domain.edits import PreparedContent, edits_since_prepared
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostStatus, needs_approval, utcnow
@@ -20,6 +21,7 @@ from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
 from postpilot.pipeline import outcome
 from postpilot.pipeline.edits import plan_reprepare
+from postpilot.pipeline.first_comment import FirstCommentFlow
 from postpilot.pipeline.outcome import Outcome, StepResult
 from postpilot.pipeline.ports import GraphFactory, GraphSession, PipelineStore
 from postpilot.pipeline.prepare import Preparer
@@ -45,6 +47,8 @@ class Pipeline:
         owner: str,
         policy: RetryPolicy | None = None,
         force_dry_run: bool = False,
+        comments: FirstCommentFlow | None = None,
+        duplicate_window_s: float = 0.0,
     ) -> None:
         self._repo = repo
         self._preparer = preparer
@@ -55,12 +59,15 @@ class Pipeline:
         self.owner = owner
         self._policy = policy or RetryPolicy()
         self._force_dry_run = force_dry_run
+        self._comments = comments
+        self._duplicate_window_s = duplicate_window_s
 
     # ------------------------------------------------------------------ steps
     def prepare(self, post: Post) -> StepResult:
         started = time.monotonic()
         account = self._repo.account(post.account_id)
         try:
+            self._hold_if_duplicate(post, account)
             prepared = self._preparer.prepare(post, account)
         except Exception as exc:
             return self._after_error(post, exc, back_to=PostStatus.SCHEDULED, account=account)
@@ -79,6 +86,15 @@ class Pipeline:
             # Prepared as usual, then it waits: no container, no publish until a person approves it.
             self._repo.await_approval(post.id, owner=self.owner)
         return StepResult(post.id, Outcome.READY if ok else Outcome.LOST)
+
+    def _hold_if_duplicate(self, post: Post, account: Account | None) -> None:
+        """Before any money is spent: a post repeating a recent one of the account is held for a person."""
+        if account is None or not account.duplicate_guard or post.allow_duplicate or self._duplicate_window_s <= 0:
+            return
+        other = self._repo.find_duplicate(post, window_s=self._duplicate_window_s)
+        if other is not None:
+            when = other.published_at or other.scheduled_at
+            raise errors.DuplicateHeld(held_message(post, other, window_s=self._duplicate_window_s, when=when))
 
     def stage(self, post: Post) -> StepResult:
         """Create containers ahead of time for a ``ready`` post we hold a lease on; the status stays ready."""
@@ -155,8 +171,12 @@ class Pipeline:
         self._metrics.observe_outcome(final.value, post.post_type)
         self._metrics.observe_lateness((utcnow() - post.scheduled_at).total_seconds())
         log.info("post_published" if not dry else "post_simulated", post_id=post.id, media_id=result.media_id)
+        jobs = []
         if result.media_id and not permalink and not dry:
-            job = self._permalink_job(post.id, graph, result.media_id)
+            jobs.append(self._permalink_job(post.id, graph, result.media_id))
+        if self._comments is not None and (post.first_comment or "").strip():
+            jobs.append(self._first_comment_job(post.id))
+        for job in jobs:
             if follow_up is None:
                 job()
             else:
@@ -184,6 +204,18 @@ class Pipeline:
                 log.warning("permalink_not_recorded", post_id=post_id, error=type(exc).__name__)
 
         return fill
+
+    def _first_comment_job(self, post_id: int) -> Callable[[], None]:
+        comments = self._comments
+        assert comments is not None
+
+        def post() -> None:
+            try:
+                comments.run_due(post_id=post_id)
+            except Exception as exc:  # the daemon's first-comment job picks it up later
+                log.warning("first_comment_deferred", post_id=post_id, error=type(exc).__name__)
+
+        return post
 
     # ------------------------------------------------------------------ edits (``pipeline/edits.py``)
     def _reopen_if_edited(self, post: Post, *, expected: PostStatus) -> StepResult | None:

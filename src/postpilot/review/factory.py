@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from postpilot.domain.errors import ConfigError
@@ -82,9 +81,6 @@ def create_review_app(app: App) -> Flask:
     web.register_error_handler(CSRFError, _csrf_refused)
     web.register_error_handler(HTTPException, _http_error)
     web.register_error_handler(Exception, _unexpected)
-    if settings.web_secure_cookies:
-        # Behind a TLS reverse proxy: trust its X-Forwarded-Proto (one hop), so the page knows it is HTTPS.
-        web.wsgi_app = ProxyFix(web.wsgi_app, x_proto=1)  # type: ignore[method-assign]
     return web
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from tests.fakes.graph.parsing import Req
 from tests.fakes.graph.records import (
     _BASIC_SCOPE,
+    _COMMENT_SCOPE,
     _PUBLISH_SCOPE,
     CODE_TTL_S,
     DAY_S,
@@ -66,10 +67,10 @@ class AuthAndOAuth:
             )
 
     def _need(self, tok: FakeToken, what: str) -> None:
-        table = _PUBLISH_SCOPE if what == "publish" else _BASIC_SCOPE
+        table = {"publish": _PUBLISH_SCOPE, "comment": _COMMENT_SCOPE}.get(what, _BASIC_SCOPE)
         scope = table[tok.login_kind]
         if scope not in tok.scopes:
-            if what == "publish":
+            if what in ("publish", "comment"):
                 raise GraphError(10, None, user_msg=f"The {scope} permission is missing.")
             raise GraphError(200, None, f"(#200) Requires {scope} permission to access this object")
 

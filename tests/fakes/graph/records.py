@@ -23,15 +23,17 @@ MAX_IMAGE_BYTES = 8 * 1024 * 1024
 FB_SCOPES = (
     "instagram_basic",
     "instagram_content_publish",
+    "instagram_manage_comments",
     "pages_show_list",
     "pages_read_engagement",
     "business_management",
 )
-IG_SCOPES = ("instagram_business_basic", "instagram_business_content_publish")
+IG_SCOPES = ("instagram_business_basic", "instagram_business_content_publish", "instagram_business_manage_comments")
 _BASIC_SCOPE = {"facebook": "instagram_basic", "instagram": "instagram_business_basic"}
 _PUBLISH_SCOPE = {"facebook": "instagram_content_publish", "instagram": "instagram_business_content_publish"}
+_COMMENT_SCOPE = {"facebook": "instagram_manage_comments", "instagram": "instagram_business_manage_comments"}
 
-FAULT_KINDS = ("create", "status", "publish", "limit", "media_read", "account", "oauth", "any")
+FAULT_KINDS = ("create", "status", "publish", "limit", "media_read", "account", "oauth", "comment", "comments", "any")
 
 _VERSION_RE = re.compile(r"^v\d+(\.\d+)?$")
 _HASHTAG_RE = re.compile(r"#\w+")
@@ -291,6 +293,11 @@ class FakeContainer:
     share_to_feed: bool | None = None
     cover_url: str | None = None
     thumb_offset: int | None = None
+    user_tags: list[dict[str, Any]] = field(default_factory=list)
+    collaborators: list[str] = field(default_factory=list)
+    location_id: str | None = None
+    audio_name: str | None = None
+    trial_params: dict[str, Any] | None = None
     outcome: str = "FINISHED"  # what the container becomes once processed: FINISHED | ERROR | EXPIRED | IN_PROGRESS
     error_subcode: int | None = None
     forced_status: str | None = None  # set by a test: wins over everything
@@ -311,6 +318,11 @@ class FakeContainer:
             "share_to_feed": self.share_to_feed,
             "cover_url": self.cover_url,
             "thumb_offset": self.thumb_offset,
+            "user_tags": list(self.user_tags),
+            "collaborators": list(self.collaborators),
+            "location_id": self.location_id,
+            "audio_name": self.audio_name,
+            "trial_params": self.trial_params,
             "published_media_id": self.published_media_id,
         }
 
@@ -330,6 +342,7 @@ class FakeMedia:
     children: list[str] = field(default_factory=list)
     is_child: bool = False
     hidden_reads: int = 0
+    comments: list[dict[str, Any]] = field(default_factory=list)  # {id, text, username, timestamp}
 
     @property
     def timestamp(self) -> str:

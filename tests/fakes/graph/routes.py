@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from tests.fakes.graph.comments import CommentRoutes
+from tests.fakes.graph.extras import check_extras
 from tests.fakes.graph.oauth import AuthAndOAuth
 from tests.fakes.graph.parsing import Req, _select, _split_fields
 from tests.fakes.graph.records import (
@@ -36,7 +38,7 @@ from tests.fakes.graph.records import (
 # --- the API ------------------------------------------------------------------------------------------------
 
 
-class GraphRoutes(AuthAndOAuth):
+class GraphRoutes(CommentRoutes, AuthAndOAuth):
     """Meta's semantics, request in, ``Resp`` out (or ``GraphError`` raised). Holds no state of its own."""
 
     # -- routing --
@@ -55,6 +57,8 @@ class GraphRoutes(AuthAndOAuth):
             return "account", self.me_accounts
         if len(seg) == 2 and seg[1] == "media":
             return ("create", self.create) if method == "POST" else ("media_read", self.list_media)
+        if len(seg) == 2 and seg[1] == "comments":
+            return ("comment", self.create_comment) if method == "POST" else ("comments", self.list_comments)
         if len(seg) == 2 and seg[1] == "media_publish" and method == "POST":
             return "publish", self.publish
         if len(seg) == 2 and seg[1] == "content_publishing_limit" and method == "GET":
@@ -137,6 +141,7 @@ class GraphRoutes(AuthAndOAuth):
         if media_type not in (None, "IMAGE", "VIDEO", "CAROUSEL", "REELS", "STORIES"):
             raise GraphError(100, 2207023, user_msg=f"The media type {media_type} is unknown.")
         self._check_caption(caption)
+        check_extras(req, c, media_type, has_video=bool(video_url))
         if alt_text is not None and len(alt_text) > 1000:
             raise _bad_param("alt_text must be at most 1000 characters.")
         if is_item:

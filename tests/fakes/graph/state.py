@@ -83,6 +83,7 @@ class GraphState:
         self.media: list[FakeMedia] = []  # top-level published media, in publish order
         self.media_by_id: dict[str, FakeMedia] = {}  # also carousel children
         self.publish_calls: dict[str, int] = {}  # creation_id → media_publish calls, successful or not
+        self.comments_created = 0  # POST /{media-id}/comments that made a comment
         self.faults: list[Fault] = []
         self.requests: list[RequestRecord] = []
         self.token_in_url_count = 0  # Graph data requests that carried access_token in the query string
@@ -437,6 +438,7 @@ class GraphState:
             self.media.clear()
             self.media_by_id.clear()
             self.publish_calls.clear()
+            self.comments_created = 0
             self.faults.clear()
             self._scripts.clear()
             self.requests.clear()

@@ -1,0 +1,59 @@
+"""The duplicate guard (issue 16): Instagram and its peers penalise repeated content, so a post whose caption
+and media match one the same account published or has scheduled within a window is held until a person
+confirms it (``post retry ID --allow-duplicate``) or the account turns the guard off.
+
+"Match" is what a follower would see as the same post: the same kind, the same caption (ignoring case and
+spacing), and the same media — the same image, video or carousel URLs, or, for generated images, the same
+prompt. Occurrences of one recurring series repeat on purpose and never hold each other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from postpilot.domain.model import Post
+
+DEFAULT_WINDOW_S = 3 * 86400.0
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value or "").split()).casefold()
+
+
+def _media(post: Post) -> tuple[str, ...]:
+    if isinstance(post.media_urls, list) and post.media_urls:
+        return tuple(_text(u.get("url") if isinstance(u, dict) else u) for u in post.media_urls)
+    for url in (post.video_url, post.image_url):
+        if url:
+            return (_text(url),)
+    return ("prompt:" + _text(post.prompt),)
+
+
+def content_key(post: Post) -> tuple[str, str, tuple[str, ...]]:
+    return (str(post.post_type), _text(post.caption), _media(post))
+
+
+def find_duplicate(post: Post, others: list[Post]) -> Post | None:
+    """The first of ``others`` (the account's posts near this one's time) that repeats ``post``."""
+    key = content_key(post)
+    for other in others:
+        if other.id == post.id:
+            continue
+        if post.series_id is not None and other.series_id == post.series_id:
+            continue
+        if content_key(other) == key:
+            return other
+    return None
+
+
+def held_message(post: Post, other: Post, *, window_s: float, when: datetime) -> str:
+    days = window_s / 86400
+    span = f"{days:g} day{'s' if days != 1 else ''}"
+    verb = "published" if other.published_at else "scheduled"
+    return (
+        f"held as a duplicate: its caption and media match post {other.id} ({verb} for "
+        f"{when:%Y-%m-%d %H:%M} UTC), within {span} of it; Instagram penalises repeated posts. If it is meant, "
+        f"run: postpilot post retry {post.id} --allow-duplicate (or turn the guard off for the account: "
+        "postpilot account set NAME --no-duplicate-guard)"
+    )
