@@ -170,6 +170,16 @@ def test_expansion_creates_only_ahead_and_never_twice(repo: Repository, shop: in
     assert len(repo.expand_series(now=NOW + timedelta(days=4))) == 1
 
 
+def test_an_account_that_prepares_weeks_ahead_gets_its_occurrences_before_that(repo: Repository, shop: int) -> None:
+    _sql(repo.engine, "UPDATE accounts SET prepare_ahead_s = :s", s=20 * 86_400)
+    series_id = repo.add_series({"account_id": shop, "prompt": "soup", "freq": "daily", "local_time": "09:00",
+                                 "starts_on": date(2027, 1, 2)})
+    repo.expand_series(now=NOW)
+    last = max(p.scheduled_at for _a, p in repo.series_posts(series_id))
+    assert last.date() == date(2027, 2, 10)  # 40 days: twice its prepare window, past the usual two weeks
+    assert repo.expand_series(now=NOW + timedelta(days=1)) == []  # and not every pass
+
+
 def test_each_occurrence_exists_once_even_if_the_insert_runs_twice(repo: Repository, shop: int) -> None:
     series_id = _weekly(repo, shop)
     found = repo.require_series(series_id)

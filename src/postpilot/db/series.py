@@ -27,7 +27,6 @@ from sqlalchemy import (
     insert,
     not_,
     null,
-    or_,
     select,
     update,
 )
@@ -68,6 +67,11 @@ def horizon_s(prepare_ahead_s: float) -> float:
     """How far ahead to create occurrences: two weeks, or twice the prepare window if that is longer (a post
     must exist before its preparation is due)."""
     return max(SERIES_AHEAD_S, 2 * prepare_ahead_s)
+
+
+def _ahead_s(horizon_s: float, account_prepare_ahead_s: int | None) -> float:
+    # An account that prepares its posts days ahead needs them to exist before that.
+    return max(horizon_s, 2 * float(account_prepare_ahead_s or 0))
 
 
 def _series_from_row(row: RowMapping) -> Series:
@@ -143,16 +147,22 @@ class SeriesRecords(RepoBase):
         """Create the occurrences of every active series up to ``horizon_s`` ahead, one transaction per series;
         returns the new posts' ids. Safe to run from any number of replicas at once."""
         now = now or utcnow()
-        refill_before = now + timedelta(seconds=horizon_s - min(REFILL_SLACK_S, horizon_s / 2))
-        query = select(series_table.c.id).where(
-            series_table.c.is_active.is_(True),
-            series_table.c.cancelled_at.is_(None),
-            or_(series_table.c.expanded_through.is_(None), series_table.c.expanded_through < refill_before),
+        slack = timedelta(seconds=min(REFILL_SLACK_S, horizon_s / 2))
+        query = (
+            select(series_table.c.id, series_table.c.expanded_through, accounts.c.prepare_ahead_s)
+            .join(accounts, accounts.c.id == series_table.c.account_id)
+            .where(series_table.c.is_active.is_(True), series_table.c.cancelled_at.is_(None))
+            .order_by(series_table.c.id)
         )
         if series_id is not None:
             query = query.where(series_table.c.id == series_id)
         with self.engine.connect() as conn:
-            candidates = [int(r[0]) for r in conn.execute(query.order_by(series_table.c.id))]
+            rows = conn.execute(query).all()
+        # Only the series whose occurrences reach less far than their horizon (minus a day's slack) are looked at
+        # in a transaction of their own: one small read per pass when nothing is due.
+        candidates = [
+            int(r[0]) for r in rows if r[1] is None or r[1] < now + timedelta(seconds=_ahead_s(horizon_s, r[2])) - slack
+        ]
         created: list[int] = []
         for candidate in candidates:
             with self._tx() as conn:
@@ -180,8 +190,7 @@ class SeriesRecords(RepoBase):
                 conn.execute(update(series_table).where(series_table.c.id == series_id).values(last_error=message))
                 log.warning("series_not_expanded", series_id=series_id, error=message[:300])
             return []
-        ahead = max(horizon_s, 2 * float(account.prepare_ahead_s or 0) if account else 0.0)
-        through = now + timedelta(seconds=ahead)
+        through = now + timedelta(seconds=_ahead_s(horizon_s, account.prepare_ahead_s if account else None))
         after = max(found.expanded_through or now, now)
         # "N times in all" counts the posts the series made, also under an earlier rule (``edit_series``).
         room = None
