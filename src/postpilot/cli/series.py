@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from postpilot.cli.common import handle_errors, open_app
+from postpilot.db.series import horizon_s
 from postpilot.domain.errors import InvalidInput, NotFound
 from postpilot.domain.model import Post, utcnow
 from postpilot.domain.recurrence import describe, parse_weekdays, upcoming, weekdays_text
@@ -185,8 +186,6 @@ def add(
         values.setdefault("starts_on", utcnow().astimezone(known_zone(tz or found.time_zone)).date())
         rule = check_series(values, found, default_zone=found.time_zone, names=OPTION_NAMES)
         series_id = app.repo.add_series({"account_id": found.id, **values})
-        from postpilot.db.series import horizon_s
-
         created = app.repo.expand_series(series_id=series_id, horizon_s=horizon_s(app.settings.prepare_ahead_s))
         typer.echo(f"series {series_id} for {found.name}: {describe(rule)}")
         _echo_next(app.repo.require_series(series_id), found.time_zone, app.repo.series_posts(series_id))
@@ -205,7 +204,7 @@ def _state(found: Series) -> str:
     if not found.is_active:
         return "paused"
     if found.last_error:
-        return "not expanded: " + found.last_error
+        return "held"  # a rule or template the daemon cannot use: ``last_error`` says why
     return "active"
 
 
@@ -239,13 +238,21 @@ def list_(account: Annotated[str | None, typer.Option(help="Only this account's 
         if not found:
             typer.echo("no series")
             return
+        rows = [("ID", "ACCOUNT", "TYPE", "STATE", "RULE")]
+        problems: dict[str, str] = {}
         for s in found:
             owner = accounts.get(s.account_id)
-            zone_name = owner.time_zone if owner else "UTC"
-            rule = s.rule(zone_name)
-            words = describe(rule) if rule else "(a rule that cannot be read: see series show)"
+            rule = s.rule(owner.time_zone if owner else "UTC")
+            words = describe(rule) if rule else "(a rule that cannot be read: see below)"
             name = owner.name if owner else str(s.account_id)
-            typer.echo(f"{s.id:<4} {name:<12} {s.template.get('post_type') or 'photo':<9} {words}  [{_state(s)}]")
+            rows.append((str(s.id), name, str(s.template.get("post_type") or "photo"), _state(s), words))
+            if s.last_error and s.cancelled_at is None:
+                problems[str(s.id)] = s.last_error
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            typer.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4])
+            if r[0] in problems:
+                typer.echo(f"    not expanded: {problems[r[0]]}")
     finally:
         app.close()
 
@@ -261,6 +268,8 @@ def show(series_id: Annotated[int, typer.Argument(help="The series' id.")]) -> N
         zone_name = owner.time_zone if owner else "UTC"
         rule = found.rule(zone_name)
         typer.echo(f"series {found.id} for {owner.name if owner else found.account_id}: {_state(found)}")
+        if found.last_error and found.cancelled_at is None:
+            typer.echo(f"{'not expanded':>13}: {found.last_error}")
         typer.echo(f"{'rule':>13}: {describe(rule) if rule else '(cannot be read)'}")
         for name in TEMPLATE_FIELDS:
             value = found.template.get(name)
@@ -351,7 +360,9 @@ def edit(
             changes["month_day"] = None
         merged = {**found.template, **found.rule_values, **changes}
         check_series(merged, owner, default_zone=owner.time_zone, names=OPTION_NAMES)
-        result = app.repo.edit_series(series_id, changes, actor="cli")
+        result = app.repo.edit_series(
+            series_id, changes, actor="cli", horizon_s=horizon_s(app.settings.prepare_ahead_s)
+        )
         typer.echo(f"series {series_id} edited ({', '.join(sorted(changes))})")
         _echo_change(result, verb="changed", content=any(k in TEMPLATE_FIELDS for k in changes))
         rule = app.repo.require_series(series_id).rule(owner.time_zone)

@@ -237,7 +237,13 @@ class SeriesRecords(RepoBase):
         return int(post_id)
 
     def edit_series(
-        self, series_id: int, values: dict[str, Any], *, actor: str = "cli", now: datetime | None = None
+        self,
+        series_id: int,
+        values: dict[str, Any],
+        *,
+        actor: str = "cli",
+        now: datetime | None = None,
+        horizon_s: float = SERIES_AHEAD_S,
     ) -> SeriesChange:
         """Change the template or the rule (checked by the caller). The occurrences not yet prepared follow:
         new content is written into them; those a new rule no longer has are removed, and the new times are
@@ -289,7 +295,7 @@ class SeriesRecords(RepoBase):
                         actor=actor,
                     )
             left = self._left_prepared(conn, series_id)
-        created = self.expand_series(series_id=series_id, now=now) if rule_changed else []
+        created = self.expand_series(series_id=series_id, now=now, horizon_s=horizon_s) if rule_changed else []
         return SeriesChange(changed=changed, removed=removed, created=created, left=left)
 
     def _resume_after(self, conn: Connection, edited: Series, account: Account) -> datetime | None:
