@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from postpilot.db import migrate
 from postpilot.db.engine import build_engine
 from postpilot.db.repository import Repository
 from postpilot.db.rows import posts
@@ -21,6 +22,7 @@ from postpilot.db.series import SERIES_AHEAD_S
 from postpilot.domain.changes import NewMedia
 from postpilot.domain.model import LoginKind, MediaSource, PostStatus
 from postpilot.pipeline.once import run_once
+from tests.conftest import create_pg_database, drop_pg_database
 from tests.fakes.base import FakeServer
 from tests.fakes.graph import GraphState
 from tests.integration.pipeline_helpers import add_account, make_app
@@ -330,3 +332,45 @@ def test_run_once_creates_an_occurrence_due_soon_and_prepares_it(
         assert post.status is PostStatus.READY and app.repo.media(post.id)
     finally:
         app.close()
+
+
+# ------------------------------------------------------------------------------------------ migration 0010
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        eng = build_engine(f"sqlite:///{tmp_path / 'blank.db'}")
+        yield eng
+        eng.dispose()
+        return
+    url = create_pg_database("postpilot_series_mig")
+    eng = build_engine(url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        drop_pg_database(url)
+
+
+def test_down_to_0009_and_up_again_keeps_the_posts_and_their_rules(blank_engine: Engine) -> None:
+    """On SQLite the series_id foreign key is written into the stored table definition and taken out again:
+    the table is never rebuilt, so its triggers (and its media and history) stay."""
+    migrate.upgrade(blank_engine)
+    repo = Repository(engine=blank_engine)
+    account = repo.create_account(name="shop", ig_user_id="1", login_kind=LoginKind.FACEBOOK, dry_run=True,
+                                  token_encrypted=None)
+    series_id = _weekly(repo, account)
+    ids = repo.expand_series(now=NOW)
+    migrate.downgrade(blank_engine, "0009")
+    with blank_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM scheduled_posts")).scalar_one() == len(ids)
+    with pytest.raises(DBAPIError) as info, blank_engine.begin() as conn:  # the 0001 time trigger is still there
+        conn.execute(text("INSERT INTO scheduled_posts (account_id, scheduled_at) VALUES (1, 'next tuesday')"))
+    assert "scheduled_at" in str(info.value.orig) or "timestamp" in str(info.value.orig)
+    migrate.upgrade(blank_engine)
+    assert [p.id for p in repo.list_posts()] == ids
+    series_id = _weekly(repo, account)
+    assert len(repo.expand_series(now=NOW)) == len(ids)
+    _sql(blank_engine, "DELETE FROM post_series WHERE id = :id", id=series_id)  # the foreign key works again
+    with blank_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM scheduled_posts WHERE series_id IS NULL")).scalar_one() == (
+            2 * len(ids))
