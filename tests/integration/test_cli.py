@@ -1020,3 +1020,72 @@ def test_an_account_can_prepare_its_posts_earlier(env: dict[str, str], engine: E
                          ("40d", "--prepare-ahead is at most 30d")):
         refused = invoke(["account", "set", "brand", "--prepare-ahead", bad])
         assert refused.exit_code == 3 and message in one_error_line(refused)
+
+
+def test_post_add_takes_the_issue_16_options(env: dict[str, str], engine: Engine) -> None:
+    add_dry_account()
+    story = add_post("--at", iso(3600), "--type", "story", "--prompt", "croissants", "--tag", "ourshop")
+    photo = add_post("--at", iso(7200), "--prompt", "bread", "--first-comment", "#bakery #bread",
+                     "--tag", "baker.jo@0.4,0.6", "--collaborator", "partner_shop", "--location-id", "110843418940484")
+    reel = add_post("--at", iso(9000), "--type", "reel", "--video-url", "https://example.com/v.mp4",
+                    "--no-share-to-feed", "--thumb-offset", "1500", "--audio-name", "Bakery sounds",
+                    "--trial", "manual")
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text("SELECT * FROM scheduled_posts"))}
+    assert rows[story].post_type == "story"
+    shown = invoke(["post", "show", str(photo)]).stdout
+    assert "user_tags: baker.jo@0.4,0.6" in shown and "collaborators: partner_shop" in shown
+    assert "first_comment: #bakery #bread" in shown and "comment: posted right after the post is live" in shown
+    assert "trial_params: MANUAL" in invoke(["post", "show", str(reel)]).stdout
+    assert "share_to_feed: False" in invoke(["post", "show", str(reel)]).stdout
+    edited = invoke(["post", "edit", str(photo), "--tag", ""])
+    assert edited.exit_code == 0, edited.stderr
+    assert "user_tags:" not in invoke(["post", "show", str(photo)]).stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--type", "story", "--prompt", "p", "--caption", "hi"], "a story has no caption on Instagram"),
+    (["--prompt", "p", "--tag", "a@b"], "--tag 'a@b' must look like username@x,y"),
+    (["--prompt", "p", "--tag", "friend@left,top"], "user_tags item 1 x must be a number from 0.0 to 1.0"),
+    (["--prompt", "p", "--collaborator", "a", "--collaborator", "b", "--collaborator", "c", "--collaborator", "d"],
+     "collaborators has 4 usernames; Instagram allows at most 3"),
+    (["--prompt", "p", "--trial", "MANUAL"], "trial_params is only for a reel"),
+    (["--type", "reel", "--video-url", "https://example.com/v.mp4", "--trial", "soon"],
+     "trial_params graduation_strategy must be MANUAL or SS_PERFORMANCE"),
+])
+def test_post_add_refuses_bad_issue_16_options_in_words(env: dict[str, str], args: list[str], message: str) -> None:
+    add_dry_account()
+    result = invoke(["post", "add", "--account", "brand", "--at", iso(3600), *args])
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert message in one_error_line(result)
+
+
+def test_csv_carries_the_issue_16_columns_both_ways(env: dict[str, str], tmp_path: Path) -> None:
+    add_dry_account()
+    path = tmp_path / "more.csv"
+    path.write_text(
+        "account,post_type,scheduled_at,prompt,video_url,user_tags,collaborators,share_to_feed,thumb_offset,"
+        "trial_params,first_comment\n"
+        f'brand,photo,{iso(3600)},bread,,"baker.jo@0.4,0.6 friend@0.1,0.2",partner_shop studio,,,,#bakery\n'
+        f"brand,reel,{iso(7200)},,https://example.com/v.mp4,baker.jo,,false,1500,SS_PERFORMANCE,\n"
+        f"brand,photo,{iso(9000)},bread,,friend@0.5,,,,,,\n",
+        encoding="utf-8",
+    )
+    refused = invoke(["post", "import", str(path)])
+    assert refused.exit_code == 3
+    assert "line 4" in refused.stdout + refused.stderr and "user_tags 'friend@0.5'" in refused.stdout + refused.stderr
+    path.write_text("\n".join(path.read_text(encoding="utf-8").splitlines()[:3]) + "\n", encoding="utf-8")
+    done = invoke(["post", "import", str(path)])
+    assert done.exit_code == 0, done.stdout + done.stderr
+    exported = invoke(["post", "export"]).stdout
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert rows[0]["user_tags"] == "baker.jo@0.4,0.6 friend@0.1,0.2"
+    assert rows[0]["collaborators"] == "partner_shop studio"
+    assert rows[0]["first_comment"] == "#bakery"
+    assert (rows[1]["share_to_feed"], rows[1]["thumb_offset"], rows[1]["trial_params"]) == ("false", "1500",
+                                                                                           "SS_PERFORMANCE")
+    again = tmp_path / "again.csv"
+    again.write_text(exported, encoding="utf-8")
+    unchanged = invoke(["post", "import", str(again)])
+    assert unchanged.exit_code == 0, unchanged.stdout + unchanged.stderr
+    assert "0 updated" in unchanged.stdout or "unchanged" in unchanged.stdout, unchanged.stdout
