@@ -374,3 +374,23 @@ def test_down_to_0009_and_up_again_keeps_the_posts_and_their_rules(blank_engine:
     with blank_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM scheduled_posts WHERE series_id IS NULL")).scalar_one() == (
             2 * len(ids))
+
+
+def test_a_daily_series_is_not_held_by_the_duplicate_guard(
+    db_url: str, tmp_path: Path, server: FakeServer[GraphState]
+) -> None:
+    """Its occurrences repeat on purpose (same caption, same prompt, a day apart): they never hold each other
+    (a separate post with the same content still would, as any two posts do)."""
+    app = make_app(db_url, tmp_path, server.url, image_provider="card", media_store="local")
+    try:
+        account_id = add_account(app, dry_run=True)
+        _sql(app.engine, "UPDATE accounts SET prepare_ahead_s = :s", s=2 * 86_400)
+        soon = datetime.now(UTC) + timedelta(minutes=30)
+        app.repo.add_series({"account_id": account_id, "caption": "Soup of the day", "prompt": "a bowl of soup",
+                             "freq": "daily", "local_time": soon.strftime("%H:%M"), "time_zone": "UTC",
+                             "starts_on": soon.date(), "max_count": 2})
+        run_once(app)
+        statuses = [p.status for _at, p in app.repo.series_posts(1)]
+        assert statuses == [PostStatus.READY, PostStatus.READY]
+    finally:
+        app.close()
