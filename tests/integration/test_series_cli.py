@@ -103,6 +103,8 @@ def test_every_mistake_is_one_line_naming_the_option(args: list[str], message: s
         (["series", "add", "--account", "shop", "--every", "day", "--at", "09:00", "--from", "2030-01-01"],
          "a photo needs an image_url or a prompt to generate the image from"),
         (["series", "edit", "1"], "nothing to change: give at least one option"),
+        (["series", "add", "--account", "shop", "--every", "day", "--at", "09:00", "--from", "2020-01-01", "--count",
+          "2", "--prompt", "p"], "every occurrence of this series is in the past"),
     ],
 )
 def test_other_mistakes(args: list[str], message: str) -> None:
@@ -177,6 +179,16 @@ def test_a_series_written_with_sql_that_cannot_be_used_says_why(env: str) -> Non
     assert listed[2] == ("    not expanded: weekdays must be days such as mon,thu (mon, tue, wed, thu, fri, sat, "
                          "sun); 'funday' is not one")
     assert "not expanded: weekdays must be days such as mon,thu" in invoke(["series", "show", "1"]).output
+
+
+def test_a_series_whose_last_occurrence_is_past_is_shown_as_ended(env: str) -> None:
+    engine = build_engine(env)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO post_series (account_id, prompt, freq, local_time, starts_on, until_on) "
+                          "VALUES (1, 'p', 'daily', '09:00', '2020-01-01', '2020-01-31')"))
+    engine.dispose()
+    assert invoke(["series", "list"]).output.splitlines()[1].startswith("1   shop     photo  ended  every day")
+    assert "next: none (the series has ended)" in invoke(["series", "show", "1"]).output
 
 
 def test_cancel_says_what_was_cancelled_and_what_was_left(env: str) -> None:

@@ -16,7 +16,7 @@ from postpilot.cli.common import handle_errors, open_app
 from postpilot.db.series import horizon_s
 from postpilot.domain.errors import InvalidInput, NotFound
 from postpilot.domain.model import Post, utcnow
-from postpilot.domain.recurrence import describe, parse_weekdays, upcoming, weekdays_text
+from postpilot.domain.recurrence import Rule, describe, parse_weekdays, upcoming, weekdays_text
 from postpilot.domain.series_rules import (
     RULE_FIELDS,
     TEMPLATE_FIELDS,
@@ -185,6 +185,11 @@ def add(
         # The first day defaults to today where the series lives.
         values.setdefault("starts_on", utcnow().astimezone(known_zone(tz or found.time_zone)).date())
         rule = check_series(values, found, default_zone=found.time_zone, names=OPTION_NAMES)
+        if not upcoming(rule, after=utcnow(), limit=1):
+            raise InvalidInput(
+                "every occurrence of this series is in the past (occurrences before now are never made); "
+                "give a later --from, --until or a larger --count"
+            )
         series_id = app.repo.add_series({"account_id": found.id, **values})
         created = app.repo.expand_series(series_id=series_id, horizon_s=horizon_s(app.settings.prepare_ahead_s))
         typer.echo(f"series {series_id} for {found.name}: {describe(rule)}")
@@ -198,13 +203,15 @@ def add(
         app.close()
 
 
-def _state(found: Series) -> str:
+def _state(found: Series, rule: Rule | None) -> str:
     if found.cancelled_at is not None:
         return "cancelled"
     if not found.is_active:
         return "paused"
     if found.last_error:
         return "held"  # a rule or template the daemon cannot use: ``last_error`` says why
+    if rule is not None and not upcoming(rule, after=utcnow(), limit=1):
+        return "ended"  # its last occurrence is past (or made): nothing more will come
     return "active"
 
 
@@ -245,7 +252,7 @@ def list_(account: Annotated[str | None, typer.Option(help="Only this account's 
             rule = s.rule(owner.time_zone if owner else "UTC")
             words = describe(rule) if rule else "(a rule that cannot be read: see below)"
             name = owner.name if owner else str(s.account_id)
-            rows.append((str(s.id), name, str(s.template.get("post_type") or "photo"), _state(s), words))
+            rows.append((str(s.id), name, str(s.template.get("post_type") or "photo"), _state(s, rule), words))
             if s.last_error and s.cancelled_at is None:
                 problems[str(s.id)] = s.last_error
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -267,7 +274,7 @@ def show(series_id: Annotated[int, typer.Argument(help="The series' id.")]) -> N
         owner = app.repo.account(found.account_id)
         zone_name = owner.time_zone if owner else "UTC"
         rule = found.rule(zone_name)
-        typer.echo(f"series {found.id} for {owner.name if owner else found.account_id}: {_state(found)}")
+        typer.echo(f"series {found.id} for {owner.name if owner else found.account_id}: {_state(found, rule)}")
         if found.last_error and found.cancelled_at is None:
             typer.echo(f"{'not expanded':>13}: {found.last_error}")
         typer.echo(f"{'rule':>13}: {describe(rule) if rule else '(cannot be read)'}")
