@@ -47,8 +47,7 @@ def add(
         str, typer.Option(help="reviewer (looks and acts: approve, reject, retry…) or viewer (looks only).")
     ] = Role.REVIEWER.value,
 ) -> None:
-    """Add a user of the review page. The password comes from stdin, or a hidden prompt (asked twice); at least
-    10 characters."""
+    """Add a user of the review page; the password (10 characters or more) comes from stdin or a hidden prompt."""
     check_name(name)
     chosen = parse_role(role)
     password_hash = _hash(_read_password())
@@ -103,8 +102,7 @@ def remove(name: Annotated[str, typer.Argument(help="The login name.")]) -> None
 @user_app.command("password")
 @handle_errors
 def password(name: Annotated[str, typer.Argument(help="The login name.")]) -> None:
-    """Set a new password (stdin or a hidden prompt). Also lifts a lockout after wrong passwords, and ends the
-    user's open sessions."""
+    """Set a new password (stdin or a hidden prompt); also lifts a lockout and ends the user's open sessions."""
     app = open_app()
     try:
         app.repo.require_review_user(name)
