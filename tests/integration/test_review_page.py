@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from postpilot.app import App
 from postpilot.domain.errors import ConfigError
-from postpilot.domain.model import PostStatus
+from postpilot.domain.model import LoginKind, PostStatus
 from postpilot.domain.users import MAX_FAILED_LOGINS
 from postpilot.pipeline import Outcome
 from postpilot.review.auth import WRONG
@@ -368,6 +368,40 @@ def test_thumbnails_are_made_once_and_kept_on_disk(app: App, web: Flask, client:
     _, full, _ = fetch(client, f"/media/{items[0].id}/full")
     with Image.open(io.BytesIO(full)) as image:
         assert image.size == (1080, 1350)
+
+
+def test_cloudinary_images_are_fetched_once_and_served_from_the_cache(
+    db_url: str, tmp_path: Path, server: FakeServer[GraphState]
+) -> None:
+    import cloudinary.uploader
+
+    from tests.fakes.cloudinary_fake import CloudinaryFake
+
+    with CloudinaryFake() as cloud:
+        cloud_app = make_app(db_url, tmp_path, server.url, image_provider="card", media_store="cloudinary",
+                             cloudinary_url=cloud.cloudinary_url())
+        try:
+            add_users(cloud_app.repo)
+            account = cloud_app.repo.create_account(name="shop", ig_user_id="17841400000000009",
+                                                    login_kind=LoginKind.FACEBOOK, dry_run=True, token_encrypted=None)
+            post_id = insert(cloud_app, account)
+            web = create_review_app(cloud_app)
+            client = web.test_client()
+            login(client)
+            act(client, post_id, "prepare")
+            (item,) = cloud_app.repo.media(post_id)
+            assert item.stored_url and item.stored_url.startswith(cloud.url)  # Cloudinary's delivery URL
+            status, first, _ = fetch(client, f"/media/{item.id}/thumb")
+            assert status == 200
+            cloud.state.assets.clear()  # gone from the store: what the page shows now comes from its cache
+            again, second, _ = fetch(client, f"/media/{item.id}/thumb")
+            assert again == 200 and second == first
+            status, full, _ = fetch(client, f"/media/{item.id}/full")
+            with Image.open(io.BytesIO(full)) as image:
+                assert status == 200 and image.size == (1080, 1080)
+        finally:
+            cloud_app.close()
+            cloudinary.uploader._http.clear()  # the SDK's process-wide pool: no socket outlives the fake
 
 
 def test_only_files_of_the_media_directory_are_served(app: App, client: FlaskClient, account_id: int) -> None:
