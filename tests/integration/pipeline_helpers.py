@@ -42,6 +42,8 @@ def make_settings(db_url: str, state_dir: Path, graph_url: str, **overrides: Any
         "workers": 2,
         "generation_workers": 1,
         "lease_s": 60.0,
+        # Tests repeat captions and prompts freely; the duplicate guard is tested where it is asked for.
+        "duplicate_window_s": 0.0,
     }
     values.update(overrides)
     # _env_file=None: a developer's .env must not leak into the tests.

@@ -44,6 +44,8 @@ def make_settings(db_url: str, state_dir: Path, **overrides: Any) -> Settings:
         "drain_timeout_s": 10.0,
         # The tests' image servers listen on loopback, which marketers' URLs may not reach by default.
         "fetch_allow_networks": "127.0.0.0/8",
+        # Tests repeat captions and prompts freely; the duplicate guard is tested where it is asked for.
+        "duplicate_window_s": 0.0,
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -68,6 +68,8 @@ def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
         "POSTPILOT_INSTAGRAM_GRAPH_URL": "http://127.0.0.1:9",
         # The tests' image servers listen on loopback, which marketers' URLs may not reach by default.
         "POSTPILOT_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",
+        # Tests repeat captions and prompts freely; the duplicate guard is tested where it is asked for.
+        "POSTPILOT_DUPLICATE_WINDOW_S": "0",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -1089,3 +1091,22 @@ def test_csv_carries_the_issue_16_columns_both_ways(env: dict[str, str], tmp_pat
     unchanged = invoke(["post", "import", str(again)])
     assert unchanged.exit_code == 0, unchanged.stdout + unchanged.stderr
     assert "0 updated" in unchanged.stdout or "unchanged" in unchanged.stdout, unchanged.stdout
+
+
+def test_a_duplicate_is_held_and_retried_with_allow_duplicate(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSTPILOT_DUPLICATE_WINDOW_S", "259200")
+    add_dry_account()
+    first = add_post("--at", iso(600), "--caption", "Sale today", "--prompt", "a red tag")
+    again = add_post("--at", iso(1200), "--caption", "sale  TODAY", "--prompt", "a red tag")
+    invoke(["run-once"])
+    held = invoke(["post", "show", str(again)]).stdout
+    assert "status: failed" in held and f"held as a duplicate: its caption and media match post {first}" in held
+    retried = invoke(["post", "retry", str(again), "--allow-duplicate"])
+    assert retried.exit_code == 0, retried.stderr
+    invoke(["run-once"])
+    assert "status: ready" in invoke(["post", "show", str(again)]).stdout
+    assert "repeats allowed" not in invoke(["account", "list"]).stdout
+    assert invoke(["account", "set", "brand", "--no-duplicate-guard"]).stdout.strip() == "brand allows repeated posts"
+    assert "repeats allowed" in invoke(["account", "list"]).stdout

@@ -38,7 +38,8 @@ def media_host() -> Iterator[MediaHost]:
 @pytest.fixture
 def app(db_url: str, tmp_path: Path, server: FakeServer[GraphState]) -> Iterator[App]:
     application = make_app(db_url, tmp_path, server.url, public_media_url=PUBLIC, image_provider="card",
-                           media_store="local", fetch_allow_networks="127.0.0.0/8")
+                           media_store="local", fetch_allow_networks="127.0.0.0/8",
+                           duplicate_window_s=3 * 86400.0)
     yield application
     application.close()
 

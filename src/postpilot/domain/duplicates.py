@@ -4,7 +4,8 @@ confirms it (``post retry ID --allow-duplicate``) or the account turns the guard
 
 "Match" is what a follower would see as the same post: the same kind, the same caption (ignoring case and
 spacing), and the same media — the same image, video or carousel URLs, or, for generated images, the same
-prompt. Occurrences of one recurring series repeat on purpose and never hold each other.
+prompt. Of two upcoming repeats the later one is held. Occurrences of one recurring series repeat on purpose
+and never hold each other.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def find_duplicate(post: Post, others: list[Post]) -> Post | None:
             continue
         if post.series_id is not None and other.series_id == post.series_id:
             continue
+        if not other.published_at and (other.scheduled_at, other.id) > (post.scheduled_at, post.id):
+            continue  # of two upcoming repeats the later one is held, whichever is prepared first
         if content_key(other) == key:
             return other
     return None
