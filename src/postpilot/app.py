@@ -385,6 +385,7 @@ class App:
             published_too=self.settings.notify_published,
             decrypt=self.cipher.decrypt,
             on_result=self.metrics.notification_result,
+            review_url=self.settings.web_public_url,
         )
 
     def heartbeat(self, kind: str) -> Heartbeat:

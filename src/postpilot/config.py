@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     web_listen: str | None = None
     # Mark the session cookie Secure (sent over HTTPS only): set it when a TLS reverse proxy serves the page.
     web_secure_cookies: bool = False
+    # The address people open the review page at (behind the TLS proxy), e.g. https://postpilot.example.com:
+    # notifications about a post then link to its page.
+    web_public_url: str | None = None
 
     # --- notifications (Apprise URLs, comma- or space-separated; they hold tokens, so they are secrets) --------
     notify_urls: SecretStr | None = None
@@ -143,6 +146,18 @@ class Settings(BaseSettings):
         if not host.strip("[]"):
             raise ValueError(f"must name a host before the port, e.g. 127.0.0.1:{port} (got {value!r})")
         return value
+
+    @field_validator("web_public_url")
+    @classmethod
+    def _check_web_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.username:
+            raise ValueError(f"must be the page's address, like https://postpilot.example.com (got {value!r})")
+        return value.strip().rstrip("/")
 
     @field_validator("web_listen")
     @classmethod

@@ -158,3 +158,22 @@ def test_messages_show_times_in_the_accounts_time_zone(
     app.repo.fail_missed(max_lateness_s=3600)
     app.notice_sender().deliver_pending()
     assert hook.state.titles() == [f"postpilot: post {post_id} for brand (2025-01-01 10:00 Europe/Paris) was missed"]
+
+
+def test_messages_link_to_the_review_page_when_it_has_an_address(
+    db_url: str, tmp_path: Path, server: FakeServer[GraphState], hook: FakeServer[WebhookState], state: GraphState
+) -> None:
+    application = make_app(db_url, tmp_path, server.url, notify_urls=json_url(hook, "hook"),
+                           web_public_url="https://postpilot.example.com/")
+    try:
+        from tests.integration.pipeline_helpers import add_account
+
+        account_id = add_account(application)
+        post_id = _fail_a_post(application, account_id, state)
+        application.notice_sender().deliver_pending()
+    finally:
+        application.close()
+    (message,) = hook.state.received
+    assert message["message"].endswith(f"Review page: https://postpilot.example.com/posts/{post_id}")
+    with pytest.raises(ValueError, match="must be the page's address"):
+        make_app(db_url, tmp_path, server.url, web_public_url="postpilot.example.com")

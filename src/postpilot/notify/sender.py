@@ -50,6 +50,7 @@ class NoticeSender:
         published_too: bool,
         decrypt: Callable[[str], str],
         on_result: Callable[[str, bool], None] | None = None,
+        review_url: str | None = None,
     ) -> None:
         self._store = store
         self._transport = transport
@@ -58,6 +59,7 @@ class NoticeSender:
         self._global = [Channel(url=u, kinds=frozenset(kinds)) for u in global_urls if u.strip()]
         self._decrypt = decrypt
         self._on_result = on_result
+        self._review_url = review_url  # POSTPILOT_WEB_PUBLIC_URL: messages about a post link to its page
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -84,6 +86,13 @@ class NoticeSender:
                 unique.setdefault(c.id, c)
         return list(unique.values())
 
+    def _body(self, notice: PendingNotice) -> str:
+        """The message, with a link to the post's review page when people have one (added at delivery: the
+        address is a setting, and may change while a notice waits)."""
+        if self._review_url and notice.post_id is not None:
+            return f"{notice.body}\nReview page: {self._review_url}/posts/{notice.post_id}"
+        return notice.body
+
     def _deliver(self, notice: PendingNotice) -> None:
         retry = False
         tries = 0
@@ -91,7 +100,7 @@ class NoticeSender:
             if channel.id in notice.sent:
                 continue
             try:
-                self._transport.send(channel.url, title=notice.title, body=notice.body)
+                self._transport.send(channel.url, title=notice.title, body=self._body(notice))
             except Exception as exc:
                 error = str(exc) if isinstance(exc, DeliveryError) else f"{channel.label}: {type(exc).__name__}"
                 old = (utcnow() - notice.created_at).total_seconds() > GIVE_UP_AFTER_S
