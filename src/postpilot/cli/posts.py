@@ -495,7 +495,7 @@ def cancel(post_id: Annotated[int, typer.Argument(help="The post's id.")]) -> No
     """Cancel a post that has not been published."""
     app = open_app()
     try:
-        post = app.repo.cancel(post_id)
+        post = app.repo.cancel(post_id, actor=_person())
         typer.echo(f"post {post.id} is {post.status.value}")
     finally:
         app.close()
@@ -518,7 +518,11 @@ def retry(
     app = open_app()
     try:
         post = app.repo.retry(
-            post_id, force=force, max_lateness_s=app.settings.max_lateness_s, allow_duplicate=allow_duplicate
+            post_id,
+            force=force,
+            max_lateness_s=app.settings.max_lateness_s,
+            allow_duplicate=allow_duplicate,
+            actor=_person(),
         )
         typer.echo(f"post {post.id} is {post.status.value} again for {post.scheduled_at.isoformat()}")
     finally:
