@@ -252,6 +252,7 @@ def show(
             ("status", post.status.value),
             ("scheduled_at", f"{post.scheduled_at.isoformat()} ({shown_time(post.scheduled_at, shown_zone)})"),
             ("active", post.is_active),
+            ("series", f"{post.series_id} (postpilot series show {post.series_id})" if post.series_id else None),
             ("caption", post.caption),
             ("prompt", post.prompt),
             # Shown without user:password or query string (signatures); the stored values stay as written.
