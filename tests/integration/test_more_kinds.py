@@ -288,3 +288,19 @@ def test_the_guard_can_be_turned_off_per_account(app: App, state: GraphState, ac
     again = _add(app, account_id, caption="Same", prompt="a lighthouse")
     app.repo.set_account_duplicate_guard(account_id, False)
     assert _prepare(app, again) is Outcome.READY
+
+
+def test_the_preview_shows_the_story_and_first_comment_requests(app: App, account_id: int) -> None:
+    story = _add(app, account_id, post_type="story", prompt="croissants", user_tags=[{"username": "ourshop"}])
+    photo = _add(app, account_id, caption="Bread", prompt="bread", first_comment="#bakery",
+                 collaborators=["partner_shop"])
+    for post_id in (story, photo):
+        assert _prepare(app, post_id) is Outcome.READY
+    shown = app.preview(story)
+    create = shown.requests[0]
+    assert create.form["media_type"] == "STORIES" and "caption" not in create.form
+    assert json.loads(create.form["user_tags"]) == [{"username": "ourshop"}]
+    steps = [(r.method, r.path.rsplit("/", 1)[-1]) for r in app.preview(photo).requests]
+    assert steps[-2:] == [("GET", "comments"), ("POST", "comments")]
+    assert app.preview(photo).requests[-1].form == {"message": "#bakery"}
+    assert json.loads(app.preview(photo).requests[0].form["collaborators"]) == ["partner_shop"]

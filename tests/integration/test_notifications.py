@@ -177,3 +177,18 @@ def test_messages_link_to_the_review_page_when_it_has_an_address(
     assert message["message"].endswith(f"Review page: https://postpilot.example.com/posts/{post_id}")
     with pytest.raises(ValueError, match="must be the page's address"):
         make_app(db_url, tmp_path, server.url, web_public_url="postpilot.example.com")
+
+
+def test_the_daemon_and_its_sender_start_without_a_secret_key(
+    db_url: str, tmp_path: Path, server: FakeServer[GraphState], hook: FakeServer[WebhookState]
+) -> None:
+    """The embedded defaults have no POSTPILOT_SECRET_KEY until an account is connected: the notification
+    sender (and so ``postpilot run``) must not need one to start."""
+    application = make_app(db_url, tmp_path, server.url, notify_urls=json_url(hook, "hook"), secret_key=None)
+    try:
+        sender = application.notice_sender()
+        assert sender.deliver_pending() == 0
+        daemon = application.daemon()
+        assert daemon.notices is not None
+    finally:
+        application.close()

@@ -232,6 +232,11 @@ def _recorded(
         container = flow.stage(recorder, post, account, owner="preview", status=PostStatus.PUBLISHING)
         media_id = recorder.publish(account.ig_user_id, container)
         recorder.media_info(media_id)  # the permalink read that follows a publish
+        comment = (post.first_comment or "").strip()
+        if comment:
+            # What ``pipeline/first_comment.py`` does once the post is live: look, then comment.
+            recorder.comments(media_id)
+            recorder.post_comment(media_id, comment)
     except errors.PostpilotError as exc:
         notes.append(f"publishing would stop here: {exc}")
     return recorder.drain()
