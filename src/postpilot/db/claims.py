@@ -81,9 +81,11 @@ def prepare_window(ahead_s: float) -> Condition:
     own = select(accounts.c.prepare_ahead_s).where(accounts.c.id == posts.c.account_id).scalar_subquery()
     widest = select(func.max(accounts.c.prepare_ahead_s)).scalar_subquery()
     bound = case((widest > ahead_s, widest), else_=literal(ahead_s))
+    # Without any account window (the usual case) the per-row look at the account is never made.
+    window = case((widest.is_(None), literal(ahead_s)), else_=func.coalesce(own, ahead_s))
     return and_(
         posts.c.scheduled_at <= db_now_plus(cast(bound, Float)),
-        posts.c.scheduled_at <= db_now_plus(cast(func.coalesce(own, ahead_s), Float)),
+        posts.c.scheduled_at <= db_now_plus(cast(window, Float)),
     )
 
 
