@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from postpilot import csv_options as opts
 from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
-from postpilot.domain.model import CONTENT_FIELDS, Account, Post
+from postpilot.domain.model import CONTENT_FIELDS, DRAFT_FIELDS, Account, Post
 from postpilot.domain.timeparse import parse_when
 from postpilot.redaction import display_url
 
@@ -262,7 +262,7 @@ def _as_update(
     if values["account_id"] != current.account_id:
         return RowResult(result.line, None, ["a post cannot move to another account: add it as a new row"], post_id)
     changed: dict[str, Any] = {}
-    for name in (*CONTENT_FIELDS, "first_comment", "scheduled_at"):
+    for name in DRAFT_FIELDS:
         new, old = values.get(name), getattr(current, name)
         if _same(name, new, old):
             continue

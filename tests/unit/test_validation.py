@@ -117,3 +117,9 @@ def test_check_raises_every_problem_at_once() -> None:
 @pytest.mark.parametrize(("words", "size"), [(3, 3), (11, 3), (12, 4), (29, 4), (30, 5), (80, 5)])
 def test_carousel_size_grows_with_the_prompt(words: int, size: int) -> None:
     assert carousel_size_for_prompt(" ".join(["word"] * words)) == size
+
+
+def test_the_draft_has_exactly_the_columns_a_marketer_writes() -> None:
+    from postpilot.domain.model import DRAFT_FIELDS
+
+    assert {f.name for f in dataclasses.fields(PostDraft)} == set(DRAFT_FIELDS)

@@ -18,7 +18,7 @@ from postpilot.cli.common import EXIT_INPUT, fail, handle_errors, open_app
 from postpilot.csvio import export_csv, parse_csv
 from postpilot.domain import validation
 from postpilot.domain.errors import Conflict, InvalidInput, NotFound
-from postpilot.domain.model import CONTENT_FIELDS, Post, PostStatus, utcnow
+from postpilot.domain.model import DRAFT_FIELDS, Post, PostStatus, utcnow
 from postpilot.domain.timeparse import parse_duration, parse_when, shown_time, zone
 from postpilot.redaction import display_url
 
@@ -385,7 +385,7 @@ def edit(
         if at is not None:
             owner = app.repo.account(post.account_id)
             when = changes["scheduled_at"] = parse_when(at, tz or (owner.time_zone if owner else "UTC"))
-        merged = {name: getattr(post, name) for name in (*CONTENT_FIELDS, "first_comment", "scheduled_at")}
+        merged = {name: getattr(post, name) for name in DRAFT_FIELDS}
         merged.update(changes)
         validation.check(validation.PostDraft(**merged), app.repo.account(post.account_id))
         if when is not None:

@@ -49,6 +49,8 @@ STATUSES = (
 )
 ACTIVE_STATUS_SQL = "status IN ('scheduled', 'preparing', 'ready', 'publishing')"
 # Published posts whose permalink read was skipped (crash, drain timeout): the daemon fills them in later.
+# Live posts whose first comment is not posted yet (the daemon's first-comment job, issue 16).
+FIRST_COMMENT_DUE_SQL = "first_comment IS NOT NULL AND first_comment_id IS NULL"
 PERMALINK_MISSING_SQL = "status = 'published' AND ig_media_id IS NOT NULL AND permalink IS NULL"
 
 
@@ -119,6 +121,13 @@ class PostRow(Base):
             sqlite_where=text(PERMALINK_MISSING_SQL),
         ),
         Index("uq_scheduled_posts_series_occurrence", "series_id", "occurrence_at", unique=True),
+        # The first comments still to post (``db/comments.py``): a few rows, looked for every 30 s.
+        Index(
+            "ix_scheduled_posts_first_comment_due",
+            "published_at",
+            postgresql_where=text(FIRST_COMMENT_DUE_SQL),
+            sqlite_where=text(FIRST_COMMENT_DUE_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

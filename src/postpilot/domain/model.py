@@ -213,6 +213,8 @@ CONTENT_FIELDS = (
 # The columns a marketer writes (SQL, CLI, import); the rest of the row is postpilot's bookkeeping. The first
 # comment is not in a container, so changing it never makes one again (it is read when it is posted).
 USER_FIELDS = ("account_id", *CONTENT_FIELDS, "first_comment", "scheduled_at", "is_active")
+# What the rules look at (``domain.validation.PostDraft`` has exactly these).
+DRAFT_FIELDS = (*CONTENT_FIELDS, "first_comment", "scheduled_at")
 
 
 def effective_aspect(post_type: str, aspect: str) -> Aspect:

@@ -19,7 +19,16 @@ from postpilot.domain import validation
 from postpilot.domain.changes import MediaFilled, NewMedia
 from postpilot.domain.edits import PreparedContent, content_of, unchanged_fills, without_fills
 from postpilot.domain.errors import Permanent, QuotaExhausted, ServerError, Throttled, Waiting
-from postpilot.domain.model import Account, Aspect, MediaSource, Post, PostMedia, PostType, effective_aspect
+from postpilot.domain.model import (
+    DRAFT_FIELDS,
+    Account,
+    Aspect,
+    MediaSource,
+    Post,
+    PostMedia,
+    PostType,
+    effective_aspect,
+)
 from postpilot.domain.notifications import budget_notice
 from postpilot.domain.publish_options import media_items
 from postpilot.files import write_atomically
@@ -52,27 +61,8 @@ class Prepared:
 
 
 def draft_of(post: Post) -> validation.PostDraft:
-    return validation.PostDraft(
-        post_type=post.post_type,
-        caption=post.caption,
-        prompt=post.prompt,
-        image_url=post.image_url,
-        media_urls=post.media_urls,
-        video_url=post.video_url,
-        cover_url=post.cover_url,
-        image_count=post.image_count,
-        aspect=post.aspect,
-        alt_text=post.alt_text,
-        scheduled_at=post.scheduled_at,
-        first_comment=post.first_comment,
-        user_tags=post.user_tags,
-        collaborators=post.collaborators,
-        location_id=post.location_id,
-        share_to_feed=post.share_to_feed,
-        thumb_offset=post.thumb_offset,
-        audio_name=post.audio_name,
-        trial_params=post.trial_params,
-    )
+    """The post's columns as written, for the rules (the draft has exactly the columns a marketer writes)."""
+    return validation.PostDraft(**{name: getattr(post, name) for name in DRAFT_FIELDS})
 
 
 def plan_slots(post: Post) -> list[Slot]:
