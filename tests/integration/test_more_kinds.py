@@ -18,7 +18,7 @@ from postpilot.app import App
 from postpilot.domain.errors import InvalidInput, Permanent
 from postpilot.domain.model import PostStatus
 from postpilot.domain.publish_options import UserTag
-from postpilot.instagram.client import ContainerExtras
+from postpilot.instagram.graph_api import ContainerExtras
 from postpilot.pipeline import Outcome
 from tests.fakes.base import FakeServer
 from tests.fakes.graph import GraphState

@@ -21,14 +21,9 @@ from postpilot.domain.errors import (
     Throttled,
     Transient,
 )
-from postpilot.instagram.client import (
-    ContainerStatus,
-    GraphApi,
-    GraphClient,
-    MediaInfo,
-    PublishingLimit,
-    parse_graph_time,
-)
+from postpilot.instagram.answers import parse_graph_time
+from postpilot.instagram.client import GraphClient
+from postpilot.instagram.graph_api import ContainerStatus, GraphApi, MediaInfo, PublishingLimit
 from postpilot.instagram.recording import RecordingGraphClient
 
 TOKEN = "EAAGtesttokenvalue0123456789abcdef"

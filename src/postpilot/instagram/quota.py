@@ -24,7 +24,7 @@ from typing import Protocol
 
 from postpilot.domain import errors
 from postpilot.domain.model import Account
-from postpilot.instagram.client import GraphApi, PublishingLimit
+from postpilot.instagram.graph_api import GraphApi, PublishingLimit
 
 QUOTA_RETRY_S = 600.0
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from postpilot.instagram.client import GraphRequest, _GraphCalls
+from postpilot.instagram.graph_calls import GraphCalls, GraphRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class RecordedRequest:
         }
 
 
-class RecordingGraphClient(_GraphCalls):
+class RecordingGraphClient(GraphCalls):
     """The dry-run twin: records what would be sent, answers with synthetic ids, never touches the network.
 
     Containers read FINISHED at once and the quota is never used up. Use one per post, or ``drain()`` the

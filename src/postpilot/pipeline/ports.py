@@ -14,7 +14,7 @@ from postpilot.domain.changes import NewMedia, PostChange
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostMedia, PostStatus
 from postpilot.domain.notifications import Notice
-from postpilot.instagram.client import GraphApi
+from postpilot.instagram.graph_api import GraphApi
 
 
 class PostStore(Protocol):
