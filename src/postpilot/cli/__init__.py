@@ -18,6 +18,7 @@ from postpilot import __version__
 from postpilot.cli.accounts import account_app
 from postpilot.cli.common import EXIT_CONFIG, EXIT_POST_FAILED, handle_errors, load_settings, open_app
 from postpilot.cli.db import db_app
+from postpilot.cli.help_text import TidyGroup
 from postpilot.cli.notify import notify_app
 from postpilot.cli.posts import post_app
 from postpilot.cli.series import series_app
@@ -28,6 +29,7 @@ from postpilot.pipeline.runner import Tally
 
 cli = typer.Typer(
     name="postpilot",
+    cls=TidyGroup,
     help="Publishes scheduled Instagram posts: generates missing images, prepares and stores them, and "
     "publishes each post exactly once at its minute. Exit codes: 0 ok, 1 a post failed/unconfirmed or not "
     "ready, 2 configuration error, 3 invalid input, 4 not found, 5 conflict, 6 internal error.",
