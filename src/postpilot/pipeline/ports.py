@@ -18,7 +18,7 @@ from postpilot.instagram.graph_api import GraphApi
 
 
 class PostStore(Protocol):
-    """Guarded changes to posts the pipeline holds (``db/transitions.py``, ``db/leases.py``)."""
+    """Guarded changes to posts the pipeline holds (``db/transitions.py``, ``db/leases.py``, ``db/approval.py``)."""
 
     def post(self, post_id: int) -> Post | None: ...
 
