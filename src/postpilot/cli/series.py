@@ -7,124 +7,51 @@ shows them.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from postpilot.cli import post_options as po
 from postpilot.cli.common import handle_errors, open_app
+from postpilot.cli.series_options import (
+    OPTION_NAMES,
+    SHOWN_NEXT,
+    AltText,
+    Approval,
+    AspectOpt,
+    At,
+    Caption,
+    Count,
+    CoverUrl,
+    Day,
+    Every,
+    FirstComment,
+    From,
+    ImageCount,
+    ImageUrl,
+    Interval,
+    MediaUrl,
+    On,
+    PostType,
+    Prompt,
+    Tz,
+    Until,
+    VideoUrl,
+    content_options,
+    rule_options,
+)
 from postpilot.db.series import horizon_s
 from postpilot.domain.errors import InvalidInput, NotFound
 from postpilot.domain.model import Post, utcnow
-from postpilot.domain.recurrence import Rule, describe, parse_weekdays, upcoming, weekdays_text
-from postpilot.domain.series_rules import (
-    RULE_FIELDS,
-    TEMPLATE_FIELDS,
-    Series,
-    SeriesChange,
-    check_series,
-    parse_day,
-    parse_local_time,
-)
-from postpilot.domain.timeparse import known_zone, shown_time, zone
+from postpilot.domain.recurrence import Rule, describe, upcoming
+from postpilot.domain.series_rules import RULE_FIELDS, TEMPLATE_FIELDS, Series, SeriesChange, check_series
+from postpilot.domain.timeparse import known_zone, shown_time
 
 series_app = typer.Typer(
     help="Recurring posts: a post repeated daily, weekly or monthly at a local time.", no_args_is_help=True
 )
-
-# The option that sets each column, for messages.
-OPTION_NAMES = {
-    "freq": "--every",
-    "every": "--interval",
-    "weekdays": "--on",
-    "month_day": "--day",
-    "local_time": "--at",
-    "time_zone": "--tz",
-    "starts_on": "--from",
-    "until_on": "--until",
-    "max_count": "--count",
-}
-_FREQ_WORDS = {
-    "day": "daily",
-    "days": "daily",
-    "daily": "daily",
-    "week": "weekly",
-    "weeks": "weekly",
-    "weekly": "weekly",
-    "month": "monthly",
-    "months": "monthly",
-    "monthly": "monthly",
-}
-SHOWN_NEXT = 5
-
-Every = Annotated[str | None, typer.Option("--every", help="day, week or month.")]
-Interval = Annotated[int | None, typer.Option("--interval", help="Every N days, weeks or months (default 1).")]
-On = Annotated[str | None, typer.Option("--on", help="Weekly: the days, e.g. mon,thu (default: --from's weekday).")]
-Day = Annotated[
-    int | None, typer.Option("--day", help="Monthly: the day of the month, 1–31 (a shorter month: its last day).")
-]
-At = Annotated[str | None, typer.Option("--at", help="The local time of day, HH:MM (e.g. 09:00).")]
-Tz = Annotated[str | None, typer.Option("--tz", help="IANA time zone of --at (default: the account's).")]
-From = Annotated[str | None, typer.Option("--from", help="The first day, YYYY-MM-DD (default: today).")]
-Until = Annotated[str | None, typer.Option("--until", help="The last day an occurrence may fall on, YYYY-MM-DD.")]
-Count = Annotated[int | None, typer.Option("--count", help="How many times in all.")]
-PostType = Annotated[str | None, typer.Option("--type", help="photo, carousel, reel or story.")]
-Caption = Annotated[str | None, typer.Option(help="≤ 2200 characters, ≤ 30 hashtags, ≤ 20 @mentions.")]
-Prompt = Annotated[str | None, typer.Option(help="Generate each occurrence's image(s) from this text.")]
-ImageUrl = Annotated[str | None, typer.Option(help="Photo: your own image (http/https).")]
-MediaUrl = Annotated[list[str] | None, typer.Option(help="Carousel: an image URL; repeat 2–10 times.")]
-VideoUrl = Annotated[str | None, typer.Option(help="Reel: the video (MP4/MOV) URL.")]
-CoverUrl = Annotated[str | None, typer.Option(help="Reel: optional cover image URL.")]
-ImageCount = Annotated[int | None, typer.Option(help="Carousel: images to generate (2–10).")]
-AspectOpt = Annotated[str | None, typer.Option("--aspect", help="square, portrait or landscape.")]
-AltText = Annotated[str | None, typer.Option(help="Accessibility text (≤ 1000 characters).")]
-FirstComment = Annotated[str | None, typer.Option(help="A comment posted right after each occurrence is live.")]
-Approval = Annotated[
-    bool | None,
-    typer.Option("--approval/--no-approval", help="Each occurrence waits for a person (default: as the account)."),
-]
-
-
-def _freq(word: str) -> str:
-    found = _FREQ_WORDS.get(word.strip().lower())
-    if found is None:
-        raise InvalidInput(f"--every must be day, week or month (got {word!r})")
-    return found
-
-
-def _rule_options(*, editing: bool = False, **given: Any) -> dict[str, Any]:
-    """The rule options a person gave, as column values (in an edit, '' clears --until and 0 --count)."""
-    out: dict[str, Any] = {}
-    if given["every"] is not None:
-        out["freq"] = _freq(given["every"])
-    if given["interval"] is not None:
-        out["every"] = given["interval"]
-    if given["on"] is not None:
-        try:
-            out["weekdays"] = weekdays_text(parse_weekdays(given["on"])) or None
-        except ValueError as exc:
-            raise InvalidInput(f"--on must be days such as mon,thu; {str(exc)!r} is not one") from None
-    if given["day"] is not None:
-        out["month_day"] = given["day"]
-    if given["at"] is not None:
-        out["local_time"] = parse_local_time(given["at"], "--at").strftime("%H:%M")
-    if given["tz"] is not None:
-        zone(given["tz"])
-        out["time_zone"] = given["tz"]
-    if given["from_"] is not None:
-        out["starts_on"] = parse_day(given["from_"], "--from")
-    if given["until"] is not None:
-        out["until_on"] = parse_day(given["until"], "--until") if given["until"] or not editing else None
-    if given["count"] is not None:
-        out["max_count"] = (given["count"] or None) if editing else given["count"]
-    return out
-
-
-def _content_options(**given: Any) -> dict[str, Any]:
-    out = {k: v for k, v in given.items() if v is not None and k != "media_url"}
-    if given.get("media_url") is not None:
-        out["media_urls"] = list(given["media_url"]) or None
-    return out
 
 
 @series_app.command("add")
@@ -151,6 +78,13 @@ def add(
     aspect: AspectOpt = None,
     alt_text: AltText = None,
     first_comment: FirstComment = None,
+    tag: po.Tag = None,
+    collaborator: po.Collaborator = None,
+    location_id: po.LocationId = None,
+    share_to_feed: po.ShareToFeed = None,
+    thumb_offset: po.ThumbOffset = None,
+    audio_name: po.AudioName = None,
+    trial: po.Trial = None,
     approval: Approval = None,
 ) -> None:
     """Add a recurring post, e.g. --every week --on mon,thu --at 09:00 --from 2027-01-04 --until 2027-12-31.
@@ -158,11 +92,11 @@ def add(
     daylight-saving changes."""
     if every is None or at is None:
         raise InvalidInput("a series needs --every (day, week or month) and --at (the local time, e.g. 09:00)")
-    values = _rule_options(
+    values = rule_options(
         every=every, interval=interval, on=on, day=day, at=at, tz=tz, from_=from_, until=until, count=count
     )
     values.update(
-        _content_options(
+        content_options(
             post_type=post_type or "photo",
             caption=caption or "",
             prompt=prompt,
@@ -175,6 +109,18 @@ def add(
             alt_text=alt_text,
             first_comment=first_comment,
             requires_approval=approval,
+        )
+    )
+    values.update(
+        po.option_values(
+            first_comment=None,
+            tag=tag,
+            collaborator=collaborator,
+            location_id=location_id,
+            share_to_feed=share_to_feed,
+            thumb_offset=thumb_offset,
+            audio_name=audio_name,
+            trial=trial,
         )
     )
     app = open_app()
@@ -276,12 +222,13 @@ def show(series_id: Annotated[int, typer.Argument(help="The series' id.")]) -> N
         rule = found.rule(zone_name)
         typer.echo(f"series {found.id} for {owner.name if owner else found.account_id}: {_state(found, rule)}")
         if found.last_error and found.cancelled_at is None:
-            typer.echo(f"{'not expanded':>13}: {found.last_error}")
-        typer.echo(f"{'rule':>13}: {describe(rule) if rule else '(cannot be read)'}")
+            typer.echo(f"{'not expanded':>17}: {found.last_error}")
+        typer.echo(f"{'rule':>17}: {describe(rule) if rule else '(cannot be read)'}")
         for name in TEMPLATE_FIELDS:
             value = found.template.get(name)
             if value not in (None, ""):
-                typer.echo(f"{name:>13}: {value}")
+                shown = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+                typer.echo(f"{name:>17}: {shown}")
         posts = app.repo.series_posts(series_id)
         _echo_next(found, zone_name, posts)
         if posts:
@@ -318,11 +265,18 @@ def edit(
     aspect: AspectOpt = None,
     alt_text: AltText = None,
     first_comment: FirstComment = None,
+    tag: po.Tag = None,
+    collaborator: po.Collaborator = None,
+    location_id: po.LocationId = None,
+    share_to_feed: po.ShareToFeed = None,
+    thumb_offset: po.ThumbOffset = None,
+    audio_name: po.AudioName = None,
+    trial: po.Trial = None,
     approval: Approval = None,
 ) -> None:
     """Change a series' content or rule. Its occurrences not yet prepared change with it; prepared ones are
     left as they are (listed, so you can edit or cancel them with post edit / post cancel)."""
-    changes = _rule_options(
+    changes = rule_options(
         editing=True,
         every=every,
         interval=interval,
@@ -334,7 +288,7 @@ def edit(
         until=until,
         count=count,
     )
-    content = _content_options(
+    content = content_options(
         post_type=post_type,
         caption=caption,
         prompt=prompt,
@@ -350,6 +304,18 @@ def edit(
     )
     # '' clears an optional text, as in post edit (a caption may be empty).
     changes.update({k: (None if v == "" and k != "caption" else v) for k, v in content.items()})
+    changes.update(
+        po.option_values(
+            first_comment=None,
+            tag=tag,
+            collaborator=collaborator,
+            location_id=location_id,
+            share_to_feed=share_to_feed,
+            thumb_offset=thumb_offset,
+            audio_name=audio_name,
+            trial=trial,
+        )
+    )
     if not changes:
         raise InvalidInput("nothing to change: give at least one option, e.g. --caption '…' (see --help)")
     app = open_app()

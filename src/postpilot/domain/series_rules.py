@@ -15,25 +15,14 @@ from typing import Any
 
 from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
-from postpilot.domain.model import Account
+from postpilot.domain.model import CONTENT_FIELDS, Account
 from postpilot.domain.recurrence import WEEKDAYS, Freq, Rule, first, parse_weekdays
 from postpilot.domain.timeparse import zone
 
-# The columns of ``post_series`` copied into each occurrence's ``scheduled_posts`` row.
-TEMPLATE_FIELDS = (
-    "post_type",
-    "caption",
-    "prompt",
-    "image_url",
-    "media_urls",
-    "video_url",
-    "cover_url",
-    "image_count",
-    "aspect",
-    "alt_text",
-    "first_comment",
-    "requires_approval",
-)
+# The columns of ``post_series`` copied into each occurrence's ``scheduled_posts`` row: everything a post
+# publishes (so a column a later issue adds to the post is one a series can carry; a test holds the table to
+# it), its first comment and whether it waits for approval.
+TEMPLATE_FIELDS = (*CONTENT_FIELDS, "first_comment", "requires_approval")
 # The columns that say when: changing one of them moves the occurrences not yet prepared.
 RULE_FIELDS = (
     "freq",
