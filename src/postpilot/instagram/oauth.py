@@ -6,10 +6,15 @@ Two ways in, as Meta offers them:
 - **Facebook Login** (an Instagram business account linked to a Facebook Page, ``graph.facebook.com``):
   ``facebook_authorization_url`` → the user approves and pastes the address they were sent back to →
   ``facebook_exchange`` (code → short-lived → long-lived user token, ~60 days) → ``list_pages_with_instagram``
-  to pick the Page and its Instagram account, with the Page's token. A Page token obtained with a long-lived
-  user token has no expiry date (Meta: "Long-lived Page access tokens do not have an expiration date"), and
-  Meta's content-publishing guide names the Page token for publishing (the endpoint references accept the
-  user token too), so the Page token is what postpilot stores: it lasts, the 60-day user token does not.
+  to pick the Page and its Instagram account, with the Page's token. Meta's endpoint references (IG User
+  Media Publish, IG Container) name a *User* access token; a Page access token obtained with a long-lived
+  user token carries the same person's grants for that Page and its linked Instagram account and has no
+  expiry date ("Long-lived Page access tokens do not have an expiration date"), where the user token dies
+  after about 60 days. postpilot stores the Page token because it lasts; that Meta's publishing edges take
+  it is common practice rather than documented, so ``postpilot doctor`` proves it per account before the
+  first post (it reads the account and its ``content_publishing_limit``, which needs
+  ``instagram_content_publish``, with the stored token), and a refusal would show there, not at a post's
+  minute.
 - **Instagram Login** (a professional account without a Page, ``graph.instagram.com``):
   ``instagram_authorization_url`` → ``instagram_exchange`` (code → short-lived → long-lived, 60 days; then
   ``GET /me?fields=user_id,username``, because the code exchange answers with an *app-scoped* user id and
