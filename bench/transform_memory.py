@@ -3,12 +3,12 @@
 Each case is an image at the most the transform accepts: 80 megapixels (``MAX_PIXELS``), or for a format that
 Pillow can only decode whole, the largest size that still passes the transform's decoding budget. Where the
 file itself would exceed a fetch's 50 MB (``POSTPILOT_FETCH_MAX_BYTES``), it is the largest that fits. Every
-case is transformed in a fresh subprocess, once by the code at ``HEAD`` (``git show
-HEAD:src/postpilot/media/transform.py``, loaded as a module) and once by the working tree. The child reads
-the file, imports the transform and warms it up on a small image of the same format. Then it resets its
-high-water mark (``/proc/self/clear_refs``) and transforms the case. The figure is VmHWM minus the RSS just
-before: what the transform added, the input aside (the caller already holds it). tracemalloc would miss
-Pillow's C buffers.
+case is transformed in a fresh subprocess, once by the code at ``HEAD`` (``git archive HEAD src/postpilot``,
+imported ahead of the working tree: the transform spans several modules of ``media/``) and once by the working
+tree. The child reads the file, imports the transform and warms it up on a small image of the same format.
+Then it resets its high-water mark (``/proc/self/clear_refs``) and transforms the case. The figure is VmHWM
+minus the RSS just before: what the transform added, the input aside (the caller already holds it).
+tracemalloc would miss Pillow's C buffers.
 
 Run from the repository root: ``.venv/bin/python -m bench.transform_memory [--only png_rgba,webp_cap]
 [--impl old,new] [--cases DIR]``. The images are generated once into ``--cases`` (default
@@ -19,7 +19,6 @@ bench/results/transform_memory.json.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import json
 import math
@@ -27,6 +26,7 @@ import os
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zlib
@@ -153,8 +153,9 @@ def largest_accepted(per_pixel: float, write: Callable[[Path, int], None]) -> Ca
     def make(path: Path) -> None:
         from postpilot.domain.errors import BadMedia
         from postpilot.media import transform
+        from postpilot.media.memory_budget import WHOLE_DECODE_BUDGET
 
-        side = min(SQUARE_80MP, math.isqrt(int(transform._WHOLE_DECODE_BUDGET / per_pixel)))
+        side = min(SQUARE_80MP, math.isqrt(int(WHOLE_DECODE_BUDGET / per_pixel)))
         while True:
             write(path, side)
             data = path.read_bytes()
@@ -220,28 +221,25 @@ def status_kb(field_name: str) -> int:
 
 
 def load_transform(impl: str) -> ModuleType:
-    if impl == "new":
-        from postpilot.media import transform
+    """The transform at HEAD ("old") or in the working tree ("new"); call it before anything imports postpilot."""
+    if impl == "old":
+        # The whole committed package, so every module the transform imports is HEAD's too.
+        archive = subprocess.run(["git", "archive", "HEAD", "src/postpilot"], cwd=ROOT, check=True, capture_output=True)
+        head = Path(tempfile.mkdtemp(prefix="bench-transform-"))
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(head, filter="data")
+        # Ahead of the editable install, whose finder comes after the path finder.
+        sys.path.insert(0, str(head / "src"))
+    from postpilot.media import transform
 
-        return transform
-    source = subprocess.run(
-        ["git", "show", "HEAD:src/postpilot/media/transform.py"], cwd=ROOT, check=True, capture_output=True
-    ).stdout
-    path = Path(tempfile.mkdtemp(prefix="bench-transform-")) / "transform_head.py"
-    path.write_bytes(source)
-    spec = importlib.util.spec_from_file_location("transform_head", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
+    return transform
 
 
 def child(impl: str, path: Path, aspect_name: str) -> dict[str, Any]:
+    transform = load_transform(impl)
     from postpilot.domain.errors import BadMedia
     from postpilot.domain.model import Aspect
 
-    transform = load_transform(impl)
     aspect = Aspect(aspect_name)
     data = path.read_bytes()
     with Image.open(io.BytesIO(data)) as probe:  # warm up: the plugin, its codec and the JPEG encoder

@@ -20,13 +20,9 @@ from PIL import Image, ImageCms
 
 from postpilot.domain.errors import BadMedia
 from postpilot.domain.model import TARGET_SIZES, Aspect
-from postpilot.media import png_bands, transform
-from postpilot.media.transform import (
-    MAX_JPEG_BYTES,
-    identify,
-    instagram_transformation,
-    to_instagram_jpeg,
-)
+from postpilot.media import decoding, encoding, fill, memory_budget, png_bands, transform
+from postpilot.media.encoding import MAX_JPEG_BYTES
+from postpilot.media.transform import identify, instagram_transformation, to_instagram_jpeg
 
 # sRGB's primaries adapted to D50, as an ICC profile stores them.
 SRGB_RED = (0.4361, 0.2225, 0.0139)
@@ -171,10 +167,10 @@ def test_a_noisy_huge_photo_stays_under_8_mib() -> None:
 def test_quality_steps_down_until_the_jpeg_fits(monkeypatch: pytest.MonkeyPatch) -> None:
     noise = encode(Image.frombytes("RGB", (1080, 1080), os.urandom(1080 * 1080 * 3)), "PNG", compress_level=1)
     full = to_instagram_jpeg(noise, Aspect.SQUARE)
-    monkeypatch.setattr(transform, "MAX_JPEG_BYTES", full.bytes // 2)
+    monkeypatch.setattr(encoding, "MAX_JPEG_BYTES", full.bytes // 2)
     smaller = to_instagram_jpeg(noise, Aspect.SQUARE)
     assert smaller.bytes <= full.bytes // 2
-    monkeypatch.setattr(transform, "MAX_JPEG_BYTES", 1000)
+    monkeypatch.setattr(encoding, "MAX_JPEG_BYTES", 1000)
     with pytest.raises(BadMedia) as caught:
         to_instagram_jpeg(noise, Aspect.SQUARE)
     assert str(caught.value) == "the file cannot be compressed under Instagram's 8 MB limit"
@@ -405,7 +401,7 @@ def test_png_bands_decode_exactly_what_pillow_decodes_whole(
     # Random bytes under every filter, one row per band: each band must pick up where the last one ended,
     # including the low bytes of 16-bit samples that Pillow itself drops.
     monkeypatch.setattr(png_bands, "BAND_BYTES", 128)
-    monkeypatch.setattr(transform, "BAND_BYTES", 128)
+    monkeypatch.setattr(fill, "BAND_BYTES", 128)
     rng = random.Random(depth * 10 + colour)
     width, height = 13, 17
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
@@ -417,7 +413,7 @@ def test_png_bands_decode_exactly_what_pillow_decodes_whole(
         extra = chunk(b"tRNS", struct.pack(">H", rows[0][0]))
     data = raw_png(width, height, depth, colour, rows, extra=extra)
     whole = decode(data)
-    source = transform._open(data, "the file")
+    source = decoding.open_image(data, "the file")
     bands = png_bands.PngBands.of(source, data, "the file")
     assert bands is not None
     top = 3  # the rows above are decoded and dropped
@@ -425,8 +421,8 @@ def test_png_bands_decode_exactly_what_pillow_decodes_whole(
     for y, band in pieces:
         assert band.mode == whole.mode
         assert band.tobytes() == whole.crop((0, y, width, y + band.height)).tobytes()
-        expected = transform._resample_ready(whole.crop((0, y, width, y + band.height)))
-        assert transform._resample_ready(band).tobytes() == expected.tobytes()  # palette and tRNS carried
+        expected = fill._resample_ready(whole.crop((0, y, width, y + band.height)))
+        assert fill._resample_ready(band).tobytes() == expected.tobytes()  # palette and tRNS carried
 
 
 def test_bands_of_any_height_give_the_same_jpeg(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -435,7 +431,7 @@ def test_bands_of_any_height_give_the_same_jpeg(monkeypatch: pytest.MonkeyPatch)
     data = encode(rgba, "PNG")
     whole = to_instagram_jpeg(data, Aspect.PORTRAIT)
     monkeypatch.setattr(png_bands, "BAND_BYTES", 4 * 900 * 3)  # three rows a band
-    monkeypatch.setattr(transform, "BAND_BYTES", 4 * 900 * 3)
+    monkeypatch.setattr(fill, "BAND_BYTES", 4 * 900 * 3)
     assert to_instagram_jpeg(data, Aspect.PORTRAIT) == whole
 
 
@@ -496,7 +492,7 @@ def test_issue_12s_png_is_transformed_within_the_peak(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert result["size"] == [1080, 1350] and result["mode"] == "RGB"
     assert close_to(tuple(result["left"]), (255, 255, 255)) and close_to(tuple(result["right"]), (0, 0, 255))
-    assert result["peak"] <= transform.PEAK_BYTES, result["peak"] / 2**20
+    assert result["peak"] <= memory_budget.PEAK_BYTES, result["peak"] / 2**20
 
 
 def test_a_big_rgba_png_comes_out_right() -> None:
@@ -574,8 +570,8 @@ def test_sources_decoded_whole_are_refused_beyond_their_budget() -> None:
 @pytest.mark.parametrize("params", [{"quality": 50}, {"lossless": True}, {"quality": 50, "exif": b"Exif\0\0"}])
 def test_the_webp_size_is_read_before_pillow_opens_it(params: dict[str, object]) -> None:
     data = encode(Image.new("RGBA", (1234, 567), (1, 2, 3, 4)), "WEBP", **params)
-    assert transform._webp_size(data) == (1234, 567)
-    assert transform._webp_size(encode(Image.new("RGB", (8, 8)), "PNG")) is None
+    assert decoding._webp_size(data) == (1234, 567)
+    assert decoding._webp_size(encode(Image.new("RGB", (8, 8)), "PNG")) is None
 
 
 def test_at_most_two_transforms_run_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
