@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from postpilot.app import App
+from postpilot.db.alerts import APPROVAL_REMINDER_BEFORE_S
 from postpilot.domain.model import PostStatus
 from postpilot.pipeline import Outcome
 from tests.fakes.base import FakeServer
@@ -157,12 +158,35 @@ def test_an_unapproved_post_is_brought_up_again_shortly_before_its_time(app: App
     later = _insert(app, account_id, scheduled_at=datetime.now(UTC) + timedelta(hours=5))
     for claimed in app.repo.claim_to_prepare_now(owner=app.owner, lease_s=60, post_ids=[soon, later]):
         app.pipeline.prepare(claimed)
-    assert app.repo.remind_unapproved(within_s=3600) == 1
-    assert app.repo.remind_unapproved(within_s=3600) == 0  # once
+    # Prepared ten minutes before its time, it was just told: not twice in the same minute.
+    assert app.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S) == 0
+    with app.engine.begin() as conn:  # the first notice went out 20 minutes ago
+        conn.execute(text("UPDATE post_events SET at = :at WHERE post_id = :p AND kind = 'awaiting_approval'"),
+                     {"at": datetime.now(UTC) - timedelta(minutes=20), "p": soon})
+    assert app.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S) == 1
+    assert app.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S) == 0  # once
     titles = [t for _k, t, _d in app.repo.notices(post_id=soon)]
     assert titles[0].endswith("is ready and waits for approval")
     assert titles[1].endswith("is due soon and still not approved")
     later_titles = [t for _k, t, _d in app.repo.notices(post_id=later)]
     assert len(later_titles) == 1 and later_titles[0].endswith("is ready and waits for approval")  # not due yet
     app.repo.approve(soon, actor="cli:maria")
-    assert app.repo.remind_unapproved(within_s=3600) == 0
+    assert app.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S) == 0
+
+
+def test_the_reminder_comes_in_the_quarter_hour_before_not_with_the_first_notice(app: App, account_id: int) -> None:
+    """With the default prepare window (an hour), the first notice comes an hour ahead and the reminder only
+    once the post is due within 15 minutes."""
+    app.repo.set_account_require_approval(account_id, True)
+    hour = _insert(app, account_id, scheduled_at=datetime.now(UTC) + timedelta(minutes=55))
+    for claimed in app.repo.claim_to_prepare_now(owner=app.owner, lease_s=60, post_ids=[hour]):
+        app.pipeline.prepare(claimed)
+    assert app.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S) == 0
+    with app.engine.begin() as conn:  # 45 minutes later: due in 10 minutes
+        conn.execute(text("UPDATE post_events SET at = :at WHERE post_id = :p"),
+                     {"at": datetime.now(UTC) - timedelta(minutes=45), "p": hour})
+        conn.execute(text("UPDATE scheduled_posts SET scheduled_at = :t WHERE id = :p"),
+                     {"t": datetime.now(UTC) + timedelta(minutes=10), "p": hour})
+    assert app.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S) == 1
+    assert [t.rsplit(" is ", 1)[1] for _k, t, _d in app.repo.notices(post_id=hour)] == [
+        "ready and waits for approval", "due soon and still not approved"]

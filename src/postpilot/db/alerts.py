@@ -19,7 +19,10 @@ from postpilot.domain.notifications import Notice, at_risk_notice, token_expirin
 
 TOKEN_WARN_S = 7 * 86400.0  # "its token expires within 7 days" (issue 14)
 AT_RISK_WITHIN_S = 3600.0  # checked an hour before a post is due, as the best peers do
-APPROVAL_REMINDER_BEFORE_S = 3600.0  # an unapproved post is brought up once more within the hour before it
+# An unapproved post is brought up once more in the quarter hour before it: late enough to be a reminder (the
+# first notice comes when it is prepared, an hour ahead by default), early enough to approve it in time. A
+# post whose first notice is younger than that (prepared minutes before its time) is not told twice at once.
+APPROVAL_REMINDER_BEFORE_S = 900.0
 
 
 class Alerts(RepoBase):

@@ -10,7 +10,7 @@ from dataclasses import replace
 from sqlalchemy import case, null, select, update
 
 from postpilot.db import claims, outbox
-from postpilot.db.rows import posts
+from postpilot.db.rows import events, posts
 from postpilot.db.transitions import Transitions, latest_event_id
 from postpilot.db.types import db_now, db_now_plus
 from postpilot.domain.errors import Conflict
@@ -82,10 +82,21 @@ class Approvals(Transitions):
             raise Conflict(f"post {post_id} changed while rejecting; look at it again")
         return self.require_post(post_id)
 
-    def remind_unapproved(self, *, within_s: float = 3600.0) -> int:
+    def remind_unapproved(self, *, within_s: float = 900.0) -> int:
         """Prepared posts still waiting for approval and due within ``within_s``: told once more, shortly before
-        their time (the first notice came when they were prepared). Returns how many reminders were queued."""
+        their time (the first notice came when they were prepared), unless that first notice is itself younger
+        than ``within_s``: two messages in the same minute would be one too many. Returns how many reminders
+        were queued."""
         queued = 0
+        told_lately = (
+            select(events.c.id)
+            .where(
+                events.c.post_id == posts.c.id,
+                events.c.kind == EventKind.AWAITING_APPROVAL.value,
+                events.c.at > db_now_plus(-within_s),
+            )
+            .exists()
+        )
         with self._tx() as conn:
             rows = conn.execute(
                 select(posts.c.id).where(
@@ -95,6 +106,7 @@ class Approvals(Transitions):
                     claims.wants_approval().is_(True),
                     posts.c.scheduled_at <= db_now_plus(within_s),
                     posts.c.scheduled_at > db_now(),
+                    ~told_lately,
                 )
             ).all()
             for (post_id,) in rows:
