@@ -13,7 +13,7 @@ from PIL import Image, ImageChops, ImageFont, ImageStat, features
 from structlog.testing import capture_logs
 
 from postpilot.domain.model import TARGET_SIZES, Aspect
-from postpilot.media import fonts
+from postpilot.media import font_faces, fonts
 from postpilot.media.card import PALETTES, CardRenderer, _clean, _headline, render_card
 from postpilot.media.line_layout import Writer
 from postpilot.media.ports import ImageGenerator, ImageRequest
@@ -215,10 +215,10 @@ def test_mixed_text_draws_each_run_in_a_font_that_has_it() -> None:
     groups = writer.groups(kept)
     assert "".join(g.text for g in groups).replace(" ", "") == "Sale-50%🎉سلام你好"
     faces = {g.text.strip(): g.face for g in groups if g.text.strip()}
-    assert faces["Sale -50%"] is fonts.BUNDLED  # English keeps the bundled face
+    assert faces["Sale -50%"] is font_faces.BUNDLED  # English keeps the bundled face
     assert faces["🎉"].colour
     assert faces["سلام"].covers("س") and faces["你好"].covers("你")
-    assert len({faces["🎉"], faces["سلام"], faces["你好"], fonts.BUNDLED}) == 4
+    assert len({faces["🎉"], faces["سلام"], faces["你好"], font_faces.BUNDLED}) == 4
 
 
 def _line(writer: Writer, text: str, x: float) -> Image.Image:
@@ -299,7 +299,7 @@ def test_without_fontconfig_the_debian_font_paths_are_used(monkeypatch: pytest.M
     text = "東京 سلام 🎉 नमस्ते Привет"
     need(text, "fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji")
     monkeypatch.setattr(shutil, "which", lambda name: None)  # no fontconfig
-    faces = fonts.discover()
+    faces = font_faces.discover()
     assert faces and all(face.charset is None for face in faces)
     kept, writer = fonts.FontChooser(faces).prepare(text)
     assert kept == text
@@ -307,7 +307,7 @@ def test_without_fontconfig_the_debian_font_paths_are_used(monkeypatch: pytest.M
 
 
 def test_fontconfig_charsets_are_read() -> None:
-    face = fonts.Face("x.ttf", charset=fonts._ranges("20-7e a0 600-6ff"))
+    face = font_faces.Face("x.ttf", charset=font_faces._ranges("20-7e a0 600-6ff"))
     assert [face.covers(c) for c in " ~\x7f\xa0\xa1؀ۿ܀"] == [True, True, False, True, False, True, True, False]
 
 
@@ -318,7 +318,7 @@ def test_cards_in_every_script_are_deterministic() -> None:
     expected = CardRenderer().generate(request).data
     with ThreadPoolExecutor(4) as pool:  # each thread opens its own fonts
         assert set(pool.map(lambda _: CardRenderer().generate(request).data, range(8))) == {expected}
-    fresh = fonts.FontChooser(fonts.discover())  # found again: the same fonts, the same choices
+    fresh = fonts.FontChooser(font_faces.discover())  # found again: the same fonts, the same choices
     kept, writer = fresh.prepare(prompt)
     assert [(g.text, g.face.path) for g in writer.groups(kept)] == [
         (g.text, g.face.path) for g in fonts.chooser().prepare(prompt)[1].groups(kept)

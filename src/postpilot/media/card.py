@@ -5,7 +5,8 @@ carousel) share a look; the variation number moves the light, the pattern and th
 carousel image differs visibly. The same request always gives the same bytes.
 
 English text uses Pillow's bundled scalable font (Aileron Regular); other languages and emoji use the fonts
-installed on the machine (``postpilot.media.fonts``), right-to-left titles set right to left and right-aligned.
+installed on the machine (chosen in ``postpilot.media.fonts``), right-to-left titles set right to left and
+right-aligned.
 Text no installed font can draw is left out, with a warning naming the Debian package that would draw it.
 """
 
@@ -22,7 +23,7 @@ from functools import lru_cache
 from PIL import Image, ImageChops, ImageDraw
 
 from postpilot.domain.model import TARGET_SIZES
-from postpilot.media import fonts
+from postpilot.media import font_faces, fonts, text_scripts
 from postpilot.media.line_layout import Writer
 from postpilot.media.ports import GeneratedImage, ImageRequest
 
@@ -216,7 +217,7 @@ def _text(canvas: Image.Image, request: ImageRequest, palette: Palette) -> None:
     top = margin + rule_h
     if request.of_count > 1:
         label = f"{request.variation + 1:02d} / {request.of_count:02d}"
-        small, _ = fonts.load(fonts.BUNDLED, round(28 * unit))
+        small, _ = font_faces.load(font_faces.BUNDLED, round(28 * unit))
         draw.text((width - margin, margin + rule_h), label, font=small, fill=palette.accent, anchor="rm")
 
     # Bottom up: the caption line, then the title above it.
@@ -273,7 +274,7 @@ def _draw_block(
     bold: bool = False,
 ) -> int:
     """Draw lines so the last baseline's descent ends at ``bottom``; return the top of the block."""
-    ascent, descent = fonts.load(block.writer.base, block.size)[0].getmetrics()
+    ascent, descent = font_faces.load(block.writer.base, block.size)[0].getmetrics()
     baseline = bottom - descent
     # A hairline stroke in the text colour gives the regular face the weight of a semibold.
     stroke = max(1, round(block.size / 60)) if bold else 0
@@ -288,7 +289,7 @@ def _fit(
     text: str, writer: Writer, largest: int, smallest: int, width: int, *, max_lines: int, max_height: int | None
 ) -> _Block:
     """The largest size (down to ``smallest``) at which ``text`` wraps into the box; else cut with '…'."""
-    rtl = fonts.is_rtl(text)
+    rtl = text_scripts.is_rtl(text)
     for size in range(largest, smallest - 1, -2):
         line_height = round(size * 1.14)
         room = max_lines if max_height is None else min(max_lines, max_height // line_height)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
-from postpilot.media.fonts import EUROPEAN, MIRROR, RAQM, Face, load, script, script_keys
+from postpilot.media.font_faces import RAQM, Face, load
+from postpilot.media.text_scripts import EUROPEAN, MIRROR, script, script_keys
 
 if TYPE_CHECKING:
     from postpilot.media.fonts import FontChooser
