@@ -14,8 +14,10 @@ from structlog.testing import capture_logs
 
 from postpilot.domain.model import TARGET_SIZES, Aspect
 from postpilot.media import font_faces, fonts
-from postpilot.media.card import PALETTES, CardRenderer, _clean, _headline, render_card
+from postpilot.media.card import CardRenderer, render_card
+from postpilot.media.card_text import _clean, _headline
 from postpilot.media.line_layout import Writer
+from postpilot.media.palettes import PALETTES
 from postpilot.media.ports import ImageGenerator, ImageRequest
 from postpilot.media.transform import to_instagram_jpeg
 
