@@ -264,21 +264,34 @@ def test_metric_for_an_unannounced_end_is_infinite() -> None:
     assert 'postpilot_dependency_days_left{component="openai_model"} +Inf' in metrics.render()[0].decode()
 
 
-def test_with_a_key_and_no_model_setting_images_are_generated(openai_fake: OpenAIFake, tmp_path: Path) -> None:
+def test_with_a_key_and_no_model_setting_images_are_generated(
+    openai_fake: OpenAIFake, db_url: str, tmp_path: Path
+) -> None:
+    """On both databases: with an OpenAI key and no POSTPILOT_OPENAI_MODEL, a post going through the prepare
+    step gets an image generated with the current default model."""
     from postpilot.app import build_app
     from postpilot.config import Settings
-    from postpilot.domain.model import Aspect
-    from postpilot.media.ports import ImageRequest
+    from postpilot.domain.model import PostStatus
+    from tests.integration.prepare_helpers import add_account, add_post, prepare_due
 
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, state_dir=tmp_path, openai_api_key=KEY, openai_base_url=openai_fake.base_url
+        _env_file=None,
+        database_url=db_url,
+        state_dir=tmp_path,
+        openai_api_key=KEY,
+        openai_base_url=openai_fake.base_url,
+        media_store="local",
+        duplicate_window_s=0.0,
     )
     app = build_app(settings)
     try:
-        assert app.image_provider == "openai"
-        image = app.generator().generate(ImageRequest(prompt="a lighthouse at dawn", aspect=Aspect.PORTRAIT))
+        post_id = add_post(app, add_account(app), prompt="a lighthouse at dawn")
+        [result] = prepare_due(app)
+        prepared = app.repo.require_post(post_id)
     finally:
         app.close()
-    assert image.model == DEFAULT_MODEL == "gpt-image-2.6-sunburst"
-    assert openai_fake.state.bodies[0]["model"] == DEFAULT_MODEL
+    assert result.post_id == post_id
+    assert prepared.status is PostStatus.READY and prepared.attempts == 0
+    assert DEFAULT_MODEL == "gpt-image-2.6-sunburst"
+    assert [body["model"] for body in openai_fake.state.bodies] == [DEFAULT_MODEL]
     assert openai_fake.state.generated == 1
