@@ -23,18 +23,16 @@ from postpilot.domain.errors import (
     Throttled,
     Transient,
 )
+from postpilot.instagram.container_errors import classify_container_error, container_error_subcode
 from postpilot.instagram.error_table import (
-    DEFAULT_THROTTLE_S,
     ERROR_TABLE,
     Stage,
-    classify_container_error,
     classify_graph_error,
-    container_error_subcode,
     find_rule,
     public_url,
     redact,
-    throttle_wait_s,
 )
+from postpilot.instagram.throttle import DEFAULT_THROTTLE_S, throttle_wait_s
 
 
 @dataclass(frozen=True)

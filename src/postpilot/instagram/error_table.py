@@ -19,9 +19,9 @@ Choices worth knowing (the reference leaves them open):
   the container is tried again after a short pause, at most ``RetryPolicy.max_new_containers`` times, and
   only then does the post fail, with the message telling the marketer to make the URL public.
 - A container that reads ``ERROR`` names its cause in ``status`` ("Error: Media upload has failed with error
-  code 2207026"). ``classify_container_error`` looks that subcode up in the same table: bad media and bad
-  input fail the post at once (a new container would fail the same way, and costs minutes of processing
-  and one of the account's 400 containers a day); the rest mean "make a new container".
+  code 2207026"). ``classify_container_error`` (``container_errors.py``) looks that subcode up in the same
+  table: bad media and bad input fail the post at once (a new container would fail the same way, and costs
+  minutes of processing and one of the account's 400 containers a day); the rest mean "make a new container".
 - 4/2207051 (activity restricted as possible spam) means "may be live anyway" during publish
   (``OutcomeUnknown``); before publish nothing can be live, so it is ``Throttled`` for an hour.
 - 100/33 (object does not exist / not visible) right after creating something (status, read, publish) is a
@@ -32,7 +32,6 @@ Choices worth knowing (the reference leaves them open):
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -50,16 +49,10 @@ from postpilot.domain.errors import (
     Transient,
     Waiting,
 )
-from postpilot.instagram.usage import json_object as _json_object
-from postpilot.instagram.usage import number as _number
+from postpilot.instagram.throttle import DEFAULT_THROTTLE_S, throttle_wait_s, wait_in_words
 from postpilot.redaction import public_url, redact
 
 Stage = Literal["create", "status", "publish", "read", "oauth"]
-
-DEFAULT_THROTTLE_S = 300.0
-# App-level limits are counted over a rolling hour; at 100 % part of the window frees up within minutes.
-APP_USAGE_FULL_WAIT_S = 600.0
-MAX_THROTTLE_S = 86_400.0
 
 
 class Meaning(enum.Enum):
@@ -372,95 +365,13 @@ def classify_graph_error(
         meta=meta,
         url=public_url(media_url) if media_url else "the URL given",
         account=account or "<account name>",
-        wait=_in_words(retry_after_s or DEFAULT_THROTTLE_S),
+        wait=wait_in_words(retry_after_s or DEFAULT_THROTTLE_S),
     )
-    return _build(outcome, text + tag, retry_after_s)
+    return build_error(outcome, text + tag, retry_after_s)
 
 
-# The outcome of a container that reads ERROR, by the class of its subcode's row: the container is dead
-# either way, so whatever would be "retry the call" becomes "make a new container".
-_CONTAINER_OUTCOMES = frozenset({Meaning.BAD_MEDIA, Meaning.PERMANENT, Meaning.FETCH_RETRY, Meaning.NEW_CONTAINER})
-_STATUS_SUBCODE = re.compile(r"\b(2207\d{3})\b")
-
-
-def container_error_subcode(status: str | None) -> int | None:
-    """The subcode in a container's ``status`` text ("Error: … error code 2207026"), if any."""
-    match = _STATUS_SUBCODE.search(status or "")
-    return int(match.group(1)) if match else None
-
-
-def classify_container_error(
-    status: str | None, *, account: str | None = None, media_url: str | None = None
-) -> PostpilotError:
-    """Our error for a container whose ``status_code`` is ``ERROR`` (returned, not raised)."""
-    subcode = container_error_subcode(status)
-    rule = None
-    if subcode is not None:
-        rule = next(
-            (r for r in ERROR_TABLE if r.subcode == subcode and (r.stages is None or "status" in r.stages)), None
-        )
-    tag = f" (Instagram container error {subcode})" if subcode is not None else ""
-    if rule is None or rule.outcome not in _CONTAINER_OUTCOMES:
-        detail = redact(status or "no reason given")
-        return NeedsNewContainer(f"Instagram could not process the media ({detail}); a new container is made." + tag)
-    text = rule.message.format(
-        meta=redact(status or ""),
-        url=public_url(media_url) if media_url else "the URL given",
-        account=account or "<account name>",
-        wait=_in_words(rule.retry_after_s or DEFAULT_THROTTLE_S),
-    )
-    return _build(rule.outcome, text + tag, rule.retry_after_s)
-
-
-def _build(outcome: Meaning, message: str, retry_after_s: float | None) -> PostpilotError:
+def build_error(outcome: Meaning, message: str, retry_after_s: float | None) -> PostpilotError:
     cls = _ERROR_CLASS[outcome]
     if issubclass(cls, Transient | Waiting | NeedsNewContainer):
         return cls(message, retry_after_s=retry_after_s)
     return cls(message)
-
-
-# --- throttling headers ----------------------------------------------------------------------------------
-
-
-def throttle_wait_s(headers: Mapping[str, str]) -> float:
-    """Seconds to stop calling, from Meta's usage headers; ``DEFAULT_THROTTLE_S`` when they say nothing.
-
-    ``X-Business-Use-Case-Usage`` (and a plain ``Retry-After``, and ``X-Ad-Account-Usage``'s
-    ``reset_time_duration``) state a wait; ``X-App-Usage``/``X-Ad-Account-Usage`` percentages only show
-    that a rolling-hour budget is full, so they get a heuristic wait.
-    """
-    lower = {k.lower(): v for k, v in headers.items()}
-    stated: list[float] = []
-
-    for entries in _json_object(lower.get("x-business-use-case-usage")).values():
-        for entry in entries if isinstance(entries, list) else [entries]:
-            if isinstance(entry, dict):
-                minutes = _number(entry.get("estimated_time_to_regain_access"))
-                if minutes:
-                    stated.append(minutes * 60)
-
-    retry_after = _number(lower.get("retry-after"))
-    if retry_after:
-        stated.append(retry_after)
-
-    ad_account = _json_object(lower.get("x-ad-account-usage"))
-    reset = _number(ad_account.get("reset_time_duration"))
-    if reset:
-        stated.append(reset)
-
-    if stated:
-        return min(max(stated), MAX_THROTTLE_S)
-
-    app_usage = _json_object(lower.get("x-app-usage"))
-    percents = [_number(v) or 0.0 for v in (*app_usage.values(), ad_account.get("acc_id_util_pct"))]
-    if any(p >= 100 for p in percents):
-        return APP_USAGE_FULL_WAIT_S
-    return DEFAULT_THROTTLE_S
-
-
-def _in_words(seconds: float) -> str:
-    if seconds < 90:
-        return f"about {round(seconds)} seconds"
-    if seconds < 5400:
-        return f"about {round(seconds / 60)} minutes"
-    return f"about {round(seconds / 3600)} hours"

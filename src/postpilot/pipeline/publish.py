@@ -21,7 +21,7 @@ from postpilot.domain.changes import MediaIdReceived, PublishAttempted, PublishR
 from postpilot.domain.errors import Settling, Unconfirmed
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostStatus, PostType, utcnow
-from postpilot.instagram.error_table import classify_container_error
+from postpilot.instagram.container_errors import classify_container_error
 from postpilot.instagram.graph_api import ContainerStatus, GraphApi, MediaInfo
 from postpilot.instagram.quota import PublishingQuota
 from postpilot.pipeline.ports import PostStore

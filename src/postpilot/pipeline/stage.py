@@ -14,7 +14,7 @@ from postpilot.domain.changes import ContainerCreated, ContainerReady
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostMedia, PostStatus, PostType, utcnow
 from postpilot.domain.publish_options import UserTag, parse_collaborators, parse_user_tags
-from postpilot.instagram.error_table import classify_container_error
+from postpilot.instagram.container_errors import classify_container_error
 from postpilot.instagram.graph_api import ContainerExtras, GraphApi
 from postpilot.instagram.quota import PublishingQuota
 from postpilot.pipeline.ports import PostStore
