@@ -137,6 +137,62 @@ def test_an_edit_after_approval_withdraws_it(app: App, state: GraphState, accoun
     assert state.total_publish_calls() == 0
 
 
+def test_a_first_comment_changed_after_approval_waits_for_a_person_again(
+    app: App, state: GraphState, account_id: int
+) -> None:
+    """The first comment is not prepared (no image or container depends on it), but it was approved: a new
+    one written with SQL after the approval is never posted unseen."""
+    app.repo.set_account_require_approval(account_id, True)
+    post_id = _insert(app, account_id, first_comment="#lighthouse")
+    _prepare(app)
+    app.repo.approve(post_id, actor="cli:maria")
+    _sql(app, "UPDATE scheduled_posts SET first_comment = '#NOT REVIEWED' WHERE id = :i", i=post_id)
+    _due_now(app, post_id)
+    assert _publish(app) == [Outcome.WAITING]
+    held = post(app, post_id)
+    assert held.status is PostStatus.READY and held.approved_at is None and held.approved_by is None
+    assert held.last_error == (f"edited after approval (first_comment): waiting for approval again: run postpilot "
+                               f"post approve {post_id} (or post reject {post_id})")
+    assert [k for k, _t, _d in app.repo.notices(post_id=post_id)] == ["approval", "approval"]
+    assert _publish(app) == [] and state.total_publish_calls() == 0
+    app.repo.approve(post_id, actor="cli:maria")  # she has seen it now
+    assert _publish(app) == [Outcome.PUBLISHED]
+    live = post(app, post_id)
+    (media,) = [m for m in state.media if m.id == live.ig_media_id]
+    assert [c["text"] for c in media.comments] == ["#NOT REVIEWED"]  # what she approved the second time
+
+
+def test_a_caption_changed_between_approval_and_preparation_is_seen(
+    app: App, state: GraphState, account_id: int
+) -> None:
+    """Approved while still scheduled, edited before it was prepared: preparation takes the new caption as
+    its own, and only the approval's record shows it is not what the person approved."""
+    app.repo.set_account_require_approval(account_id, True)
+    post_id = _insert(app, account_id)
+    app.repo.approve(post_id, actor="cli:maria")
+    _sql(app, "UPDATE scheduled_posts SET caption = 'Not what Maria saw' WHERE id = :i", i=post_id)
+    _prepare(app)
+    assert app.repo.claim_for_stage(owner=app.owner, ahead_s=3600, lease_s=60, batch=10) != []
+    held = post(app, post_id)  # claimed for staging ahead; the check runs before a container is made
+    staged = [app.pipeline.stage(p).outcome for p in [held]]
+    assert staged == [Outcome.WAITING]
+    again = post(app, post_id)
+    assert again.approved_at is None and again.last_error and again.last_error.startswith(
+        "edited after approval (caption)")
+    _due_now(app, post_id)
+    assert _publish(app) == [] and state.total_publish_calls() == 0
+
+
+def test_an_approval_with_nothing_changed_goes_out(app: App, state: GraphState, account_id: int) -> None:
+    app.repo.set_account_require_approval(account_id, True)
+    post_id = _insert(app, account_id, first_comment="#same")
+    _prepare(app)
+    app.repo.approve(post_id, actor="cli:maria")
+    _sql(app, "UPDATE scheduled_posts SET first_comment = '#same', caption = caption WHERE id = :i", i=post_id)
+    _due_now(app, post_id)
+    assert _publish(app) == [Outcome.PUBLISHED]
+
+
 def test_a_post_never_approved_ends_missed_with_a_plain_reason(app: App, account_id: int) -> None:
     app.repo.set_account_require_approval(account_id, True)
     post_id = _insert(app, account_id)

@@ -10,9 +10,11 @@ from dataclasses import replace
 from sqlalchemy import case, null, select, update
 
 from postpilot.db import claims, outbox
-from postpilot.db.rows import events, posts
+from postpilot.db.rows import events, post_from_row, posts
 from postpilot.db.transitions import Transitions, latest_event_id
 from postpilot.db.types import db_now, db_now_plus
+from postpilot.domain import lifecycle
+from postpilot.domain.edits import approved_content
 from postpilot.domain.errors import Conflict
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Post, PostStatus
@@ -48,12 +50,17 @@ class Approvals(Transitions):
         if post.approved_at is not None:
             return post
         with self._tx() as conn:
+            # What is approved is the row as it is now, read under the same lock as the update (PostgreSQL),
+            # so an edit cannot slip in between: ``withdraw_edited_approval`` compares later rows with it.
+            row = conn.execute(select(posts).where(posts.c.id == post_id).with_for_update()).mappings().first()
+            seen = approved_content(post_from_row(row)) if row is not None else None
             conn.execute(
                 update(posts)
                 .where(posts.c.id == post_id, posts.c.approved_at.is_(None))
                 .values(
                     approved_at=db_now(),
                     approved_by=actor,
+                    approved_content=seen,
                     updated_at=db_now(),
                     last_error=case(
                         (posts.c.last_error.like("waiting for approval%"), null()), else_=posts.c.last_error
@@ -62,6 +69,65 @@ class Approvals(Transitions):
             )
             self._event(conn, post_id, EventKind.APPROVED, message=f"approved by {actor}", actor=actor)
         return self.require_post(post_id)
+
+    def withdraw_edited_approval(
+        self, post_id: int, *, owner: str, expected: PostStatus, changed: tuple[str, ...]
+    ) -> str | None:
+        """A post we hold whose approval no longer covers what it says (``domain.edits.edits_since_approved``):
+        the approval goes, the post waits in ``ready`` for a person (its images and container are kept: they
+        did not change), and the channels are told, in one transaction. Returns the message, or None when the
+        post is no longer ours. Never once a publish was attempted."""
+        lifecycle.check([expected], PostStatus.READY)
+        names = ", ".join(changed)
+        message = (
+            f"edited after approval ({names}): waiting for approval again: run postpilot post approve {post_id} "
+            f"(or post reject {post_id})"
+        )
+        with self._tx() as conn:
+            row = conn.execute(
+                update(posts)
+                .where(
+                    posts.c.id == post_id,
+                    posts.c.status == expected.value,
+                    posts.c.lease_owner == owner,
+                    posts.c.publish_attempted_at.is_(None),
+                )
+                .values(
+                    status=PostStatus.READY.value,
+                    approved_at=None,
+                    approved_by=None,
+                    last_error=message,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=db_now(),
+                )
+                .returning(posts.c.id)
+            ).first()
+            if row is None:
+                return None
+            self._event(
+                conn,
+                post_id,
+                EventKind.AWAITING_APPROVAL,
+                from_status=expected.value,
+                to_status=PostStatus.READY.value,
+                message=message,
+                detail={"changed": list(changed)},
+                actor=owner,
+            )
+            facts = outbox.post_facts(conn, post_id)
+            if facts is not None:
+                outbox.enqueue(
+                    conn,
+                    post_notice(
+                        NoticeKind.APPROVAL,
+                        facts,
+                        reason=f"it was edited after approval ({names})",
+                        attempt=latest_event_id(conn, post_id),
+                        link=None,
+                    ),
+                )
+        return message
 
     def reject(self, post_id: int, *, actor: str, reason: str) -> Post:
         post = self.require_post(post_id)

@@ -167,6 +167,7 @@ class PostRow(Base):
     requires_approval: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     approved_by: Mapped[str | None] = mapped_column(String(128))
+    approved_content: Mapped[Any] = mapped_column(LenientJSON(), nullable=True)
     # --- issue 16: more of what Instagram lets a scheduler do (public contract, all optional) ---
     first_comment: Mapped[str | None] = mapped_column(Text)
     first_comment_id: Mapped[str | None] = mapped_column(String(64))

@@ -82,6 +82,7 @@ def post_from_row(row: RowMapping) -> Post:
         requires_approval=None if row["requires_approval"] is None else bool(row["requires_approval"]),
         approved_at=row["approved_at"],
         approved_by=row["approved_by"],
+        approved_content=row["approved_content"],
         first_comment=row["first_comment"],
         first_comment_id=row["first_comment_id"],
         first_comment_error=row["first_comment_error"],

@@ -73,3 +73,37 @@ def without_fills(post: Post, names: tuple[str, ...]) -> Post:
         media_urls=None if "media_urls" in names else post.media_urls,
         alt_text=None if "alt_text" in names else post.alt_text,
     )
+
+
+# What a person approves: everything the post will publish, and the first comment that goes out with it. An
+# approval covers exactly these as they stood when it was given (``approved_content``, stored with it), so an
+# edit made after it, even one that needs no new preparation (the first comment), or one made before the post
+# was prepared, is seen before anything goes out.
+APPROVED_FIELDS = (*CONTENT_FIELDS, "first_comment")
+
+
+def approved_content(post: Post) -> dict[str, Any]:
+    return {name: _normal(getattr(post, name)) for name in APPROVED_FIELDS}
+
+
+def edits_since_approved(post: Post, approved: Any, prepared: PreparedContent | None) -> tuple[str, ...]:
+    """The fields changed since ``approved`` (the stored ``approved_content``) was taken; () for an approval
+    given before approvals recorded what they covered. A field preparation filled in after an approval given
+    before it (the stored URL of a generated image) is preparation's, not an edit."""
+    if not isinstance(approved, dict):
+        return ()
+    now = approved_content(post)
+
+    def filled_since(name: str) -> bool:
+        return (
+            prepared is not None
+            and name in prepared.filled
+            and approved.get(name) is None
+            and now[name] == _normal(prepared.content.get(name))
+        )
+
+    return tuple(
+        name
+        for name in APPROVED_FIELDS
+        if name in approved and now[name] != _normal(approved[name]) and not filled_since(name)
+    )

@@ -140,6 +140,7 @@ class Post:
     requires_approval: bool | None = None  # None: as the account says
     approved_at: datetime | None = None
     approved_by: str | None = None
+    approved_content: Any = None  # what the approver saw (``domain.edits.approved_content``), as JSON
     # --- issue 16 (all optional; raw as written, validated by ``domain.publish_options``) ---
     first_comment: str | None = None
     first_comment_id: str | None = None

@@ -51,6 +51,10 @@ class PostStore(Protocol):
 
     def await_approval(self, post_id: int, *, owner: str) -> None: ...
 
+    def withdraw_edited_approval(
+        self, post_id: int, *, owner: str, expected: PostStatus, changed: tuple[str, ...]
+    ) -> str | None: ...
+
     def reopen_edited(
         self,
         post_id: int,

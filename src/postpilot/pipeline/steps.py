@@ -13,7 +13,7 @@ from collections.abc import Callable
 from postpilot.domain import errors
 from postpilot.domain.changes import Published
 from postpilot.domain.duplicates import held_message
-from postpilot.domain.edits import PreparedContent, edits_since_prepared
+from postpilot.domain.edits import PreparedContent, edits_since_approved, edits_since_prepared
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostStatus, needs_approval, utcnow
 from postpilot.domain.retry import Action, RetryPolicy, decide
@@ -222,7 +222,7 @@ class Pipeline:
         """A post edited after preparation goes back to be prepared again; None when it was not edited."""
         prepared = PreparedContent.from_json(post.prepared_content)
         if not edits_since_prepared(post, prepared):
-            return None  # the usual case, decided without a query
+            return self._withdraw_if_edited_since_approval(post, expected=expected)
         assert prepared is not None
         plan = plan_reprepare(post, prepared, self._repo.media(post.id))
         if plan is None:
@@ -241,6 +241,20 @@ class Pipeline:
             return StepResult(post.id, Outcome.LOST)
         log.info("post_edited", post_id=post.id, changed=list(plan.changed))
         return StepResult(post.id, Outcome.WAITING, plan.message)
+
+    def _withdraw_if_edited_since_approval(self, post: Post, *, expected: PostStatus) -> StepResult | None:
+        """An approved post changed in a way preparation does not see (its first comment, or anything edited
+        before it was prepared): the person looks again. None in the usual case, decided without a query."""
+        if post.approved_at is None:
+            return None
+        changed = edits_since_approved(post, post.approved_content, PreparedContent.from_json(post.prepared_content))
+        if not changed:
+            return None
+        message = self._repo.withdraw_edited_approval(post.id, owner=self.owner, expected=expected, changed=changed)
+        if message is None:
+            return StepResult(post.id, Outcome.LOST)
+        log.info("approval_withdrawn", post_id=post.id, changed=list(changed))
+        return StepResult(post.id, Outcome.WAITING, message)
 
     def _report_late_edit(self, post: Post) -> None:
         """An edit that arrived while media_publish was under way cannot be taken back: say so in the history."""
