@@ -19,6 +19,8 @@ from postpilot.app import App
 from postpilot.cli import cli
 from postpilot.domain.model import LoginKind, PostStatus
 from postpilot.pipeline import Outcome
+from postpilot.pipeline.once import run_once
+from postpilot.tokens import TokenRefresher
 from tests.fakes.base import FakeServer
 from tests.fakes.graph import DAY_S, GraphState, make_server
 from tests.integration.pipeline_helpers import add_ready_post, make_app, post, publish_now
@@ -283,3 +285,78 @@ def test_two_replicas_refreshing_at_once_never_go_backwards(app: App, state: Gra
     assert first.refreshed and not second.refreshed
     stored = app.cipher.decrypt(app.repo.account_token_encrypted(account_id) or "")
     assert state.tokens[stored].kind == "long" and not state.tokens[stored].is_expired(state.now())
+
+
+# --- refreshing by the daemon and by run-once ------------------------------------------------------------------
+
+
+def refresh_calls(state: GraphState) -> int:
+    return sum(1 for r in state.requests if r.path.endswith("/refresh_access_token"))
+
+
+def test_run_once_refreshes_a_due_instagram_login_token(app: App, state: GraphState) -> None:
+    account_id = add_instagram_account(app, state, age_days=52)  # 8 days left
+
+    run_once(app)
+
+    assert refresh_calls(state) == 1
+    account = app.repo.require_account("studio")
+    assert account.token_expires_at is not None
+    assert account.token_expires_at > datetime.now(UTC) + timedelta(days=59)
+    assert account.token_issued_at is not None and account.token_issued_at > datetime.now(UTC) - timedelta(minutes=5)
+    assert account.token_refresh_error is None and not account.needs_reconnect
+    fresh = app.cipher.decrypt(app.repo.account_token_encrypted(account_id) or "")
+    assert fresh != IG_TOKEN and not state.tokens[fresh].is_expired(state.now())
+    run_once(app)  # the next pass finds nothing due
+    assert refresh_calls(state) == 1
+
+
+def test_the_daemons_hourly_job_refreshes_a_due_instagram_login_token(app: App, state: GraphState) -> None:
+    add_instagram_account(app, state, age_days=55)
+    daemon = app.daemon()
+    try:
+        daemon._refresh_tokens()  # the "token-refresh" job, run at start and every REFRESH_EVERY_S
+    finally:
+        daemon.runner.shutdown(timeout_s=5.0)
+
+    assert refresh_calls(state) == 1
+    account = app.repo.require_account("studio")
+    assert account.token_expires_at is not None and account.token_expires_at > datetime.now(UTC) + timedelta(days=59)
+
+
+def test_a_token_younger_than_a_day_is_left_alone_even_within_ten_days_of_its_end(app: App, state: GraphState) -> None:
+    """Meta refreshes only tokens at least 24 h old: one issued 12 h ago that ends in 5 days (a short-lived
+    grant, or a clock that says so) is not sent to Meta, by the refresher nor by run-once; 13 h later it is."""
+    issued = datetime.now(UTC) - timedelta(hours=12)
+    state.add_token(IG_TOKEN, IG_IG, kind="long", app_id=IG_APP, expires_in=5 * DAY_S + 12 * 3600)
+    state.backdate_token(IG_TOKEN, 12 * 3600)  # at Meta too: issued 12 h ago, 5 days left
+    app.repo.create_account(
+        name="studio",
+        ig_user_id=IG_IG,
+        login_kind=LoginKind.INSTAGRAM,
+        dry_run=False,
+        token_encrypted=app.cipher.encrypt(IG_TOKEN),
+        token_expires_at=datetime.now(UTC) + timedelta(days=5),
+        token_issued_at=issued,
+    )
+
+    assert app.token_refresher.due() == []
+    assert app.token_refresher.refresh_due() == []
+    run_once(app)
+
+    assert refresh_calls(state) == 0
+    account = app.repo.require_account("studio")
+    assert account.token_issued_at == issued and account.token_refresh_error is None
+
+    # Thirteen hours later (on both clocks) the token is a day old, still within ten days of its end: refreshed.
+    state.advance(13 * 3600)
+    later = TokenRefresher(
+        repo=app.repo,
+        cipher=lambda: app.cipher,
+        http=app.http,
+        instagram_graph_url=app.settings.instagram_graph_url,
+        timeout_s=5.0,
+        now=lambda: datetime.now(UTC) + timedelta(hours=13),
+    )
+    assert [(r.account, r.refreshed) for r in later.refresh_due()] == [("studio", True)]
+    assert refresh_calls(state) == 1
