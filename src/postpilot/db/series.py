@@ -30,7 +30,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from postpilot.db.base import RepoBase
@@ -216,7 +215,11 @@ class SeriesRecords(RepoBase):
     def _insert_occurrence(self, conn: Connection, found: Series, at: datetime, number: int) -> int | None:
         values = {k: v for k, v in found.template.items() if v is not None}
         values.update(account_id=found.account_id, scheduled_at=at, series_id=found.id, occurrence_at=at)
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # Imported here: only the database in use needs its dialect's module (the other one costs memory).
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         statement = (
             dialect_insert(posts)
             .values(**values)
