@@ -225,6 +225,7 @@ class Metrics:
         for scope in USAGE_SCOPES:
             self._graph_usage.labels(scope=scope)
         self._usage_by_account: dict[str, float] = {}
+        self._usage_of_app: dict[str, float] = {}
         self._usage_lock = threading.Lock()
 
     @property
@@ -282,16 +283,15 @@ class Metrics:
         self._dependency_days.labels(component=_check(component, DEPENDENCIES, "component")).set(days)
 
     def set_graph_usage(self, scope: str, account: str, metric: str, percent: float) -> None:
-        """One usage figure read from Meta's headers; accounts are folded into the busiest one's figure so
-        no account name becomes a label."""
+        """One usage figure read from Meta's headers. The gauge shows the highest figure of each scope (each
+        answer carries call_count, total_cputime and total_time, reported here one by one); accounts are folded into the
+        busiest one's figure so no account name becomes a label."""
         name = _check(scope, USAGE_SCOPES, "scope")
-        if name == "app":
-            self._graph_usage.labels(scope=name).set(percent)
-            return
         with self._usage_lock:  # answers arrive on many threads
-            self._usage_by_account[f"{account}\0{metric}"] = percent
-            busiest = max(self._usage_by_account.values())
-        self._graph_usage.labels(scope=name).set(busiest)
+            figures = self._usage_of_app if name == "app" else self._usage_by_account
+            figures[metric if name == "app" else f"{account}\0{metric}"] = percent
+            highest = max(figures.values())
+        self._graph_usage.labels(scope=name).set(highest)
 
     def count_graph_held(self) -> None:
         self._graph_held.inc()

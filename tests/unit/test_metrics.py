@@ -188,3 +188,14 @@ def test_account_usage_is_folded_into_one_series() -> None:
     assert "shop" not in body and "cafe" not in body
     with pytest.raises(ValueError):
         metrics.set_graph_usage("page", "", "call_count", 1.0)
+
+
+def test_the_apps_usage_is_its_highest_figure_not_the_last_one_read() -> None:
+    """X-App-Usage carries three figures; the gauge must show the highest, whichever is reported last."""
+    metrics = Metrics()
+    for metric, percent in (("call_count", 92.0), ("total_cputime", 46.0), ("total_time", 46.0)):
+        metrics.set_graph_usage("app", "", metric, percent)
+    assert 'postpilot_graph_usage_percent{scope="app"} 92.0' in metrics.render()[0].decode()
+    for metric, percent in (("call_count", 30.0), ("total_cputime", 15.0), ("total_time", 15.0)):
+        metrics.set_graph_usage("app", "", metric, percent)  # the next answer: the hour drained
+    assert 'postpilot_graph_usage_percent{scope="app"} 30.0' in metrics.render()[0].decode()
