@@ -160,6 +160,22 @@ def test_a_year_of_a_weekly_series_lands_on_nine_local_on_both_databases(repo: R
     assert stored == 104
 
 
+def test_a_year_in_new_york_keeps_nine_local_across_both_changes_on_both_databases(
+    repo: Repository, shop: int
+) -> None:
+    """America/New_York changes on other days than Paris (14 March and 7 November 2027)."""
+    new_york = ZoneInfo("America/New_York")
+    series_id = _weekly(repo, shop, time_zone="America/New_York", weekdays="fri", until_on=date(2027, 12, 31))
+    for day in range(0, 370, 3):
+        repo.expand_series(now=NOW + timedelta(days=day))
+    made = [p for _a, p in repo.series_posts(series_id)]
+    assert len(made) == 52
+    assert {p.scheduled_at.astimezone(new_york).strftime("%a %H:%M") for p in made} == {"Fri 09:00"}
+    hours = {p.scheduled_at.date(): p.scheduled_at.hour for p in made}
+    assert hours[date(2027, 3, 12)] == 14 and hours[date(2027, 3, 19)] == 13  # EST → EDT on 14 March
+    assert hours[date(2027, 11, 5)] == 13 and hours[date(2027, 11, 12)] == 14  # EDT → EST on 7 November
+
+
 def test_expansion_creates_only_ahead_and_never_twice(repo: Repository, shop: int) -> None:
     series_id = _weekly(repo, shop, starts_on=date(2026, 12, 1))  # started a month ago
     first = repo.expand_series(now=NOW)

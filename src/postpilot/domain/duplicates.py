@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from postpilot.domain.edits import PreparedContent, unchanged_fills, without_fills
 from postpilot.domain.model import Post
 
 DEFAULT_WINDOW_S = 3 * 86400.0
@@ -31,8 +32,16 @@ def _media(post: Post) -> tuple[str, ...]:
     return ("prompt:" + _text(post.prompt),)
 
 
+def _as_written(post: Post) -> Post:
+    # A prepared post holds our fills (the stored URL of its generated image): compare what the marketer wrote,
+    # or a generated post, once prepared, would never match the same prompt written again.
+    prepared = PreparedContent.from_json(post.prepared_content)
+    return without_fills(post, unchanged_fills(post, prepared))
+
+
 def content_key(post: Post) -> tuple[str, str, tuple[str, ...]]:
-    return (str(post.post_type), _text(post.caption), _media(post))
+    written = _as_written(post)
+    return (str(written.post_type), _text(written.caption), _media(written))
 
 
 def find_duplicate(post: Post, others: list[Post]) -> Post | None:
