@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import update
 from typer.testing import CliRunner, Result
 
 from postpilot.app import App
 from postpilot.cli import cli
 from postpilot.db import migrate
+from postpilot.db.rows import accounts
 from postpilot.domain.model import LoginKind
 from tests.fakes.base import FakeServer
 from tests.fakes.cloudinary_fake import CloudinaryFake
@@ -320,3 +322,138 @@ def test_a_nearly_used_quota_warns(app: App, graph: FakeServer[GraphState]) -> N
     graph.state.consume_quota(FB_IG, 47)
     status, detail = rows(doctor())["account brand quota"]
     assert status == "warning" and detail == "47 of 50 API posts used in the last 24 hours: only 3 left"
+
+
+# --- what fails: the local store, paused accounts, token ends, what a token cannot read -------------------------
+
+
+def test_a_media_directory_that_cannot_be_written(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOUDINARY_URL")  # the local store
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("POSTPILOT_MEDIA_DIR", str(blocker / "media"))
+    result = doctor()
+    assert result.exit_code == 2
+    status, detail = rows(result)["media directory"]
+    assert status == "error" and f"{blocker / 'media'} is not writable" in detail
+
+
+def test_live_accounts_need_a_public_address_for_the_local_store(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOUDINARY_URL")
+    add_live(app, "brand", FB_IG, FB_TOKEN, LoginKind.FACEBOOK)
+
+    result = doctor()
+
+    assert result.exit_code == 0  # a warning: dry-run accounts still work
+    status, detail = rows(result)["media directory"]
+    assert status == "warning"
+    assert "no public address" in detail and "POSTPILOT_PUBLIC_MEDIA_URL" in detail
+    assert doctor("--strict").exit_code == 1
+    # Served over HTTPS, it is fine.
+    monkeypatch.setenv("POSTPILOT_PUBLIC_MEDIA_URL", "https://media.example.test/postpilot")
+    status, detail = rows(doctor())["media directory"]
+    assert status == "ok" and "served at https://media.example.test/postpilot" in detail
+
+
+def test_a_paused_account_warns_and_is_still_checked(app: App) -> None:
+    add_live(app, "brand", FB_IG, FB_TOKEN, LoginKind.FACEBOOK)
+    with app.engine.begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.name == "brand").values(is_active=False))
+
+    result = doctor()
+
+    assert result.exit_code == 0
+    table = rows(result)
+    assert table["account brand"] == ("warning", "paused (is_active is false): its posts wait")
+    assert table["account brand token"][0] == "ok" and table["account brand publishes to"][0] == "ok"
+    assert doctor("--strict").exit_code == 1
+
+
+def test_an_expired_facebook_token_is_an_error(app: App, graph: FakeServer[GraphState]) -> None:
+    add_live(app, "brand", FB_IG, FB_TOKEN, LoginKind.FACEBOOK)
+    graph.state.expire_token(FB_TOKEN)  # Meta's debug_token: is_valid false, "Session has expired"
+
+    result = doctor()
+
+    assert result.exit_code == 2
+    status, detail = rows(result)["account brand token"]
+    assert status == "error"
+    assert "Session has expired" in detail and detail.endswith("run postpilot account connect brand")
+    assert "account brand publishes to" not in rows(result)  # nothing more is read with a dead token
+    assert FB_TOKEN not in result.output
+
+
+def test_an_expired_instagram_login_token_is_an_error(app: App, graph: FakeServer[GraphState]) -> None:
+    graph.state.backdate_token(IG_TOKEN, 61 * DAY_S)  # issued 61 days ago: its 60 days are over
+    app.repo.create_account(
+        name="studio",
+        ig_user_id=IG_IG,
+        login_kind=LoginKind.INSTAGRAM,
+        dry_run=False,
+        token_encrypted=app.cipher.encrypt(IG_TOKEN),
+        token_expires_at=datetime.now(UTC) - timedelta(days=1),
+        token_issued_at=datetime.now(UTC) - timedelta(days=61),
+    )
+
+    result = doctor()
+
+    assert result.exit_code == 2
+    status, detail = rows(result)["account studio token"]
+    assert status == "error" and "expired" in detail.lower()
+    assert "postpilot account connect studio" in detail
+    assert IG_TOKEN not in result.output
+
+
+def test_a_failed_automatic_refresh_warns_with_its_reason(app: App) -> None:
+    account_id = app.repo.create_account(
+        name="studio",
+        ig_user_id=IG_IG,
+        login_kind=LoginKind.INSTAGRAM,
+        dry_run=False,
+        token_encrypted=app.cipher.encrypt(IG_TOKEN),
+        token_expires_at=datetime.now(UTC) + timedelta(days=9),
+        token_issued_at=datetime.now(UTC) - timedelta(days=51),
+    )
+    reason = (
+        "The automatic refresh of the Instagram token failed (Instagram did not answer in time); it is tried "
+        "again within an hour. If this persists, run: postpilot account refresh studio"
+    )
+    app.repo.set_token_refresh_error(account_id, reason)
+
+    result = doctor()
+
+    assert result.exit_code == 0
+    assert rows(result)["account studio token"] == ("warning", reason)
+    assert rows(result)["account studio publishes to"][0] == "ok"
+    assert doctor("--strict").exit_code == 1
+
+
+def test_a_facebook_account_the_token_cannot_read_is_an_error(app: App, graph: FakeServer[GraphState]) -> None:
+    """The token is valid with every permission, but posts go to an Instagram account of another Page (a
+    wrong id, or the Page's token was replaced): Meta will not read that account with this token."""
+    other = "17841400000000033"
+    graph.state.add_account(other, None, login_kind="facebook", username="someone_else")
+    add_live(app, "brand", other, FB_TOKEN, LoginKind.FACEBOOK)
+
+    result = doctor()
+
+    assert result.exit_code == 2, result.output
+    table = rows(result)
+    assert table["account brand token"][0] == "ok"
+    status, detail = table["account brand publishes to"]
+    assert status == "error" and f"Instagram account {other} cannot be read with this token (" in detail
+    assert table["account brand quota"][0] == "warning" and "could not be read" in table["account brand quota"][1]
+
+
+def test_a_quota_that_cannot_be_read_warns(app: App, graph: FakeServer[GraphState]) -> None:
+    add_live(app, "brand", FB_IG, FB_TOKEN, LoginKind.FACEBOOK)
+    graph.state.inject_server_error("limit", count=10)
+
+    result = doctor()
+
+    assert result.exit_code == 0  # publishing reads it again at its minute
+    table = rows(result)
+    assert table["account brand publishes to"][0] == "ok"
+    status, detail = table["account brand quota"]
+    assert status == "warning" and detail.startswith("could not be read (")
+    assert doctor("--strict").exit_code == 1
