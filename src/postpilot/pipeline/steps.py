@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from postpilot.domain import errors
 from postpilot.domain.changes import Published
@@ -144,7 +145,7 @@ class Pipeline:
         except Exception as exc:
             if graph is not None:
                 self._record_dry_run(post, graph, "publish")
-            return self._after_error(post, exc, back_to=PostStatus.READY, account=account)
+            return self._after_error(self._as_recorded(post), exc, back_to=PostStatus.READY, account=account)
         dry = graph.dry_run
         permalink = result.permalink
         if dry and result.media_id and not permalink:
@@ -338,6 +339,19 @@ class Pipeline:
         return outcome.apply_to_staging(
             message, post=post, new_container=new_container, repo=self._repo, owner=self.owner
         )
+
+    def _as_recorded(self, post: Post) -> Post:
+        """The post as the database has it after a failed publish step. The step may have recorded its
+        attempt after the claim was read (``publish_attempted_at``), and the outcome must know that
+        media_publish may have gone out: a post that may be live never goes back to ``ready``. When the
+        database cannot be read either (it is what failed), the attempt is assumed: the post stays
+        ``publishing`` and the reconcile finds out, which never publishes twice."""
+        try:
+            fresh = self._repo.post(post.id)
+        except Exception as exc:
+            log.warning("post_not_reread", post_id=post.id, error=type(exc).__name__)
+            return replace(post, publish_attempted_at=post.publish_attempted_at or utcnow())
+        return fresh if fresh is not None else post
 
     def _after_error(
         self,
