@@ -180,3 +180,39 @@ def test_readme_exit_code_table_matches_the_program() -> None:
             common.EXIT_CONFLICT, common.EXIT_INTERNAL) == (0, 1, 2, 3, 4, 5, 6)
     assert table["3"].startswith("invalid input") and table["4"].startswith("not found")
     assert table["5"].startswith("conflict") and table["2"].startswith("configuration error")
+
+
+def test_readme_exit_codes_name_doctors() -> None:
+    """``doctor`` exits 1 on a warning only with --strict, and 2 for any check in error (``cli/__init__.py``)."""
+    text = README.read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| (\d+) \| ([^|]+) \|$", text, flags=re.MULTILINE))
+    assert "`doctor --strict`" in table["1"]
+    assert "`doctor`" in table["2"] and "any check in error" in table["2"]
+
+
+def _login_paragraph(text: str, login: str) -> str:
+    start = text.index(f"- {login} Login asks for")
+    end = text.index("\n   - ", start + 1) if login == "Facebook" else text.index("\n\n", start)
+    return " ".join(text[start:end].split())
+
+
+def test_readme_names_every_permission_each_login_asks_for() -> None:
+    from postpilot.instagram.scopes import BUSINESS_MANAGER_SCOPES, FACEBOOK_SCOPES, INSTAGRAM_SCOPES
+
+    text = README.read_text(encoding="utf-8")
+    facebook, instagram = _login_paragraph(text, "Facebook"), _login_paragraph(text, "Instagram")
+    missing = [s for s in (*FACEBOOK_SCOPES, *BUSINESS_MANAGER_SCOPES) if f"`{s}`" not in facebook]
+    missing += [s for s in INSTAGRAM_SCOPES if f"`{s}`" not in instagram]
+    assert not missing, f"README's settings section does not name these permissions: {missing}"
+
+
+def test_env_example_names_the_graph_versions_postpilot_knows() -> None:
+    from postpilot.instagram.versions import GRAPH_VERSIONS
+
+    text = " ".join(line.lstrip("# ") for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines())
+    known = re.search(r"(v\d+\.0) to (v\d+\.0) are known", text)
+    assert known, ".env.example does not say which Graph API versions are known"
+    versions = list(GRAPH_VERSIONS)
+    assert (known[1], known[2]) == (versions[0], versions[-1])
+    default = Settings.model_fields["graph_version"].default
+    assert f"{default} is served until {GRAPH_VERSIONS[default]:%Y-%m-%d}" in text
