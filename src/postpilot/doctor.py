@@ -130,7 +130,7 @@ def _state_dir(app: App) -> Iterator[Check]:
 
 
 def _images(app: App, now: Callable[[], datetime]) -> Iterator[Check]:
-    if app.image_provider != "openai":
+    if app.media.image_provider != "openai":
         yield _ok("image generation", "offline card renderer (set OPENAI_API_KEY to generate with OpenAI)")
         return
     try:
@@ -149,9 +149,9 @@ def _images(app: App, now: Callable[[], datetime]) -> Iterator[Check]:
 
 
 def _storage(app: App) -> Iterator[Check]:
-    if app.media_store_kind == "cloudinary":
+    if app.media.media_store_kind == "cloudinary":
         try:
-            store = app.store()
+            store = app.media.store()
             check = getattr(store, "check_credentials", None)
             cloud = check() if callable(check) else "?"
         except PostpilotError as exc:

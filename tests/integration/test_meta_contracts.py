@@ -149,7 +149,7 @@ def test_container_reads_are_paced_once_a_minute_after_a_quick_first_look(
     app: App, state: GraphState, account_id: int
 ) -> None:
     account = app.repo.require_account("brand")
-    graph = app.graph_for(account)
+    graph = app.graphs.graph_for(account)
     state.image_delay_s = 60.0  # this image takes a minute to process
     container = graph.create_image_container(IG_USER, image_url="https://media.example.test/a.jpg")
     slept: list[float] = []
@@ -169,7 +169,7 @@ def test_a_reel_still_processing_after_five_minutes_is_left_for_a_later_pass(
     app: App, state: GraphState, account_id: int
 ) -> None:
     account = app.repo.require_account("brand")
-    graph = app.graph_for(account)
+    graph = app.graphs.graph_for(account)
     state.video_delay_s = 900.0
     container = graph.create_reel_container(IG_USER, video_url="https://media.example.test/r.mp4")
     slept: list[float] = []
@@ -196,7 +196,7 @@ def test_staging_ahead_holds_back_near_the_accounts_limit_but_publishing_goes_ou
     # 89 calls already made this hour: the next answer says 90 %.
     state.account_call_times[IG_USER] = deque([state.now()] * 89)
     account = app.repo.require_account("brand")
-    ahead = app.graph_for(account)
+    ahead = app.graphs.graph_for(account)
     ahead.create_image_container(IG_USER, image_url="https://media.example.test/x.jpg")  # answer: 90 %
 
     requests_before = len(state.requests)

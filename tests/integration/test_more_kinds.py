@@ -109,7 +109,7 @@ def test_a_story_refuses_what_stories_do_not_take(
 def test_the_fake_refuses_a_caption_on_a_story_as_meta_does(app: App, account_id: int) -> None:
     account = app.repo.account(account_id)
     assert account is not None
-    graph = app.graph_for(account)
+    graph = app.graphs.graph_for(account)
     with pytest.raises(Permanent):
         graph._create(IG_USER, {"media_type": "STORIES", "image_url": f"{PUBLIC}/s.jpg", "caption": "no"})
 
@@ -161,7 +161,7 @@ def test_a_reel_with_its_options_and_as_a_trial(app: App, state: GraphState, acc
 def test_the_fake_refuses_collaborators_on_a_child_and_more_than_20_tags(app: App, account_id: int) -> None:
     account = app.repo.account(account_id)
     assert account is not None
-    graph = app.graph_for(account)
+    graph = app.graphs.graph_for(account)
     with pytest.raises(Permanent, match=r"(?i)invalid parameter|collaborators"):
         graph._create(IG_USER, {"image_url": f"{PUBLIC}/a.jpg", "is_carousel_item": "true",
                                 "collaborators": json.dumps(["partner"])})

@@ -217,7 +217,7 @@ def test_a_quota_reading_is_trusted_for_an_hour_then_read_again(app: App, state:
     quota = PublishingQuota(clock=lambda: now[0])
     account = app.repo.account(account_id)
     assert account is not None
-    graph = app.graph_for(account)
+    graph = app.graphs.graph_for(account)
 
     quota.check(graph, account)
     now[0] += 3599
@@ -233,7 +233,7 @@ def test_our_own_publishes_count_against_a_remembered_reading(app: App, state: G
     quota = PublishingQuota(margin=2)
     account = app.repo.account(account_id)
     assert account is not None
-    graph = app.graph_for(account)
+    graph = app.graphs.graph_for(account)
     state.consume_quota(IG_USER, 46)  # 4 of 50 left
 
     quota.check(graph, account)
@@ -382,5 +382,5 @@ def test_a_shared_reading_near_the_limit_is_read_again(app: App, state: GraphSta
     quota = PublishingQuota(store=app.repo)
     near_full = app.repo.account(account_id)
     assert near_full is not None
-    quota.check(app.graph_for(near_full), near_full)
+    quota.check(app.graphs.graph_for(near_full), near_full)
     assert kinds_since(state, 0) == ["limit"]  # too close to the limit to trust: asked Instagram

@@ -398,7 +398,7 @@ def _published_elsewhere(app: App, state: GraphState, account_id: int, post_id: 
     """A worker created the container and called media_publish, then died before recording anything."""
     account = app.repo.account(account_id)
     assert account is not None
-    graph = app.graph_for(account)
+    graph = app.graphs.graph_for(account)
     row = post(app, post_id)
     container = graph.create_image_container(IG_USER, image_url=row.image_url or "", caption=row.caption)
     graph.publish(IG_USER, container)
@@ -553,7 +553,7 @@ def test_token_never_appears_in_logs_errors_or_urls(
     # dropped connection (an httpx cause) and, since the token has expired by now, Meta's 190 envelope.
     account = app.repo.account(account_id)
     assert account is not None
-    graph = app.graph_for(account)
+    graph = app.graphs.graph_for(account)
     state.inject_lost_response("create")
     for _ in range(2):
         with pytest.raises(PostpilotError) as info:
