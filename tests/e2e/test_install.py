@@ -288,10 +288,14 @@ def test_full_install_builds_a_venv_and_migrates(run: Runner, destdir: Path) -> 
     assert revision
     assert (ROOT / "build").exists() == had_build_dir, "pip built inside the source tree"
     assert "installed  postpilot" in result.stdout
+    # Issue 10: the install ends with postpilot doctor, whose table is shown (no account yet is only a warning).
+    assert "ran        postpilot doctor: no errors" in result.stdout, result.stdout
+    assert re.search(rf"^schema +ok +at {revision} \(head\)$", result.stdout, re.M), result.stdout
 
     # Issue 13: a re-run with the same code reinstalls the same files and says so, so a running service
     # would not be restarted for nothing.
     again = run("install.sh", "--src", str(ROOT), timeout=280, PYTHON=sys.executable,
                 POSTPILOT_PIP_ARGS="--no-compile")
     assert "unchanged  postpilot" in again.stdout, again.stdout
+    assert "skipped    postpilot doctor (DESTDIR set; pass --migrate to run it)" in again.stdout
     assert "installed  postpilot" not in again.stdout
