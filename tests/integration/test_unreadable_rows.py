@@ -5,12 +5,20 @@ rows beside it are claimed as usual."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, insert, text
 
+from postpilot.db.engine import build_engine
 from postpilot.db.repository import Repository
 from postpilot.db.rows import posts
+from postpilot.domain.errors import UnreadableRow
 from postpilot.domain.model import LoginKind, PostStatus
+from postpilot.pipeline.once import run_once
+from tests.fakes.base import FakeServer
+from tests.fakes.graph import GraphState
+from tests.integration.pipeline_helpers import add_account, make_app
 
 
 def _bad_row(engine: Engine, account: int) -> int:
@@ -63,3 +71,33 @@ def test_an_unreadable_row_is_set_aside_and_its_neighbours_are_claimed(engine: E
         assert repo.claim_for_prepare(owner="me", ahead_s=3600, lease_s=300, batch=10) == []
     finally:
         _restore(engine)
+
+
+def test_a_whole_pass_goes_on_beside_an_unreadable_row_and_publishes_the_healthy_post(
+    db_url: str, tmp_path: Path, server: FakeServer[GraphState]
+) -> None:
+    """The row is a year out of range and overdue: failing it as missed, telling the channels, listing and
+    exporting all read it, and none of them may stop the pass or the commands."""
+    app = make_app(db_url, tmp_path, server.url, image_provider="card", media_store="local")
+    try:
+        account = add_account(app, dry_run=True)
+        bad = _bad_row(app.engine, account)
+        good = app.repo.add_post({"account_id": account, "caption": "good", "prompt": "a lighthouse",
+                                  "scheduled_at": datetime.now(UTC) - timedelta(seconds=5)}, actor="test")
+        tally = run_once(app)
+        assert app.repo.require_post(good).status is PostStatus.SIMULATED, tally
+        with app.engine.connect() as conn:
+            status, last_error = conn.execute(
+                text("SELECT status, last_error FROM scheduled_posts WHERE id = :i"), {"i": bad}).one()
+        assert status == PostStatus.FAILED.value
+        assert last_error.startswith("the column scheduled_at holds a value postpilot cannot read"), last_error
+        skipped: list[str] = []
+        assert [p.id for p in app.repo.list_posts(skipped=skipped)] == [good]
+        assert skipped == [f"post {bad} cannot be read: {last_error.split('; the post is held')[0]}; correct the "
+                           f"row with SQL, then run postpilot post retry {bad}"]
+        with pytest.raises(UnreadableRow, match=f"post {bad} cannot be read: the column scheduled_at"):
+            app.repo.require_post(bad)
+        assert run_once(app).failed == 0  # the next pass is not troubled by it
+    finally:
+        app.close()
+        _restore(build_engine(db_url))

@@ -73,7 +73,7 @@ class Leases(PostRecords):
                 row = conn.execute(select(posts).where(posts.c.id == post_id)).mappings().one()
                 return post_from_row(row)
         except Exception as exc:  # what is wrong is found and said below
-            problem = self._unreadable_column(post_id) or f"the row could not be read ({type(exc).__name__})"
+            problem = self.unreadable_column(post_id) or f"the row could not be read ({type(exc).__name__})"
         message = f"{problem}; the post is held: correct the row, then run postpilot post retry {post_id}"
         with self._tx() as conn:
             # A post that may be live (a publish was attempted) goes to a person rather than to failed.
@@ -94,17 +94,6 @@ class Leases(PostRecords):
             if held.rowcount:
                 self._event(conn, post_id, EventKind.FAILED, message=message, actor=owner)
         log.warning("unreadable_post_set_aside", post_id=post_id, problem=problem)
-        return None
-
-    def _unreadable_column(self, post_id: int) -> str | None:
-        """Which column of the row Python cannot read, and why, in words."""
-        for column in posts.c:
-            try:
-                with self.engine.connect() as conn:
-                    conn.execute(select(column).where(posts.c.id == post_id)).all()
-            except Exception as exc:  # this column is the one
-                detail = str(getattr(exc, "orig", exc)).splitlines()[0][:160]
-                return f"the column {column.name} holds a value postpilot cannot read ({detail})"
         return None
 
     @staticmethod
@@ -263,6 +252,7 @@ class Leases(PostRecords):
             "updated_at": db_now(),
             "last_error": last_error,
         }
+        unreadable: list[int] = []
         with self._tx() as conn:
             ids = claims.claim(conn, where=claims.missed(max_lateness_s), values=values, batch=batch)
             if ids:
@@ -282,7 +272,23 @@ class Leases(PostRecords):
                     ],
                 )
                 for i in ids:  # told in the same transaction (the outbox)
-                    facts = outbox.post_facts(conn, i)
+                    try:
+                        facts = outbox.post_facts(conn, i)
+                    except Exception:  # its time cannot be read (Python's side: the transaction is intact)
+                        unreadable.append(i)
+                        continue
                     if facts is not None:
                         outbox.enqueue(conn, post_notice(NoticeKind.MISSED, facts, reason=None, attempt=0, link=None))
-            return ids
+        for post_id in unreadable:
+            self._say_unreadable(post_id)
+        return ids
+
+    def _say_unreadable(self, post_id: int) -> None:
+        """A post failed as missed whose row cannot be read (a time out of range, written around the guards):
+        its ``last_error`` says which column is wrong instead of "missed", which was not the reason."""
+        problem = self.unreadable_column(post_id) or "the row could not be read"
+        message = f"{problem}; the post is held: correct the row, then run postpilot post retry {post_id}"
+        with self._tx() as conn:
+            conn.execute(update(posts).where(posts.c.id == post_id).values(last_error=message, updated_at=db_now()))
+            self._event(conn, post_id, EventKind.FAILED, message=message, actor=None)
+        log.warning("unreadable_post_set_aside", post_id=post_id, problem=problem)

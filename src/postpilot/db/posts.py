@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 
 from postpilot.db.base import RepoBase
 from postpilot.db.rows import post_from_row, posts
-from postpilot.domain.errors import NotFound
+from postpilot.domain.errors import NotFound, UnreadableRow
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import ACTIVE_STATUSES, USER_FIELDS, Post
+from postpilot.logging import get_logger
+
+log = get_logger("postpilot.db")
 
 
 class PostRecords(RepoBase):
@@ -37,9 +40,51 @@ class PostRecords(RepoBase):
         return ids
 
     def post(self, post_id: int) -> Post | None:
+        """The post, or None; ``UnreadableRow`` (saying which column is wrong) for a row that cannot be read."""
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(posts).where(posts.c.id == post_id)).mappings().first()
+                return post_from_row(row) if row else None
+        except Exception as exc:
+            problem = self.unreadable_column(post_id) or f"the row could not be read ({type(exc).__name__})"
+            raise UnreadableRow(
+                f"post {post_id} cannot be read: {problem}; correct the row with SQL, then run postpilot post "
+                f"retry {post_id}"
+            ) from None
+
+    def unreadable_column(self, post_id: int) -> str | None:
+        """Which column of the row Python cannot read, and why, in words."""
+        for column in posts.c:
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(select(column).where(posts.c.id == post_id)).all()
+            except Exception as exc:  # this column is the one
+                detail = str(getattr(exc, "orig", exc)).splitlines()[0][:160]
+                return f"the column {column.name} holds a value postpilot cannot read ({detail})"
+        return None
+
+    def _read_posts(self, query: Select[Any], skipped: list[str] | None) -> list[Post]:
+        """The posts ``query`` selects, in its order. When a row among them cannot be read, the others are
+        read one by one and that one is left out (said in ``skipped``, and in the log): one bad row never
+        stops a listing, an export or a pass."""
+        try:
+            with self.engine.connect() as conn:
+                return [post_from_row(r) for r in conn.execute(query).mappings()]
+        except Exception as exc:
+            log.warning("posts_unreadable", error=type(exc).__name__)
         with self.engine.connect() as conn:
-            row = conn.execute(select(posts).where(posts.c.id == post_id)).mappings().first()
-            return post_from_row(row) if row else None
+            ids = [int(i) for i in conn.execute(query.with_only_columns(posts.c.id)).scalars()]
+        found: list[Post] = []
+        for post_id in ids:
+            try:
+                post = self.post(post_id)
+            except UnreadableRow as unreadable:
+                if skipped is not None:
+                    skipped.append(unreadable.message)
+                continue
+            if post is not None:
+                found.append(post)
+        return found
 
     def require_post(self, post_id: int) -> Post:
         found = self.post(post_id)
@@ -51,12 +96,16 @@ class PostRecords(RepoBase):
         ids = list(ids)
         if not ids:
             return []
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(posts).where(posts.c.id.in_(ids)).order_by(posts.c.scheduled_at, posts.c.id))
-            return [post_from_row(r) for r in rows.mappings()]
+        query = select(posts).where(posts.c.id.in_(ids)).order_by(posts.c.scheduled_at, posts.c.id)
+        return self._read_posts(query, None)
 
     def upcoming_posts(
-        self, *, account_id: int | None = None, status: str | None = None, limit: int | None = None
+        self,
+        *,
+        account_id: int | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        skipped: list[str] | None = None,
     ) -> list[Post]:
         """What goes out next, soonest first: posts still on their way (scheduled, preparing, ready,
         publishing) and not paused."""
@@ -71,12 +120,18 @@ class PostRecords(RepoBase):
             query = query.where(posts.c.account_id == account_id)
         if limit:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [post_from_row(r) for r in conn.execute(query).mappings()]
+        return self._read_posts(query, skipped)
 
     def list_posts(
-        self, *, status: str | None = None, account_id: int | None = None, limit: int | None = None
+        self,
+        *,
+        status: str | None = None,
+        account_id: int | None = None,
+        limit: int | None = None,
+        skipped: list[str] | None = None,
     ) -> list[Post]:
+        """Every post (or those of ``status`` / the account), by time; a row that cannot be read is left out
+        and described in ``skipped``."""
         query = select(posts).order_by(posts.c.scheduled_at, posts.c.id)
         if status:
             query = query.where(posts.c.status == status)
@@ -84,5 +139,4 @@ class PostRecords(RepoBase):
             query = query.where(posts.c.account_id == account_id)
         if limit:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [post_from_row(r) for r in conn.execute(query).mappings()]
+        return self._read_posts(query, skipped)

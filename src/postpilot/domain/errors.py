@@ -54,6 +54,11 @@ class InvalidInput(PostpilotError):
     """The input breaks a rule."""
 
 
+class UnreadableRow(InvalidInput):
+    """A row the database holds but postpilot cannot read (a value written around the database's guards): it
+    is named, with its column, and left out of listings and passes instead of stopping them."""
+
+
 class Transient(PostpilotError):
     """A temporary problem; it will be retried."""
 
