@@ -216,16 +216,16 @@ class SeriesRecords(RepoBase):
         values = {k: v for k, v in found.template.items() if v is not None}
         values.update(account_id=found.account_id, scheduled_at=at, series_id=found.id, occurrence_at=at)
         # Imported here: only the database in use needs its dialect's module (the other one costs memory).
+        statement: Any
         if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects import postgresql
+
+            statement = postgresql.insert(posts).on_conflict_do_nothing(index_elements=["series_id", "occurrence_at"])
         else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        statement = (
-            dialect_insert(posts)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["series_id", "occurrence_at"])
-            .returning(posts.c.id)
-        )
+            from sqlalchemy.dialects import sqlite
+
+            statement = sqlite.insert(posts).on_conflict_do_nothing(index_elements=["series_id", "occurrence_at"])
+        statement = statement.values(**values).returning(posts.c.id)
         post_id = conn.execute(statement).scalar()
         if post_id is None:
             return None  # it exists already: another replica, or an earlier pass, made it
