@@ -1,16 +1,23 @@
 """CSV cells for the options of issue 16, in forms a spreadsheet can hold (a JSON array works in each too).
 
+- ``media_urls``: the carousel's URLs separated by spaces, ``|`` or new lines (a path ending in .mp4, .mov or
+  .m4v is a video); or, to give a slide its own alt text or to mark a video whose URL does not say so, the
+  column's JSON array as SQL takes it: ``[{"url": "https://…/a.jpg", "alt_text": "…"},
+  {"url": "https://…/clip", "type": "video"}, "https://…/b.jpg"]``. The export writes the JSON form exactly
+  when the plain one would lose something.
 - ``user_tags``: people separated by spaces: ``friend@0.5,0.5`` (x, y from 0 to 1), ``friend@0.5,0.5#2`` on
   carousel slide 2, or just ``friend`` on a reel or a story.
 - ``collaborators``: usernames separated by spaces or commas.
 - ``share_to_feed``: true or false. ``thumb_offset``: milliseconds. ``trial_params``: ``MANUAL`` or
   ``SS_PERFORMANCE`` (the graduation strategy of a trial reel).
+- ``requires_approval``: true or false; empty follows the account (``account set --require-approval``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 _TAG = re.compile(r"^(?P<name>[^@#\s]+)(?:@(?P<x>[^,#\s]+),(?P<y>[^#\s]+))?(?:#(?P<item>\d+))?$")
@@ -23,6 +30,77 @@ def _json_or(cell: str) -> Any:
         return json.loads(cell)
     except ValueError:
         return cell  # validation names the field and the rule
+
+
+# What a JSON cell of each column looks like, for the message when one does not parse.
+JSON_EXAMPLES = {
+    "media_urls": '[{"url": "https://example.com/a.jpg", "alt_text": "the counter"}, "https://example.com/b.mp4"]',
+    "user_tags": '[{"username": "friend", "x": 0.5, "y": 0.5}]',
+    "collaborators": '["partner_shop"]',
+    "trial_params": '{"graduation_strategy": "MANUAL"}',
+}
+_CURLY_QUOTES = "\u201c\u201d\u201e\u2018\u2019"
+# Carousel URLs in the plain form; a URL holding one of these must be written in the JSON form.
+_MEDIA_SEPARATORS = re.compile(r"[\s|]+")
+
+
+def json_problem(cell: str | None, name: str) -> str | None:
+    """What is wrong with a cell that starts like JSON (``[`` or ``{``) but does not parse; None otherwise."""
+    text = (cell or "").strip()
+    if not text.startswith(("[", "{")):
+        return None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = (
+            '; it has typographic quotes (\u201c \u201d), JSON needs straight ones (")'
+            if any(q in text for q in _CURLY_QUOTES)
+            else ""
+        )
+        return (
+            f"{name} starts with {text[0]} but is not valid JSON ({exc.msg} at character {exc.pos + 1}){hint}; "
+            f"write it like {JSON_EXAMPLES.get(name, '[...]')}"
+        )
+    return None
+
+
+def parse_media_urls(cell: str | None) -> tuple[Any, str | None]:
+    """(value, problem) for a ``media_urls`` cell: URLs separated by spaces, ``|`` or new lines, or a JSON array
+    (whose items validation checks, naming the item)."""
+    if not cell or not cell.strip():
+        return None, None
+    text = cell.strip()
+    if text.startswith(("[", "{")):
+        problem = json_problem(text, "media_urls")
+        if problem:
+            return None, problem
+        value = json.loads(text)
+        if isinstance(value, dict):
+            return None, (
+                f"media_urls is the whole carousel: put the slides in a JSON array, like {JSON_EXAMPLES['media_urls']}"
+            )
+        return value, None
+    return [u for u in _MEDIA_SEPARATORS.split(text) if u], None
+
+
+def format_media_urls(value: Any, shown: Callable[[str], str]) -> str:
+    """A ``media_urls`` cell: the plain list when every slide is a URL that reads back as the same slide,
+    else the JSON array (objects with their alt text and type kept), each URL as ``shown`` writes it."""
+    if value is None:
+        return ""
+    if not isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)  # a row written with SQL that import will name the problem of
+    if all(isinstance(u, str) and u and not _MEDIA_SEPARATORS.search(shown(u)) for u in value):
+        return " ".join(shown(u) for u in value)
+    return json.dumps([_shown_item(u, shown) for u in value], ensure_ascii=False)
+
+
+def _shown_item(item: Any, shown: Callable[[str], str]) -> Any:
+    if isinstance(item, str):
+        return shown(item)
+    if isinstance(item, dict) and isinstance(item.get("url"), str):
+        return {**item, "url": shown(item["url"])}
+    return item
 
 
 def _number(text: str) -> Any:

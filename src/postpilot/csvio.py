@@ -3,16 +3,20 @@
 Columns (header row required; order free; unknown columns are an error so typos do not pass silently):
 ``account, post_type, scheduled_at, timezone, caption, prompt, image_url, media_urls, video_url, cover_url,
 image_count, aspect, alt_text, user_tags, collaborators, location_id, share_to_feed, thumb_offset, audio_name,
-trial_params, first_comment``. ``media_urls`` holds the carousel's URLs (images or .mp4/.mov videos) separated
-by spaces, ``|`` or new lines; the option cells are described in ``csv_options``. ``scheduled_at`` is ISO 8601
-with an offset, or a local time with a ``timezone`` (IANA name).
+trial_params, first_comment, requires_approval``. ``media_urls`` holds the carousel's URLs (images, or
+.mp4/.mov/.m4v videos) separated by spaces, ``|`` or new lines, or its JSON array with per-slide objects
+(``{"url": …, "alt_text": …}``, ``{"url": …, "type": "video"}``); the option cells are described in
+``csv_options``. ``scheduled_at`` is ISO 8601 with an offset, or a local time with a ``timezone`` (IANA name).
+
+``post export`` adds ``id`` and the results (``READ_ONLY_COLUMNS``), among them ``allow_duplicate``: a person's
+confirmation of one held repeat (``post retry ID --allow-duplicate``), shown but never set by an import, so a
+row copied from an export does not carry that confirmation to a new post.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,19 +26,28 @@ from postpilot import csv_options as opts
 from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
 from postpilot.domain.model import CONTENT_FIELDS, DRAFT_FIELDS, Account, Post
+from postpilot.domain.publish_options import media_item_url
 from postpilot.domain.timeparse import parse_when
 from postpilot.redaction import display_url
 
 # The CSV names the account by name and carries a time zone; the rest are the table's content columns.
-COLUMNS = ("account", "post_type", "scheduled_at", "timezone", *CONTENT_FIELDS[1:], "first_comment")
+COLUMNS = (
+    "account",
+    "post_type",
+    "scheduled_at",
+    "timezone",
+    *CONTENT_FIELDS[1:],
+    "first_comment",
+    "requires_approval",
+)
 REQUIRED = ("account", "scheduled_at")
-EXPORT_COLUMNS = ("id", *COLUMNS, "status", "last_error", "ig_media_id", "permalink", "published_at")
-
-
 # Written by ``post export`` and read back by the import: ``id`` names the post a row updates; the others are
-# results, shown in the export and ignored by the import (a row cannot set them).
-READ_ONLY_COLUMNS = ("status", "last_error", "ig_media_id", "permalink", "published_at")
-IMPORT_COLUMNS = ("id", *COLUMNS, *READ_ONLY_COLUMNS)
+# results (and the duplicate confirmation, see above), shown in the export and ignored by the import.
+READ_ONLY_COLUMNS = ("status", "last_error", "allow_duplicate", "ig_media_id", "permalink", "published_at")
+EXPORT_COLUMNS = ("id", *COLUMNS, *READ_ONLY_COLUMNS)
+IMPORT_COLUMNS = EXPORT_COLUMNS
+# What an import compares with the post a row with an ``id`` updates.
+UPDATE_FIELDS = (*DRAFT_FIELDS, "requires_approval")
 # A spreadsheet saving CSV in much of Europe separates cells with ";" (the comma is the decimal mark there).
 DELIMITERS = (",", ";", "\t")
 
@@ -65,10 +78,6 @@ def _blank(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
-
-
-def split_media_urls(value: str) -> list[str]:
-    return [u for u in re.split(r"[\s|]+", value.strip()) if u]
 
 
 # The csv module refuses cells over 128 KiB; a caption is at most 2,200 characters, so a cell this large is a
@@ -145,16 +154,31 @@ def _parse_csv(
             break
         except csv.Error as exc:
             raise _unreadable(exc, reader.line_num) from None
-        result = _parse_row(reader.line_num, row, find_account, now)
-        results.append(_as_update(result, row, find_post, now) if (row.get("id") or "").strip() else result)
+        raw_id = (row.get("id") or "").strip()
+        if not raw_id:
+            results.append(_parse_row(reader.line_num, row, find_account, now))
+        else:
+            current = find_post(int(raw_id)) if raw_id.isdigit() and find_post is not None else None
+            if current is not None:
+                # A column the file leaves out is as the post has it (not emptied): an update row says what
+                # changes, also when a spreadsheet user deleted the columns they do not work with.
+                kept = _export_row(current, "", _exact_url)
+                row = {**{c: neutralise(_cell(kept[c])) for c in COLUMNS if c not in header}, **row}
+            result = _parse_row(reader.line_num, row, find_account, now, current)
+            results.append(_as_update(result, raw_id, current, now))
         if progress is not None and len(results) % 1000 == 0:
             progress(len(results))
     return results
 
 
 def _parse_row(
-    line: int, row: dict[str, str | None], find_account: Callable[[str], Account | None], now: datetime | None
+    line: int,
+    row: dict[str, str | None],
+    find_account: Callable[[str], Account | None],
+    now: datetime | None,
+    current: Post | None = None,
 ) -> RowResult:
+    """One row checked as a new post; ``current``: the post a row with an ``id`` updates."""
     get = {k: _blank(_unneutralise(v) if isinstance(v, str) else None) for k, v in row.items() if k is not None}
     problems: list[str] = []
     if None in row:  # more cells than columns
@@ -171,7 +195,7 @@ def _parse_row(
             when = parse_when(get["scheduled_at"] or "", get.get("timezone"))
         except InvalidInput as exc:
             problems.append(exc.message)
-        if when is not None and now is not None:
+        if when is not None and now is not None and current is None:
             past = validation.past_problem(when, now, option="post import --allow-past")
             if past:
                 problems.append(past)
@@ -184,12 +208,19 @@ def _parse_row(
         except ValueError:
             problems.append(f"image_count must be a whole number (got {image_count!r})")
             image_count = None
-    raw_media = get.get("media_urls")
-    media_urls = split_media_urls(raw_media) if raw_media else None
+    media_urls, media_problem = opts.parse_media_urls(get.get("media_urls"))
+    for name in ("user_tags", "collaborators", "trial_params"):
+        json_problem = opts.json_problem(get.get(name), name)
+        if json_problem:
+            problems.append(json_problem)
+            get[name] = None  # said once, in these words, not again by the rules
     user_tags, tag_problem = opts.parse_user_tags(get.get("user_tags"))
     share_to_feed, feed_problem = opts.parse_bool(get.get("share_to_feed"), "share_to_feed")
     thumb_offset, offset_problem = opts.parse_int(get.get("thumb_offset"), "thumb_offset")
-    problems += [p for p in (tag_problem, feed_problem, offset_problem) if p]
+    requires_approval, approval_problem = opts.parse_bool(get.get("requires_approval"), "requires_approval")
+    if approval_problem:
+        approval_problem += "; leave it empty to do as the account says"
+    problems += [p for p in (media_problem, tag_problem, feed_problem, offset_problem, approval_problem) if p]
     extras = {
         "first_comment": get.get("first_comment"),
         "user_tags": user_tags,
@@ -216,11 +247,21 @@ def _parse_row(
     )
     problems += validation.option_conflicts(draft)
     if when is not None:
-        problems += validation.problems(draft, account, account_required=account is not None)
+        rules = validation.problems(draft, account, account_required=account is not None)
     else:
-        problems += [
+        rules = [
             p for p in validation.problems(draft, account, account_required=False) if not p.startswith("scheduled_at")
         ]
+    if media_problem:  # the cell was said to be unreadable; "needs media_urls" would repeat it
+        rules = [p for p in rules if not p.startswith("a carousel needs media_urls")]
+    if current is not None:
+        # A URL the post already holds, read back unchanged, is not this file's to answer for: preparation
+        # fills in where it stored the images (file:// with the local store).
+        kept = tuple(_URL_PROBLEM_STARTS[n] for n in _URL_COLUMNS if _unchanged(n, getattr(draft, n), current))
+        rules = [p for p in rules if not p.startswith(kept)]
+    problems += rules
+    if current is not None:
+        problems = [p for p in problems if not p.startswith(_AS_NEW_POST_ONLY)]
     if problems or account is None or when is None:
         return RowResult(line, None, _dedupe(problems))
     values = {
@@ -237,33 +278,28 @@ def _parse_row(
         "alt_text": draft.alt_text,
         **extras,
         "scheduled_at": when,
+        "requires_approval": requires_approval,
     }
     return RowResult(line, values, [])
 
 
-def _as_update(
-    result: RowResult, row: dict[str, str | None], find_post: Callable[[int], Post | None] | None, now: datetime | None
-) -> RowResult:
-    """A row with an ``id``: the columns that differ from the post as it is, or what is wrong."""
-    raw = (row.get("id") or "").strip()
+def _as_update(result: RowResult, raw: str, current: Post | None, now: datetime | None) -> RowResult:
+    """A row with an ``id``: the columns that differ from the post as it is (``current``), or what is wrong."""
     if not raw.isdigit():
         return RowResult(result.line, None, [f"id must be a post's number, or empty for a new post (got {raw!r})"])
     post_id = int(raw)
-    current = find_post(post_id) if find_post is not None else None
     if current is None:
         return RowResult(result.line, None, [f"no post with id {post_id} (leave id empty to add a new post)"])
-    # Rules about the row as a new post (a time in the past, a prompt beside our own filled image URL) do not
-    # apply to an exported row: only what it changes counts.
-    as_new_post_only = ("in the past", "not both", "only for a carousel generated", "only for a reel")
-    problems = [p for p in result.problems if not any(words in p for words in as_new_post_only)]
-    if problems or result.values is None:
-        return RowResult(result.line, None, problems, post_id)
+    if result.problems or result.values is None:
+        return RowResult(result.line, None, result.problems, post_id)
     values = result.values
     if values["account_id"] != current.account_id:
         return RowResult(result.line, None, ["a post cannot move to another account: add it as a new row"], post_id)
     changed: dict[str, Any] = {}
-    for name in DRAFT_FIELDS:
+    for name in UPDATE_FIELDS:
         new, old = values.get(name), getattr(current, name)
+        if name == "media_urls":
+            new = _with_hidden_urls(new, old)
         if _same(name, new, old):
             continue
         changed[name] = new
@@ -274,6 +310,24 @@ def _as_update(
     return RowResult(result.line, changed, [], post_id)
 
 
+# Rules about a row as a new post that do not apply to an exported row, where only what it changes counts: a
+# prompt beside the image URL preparation filled in (a time in the past is checked only when it changes).
+_AS_NEW_POST_ONLY = (
+    "a photo takes either an image_url (your own image) or a prompt",
+    "a carousel takes either media_urls (your own images) or a prompt",
+    "a story takes either your own image_url or video_url, or a prompt",
+    "image_count is only for a carousel generated from a prompt",
+    "video_url and cover_url are only for a reel",
+)
+_URL_COLUMNS = ("image_url", "media_urls", "video_url", "cover_url")
+_URL_PROBLEM_STARTS = {n: f"{n} " for n in _URL_COLUMNS} | {"media_urls": "media_urls item "}
+
+
+def _unchanged(name: str, new: Any, current: Post) -> bool:
+    old = getattr(current, name)
+    return _same(name, _with_hidden_urls(new, old) if name == "media_urls" else new, old)
+
+
 def _same(name: str, new: Any, old: Any) -> bool:
     """The exported value read back means "unchanged": URLs were shown without their query string or
     password, and empty cells read as nothing."""
@@ -281,9 +335,36 @@ def _same(name: str, new: Any, old: Any) -> bool:
         return True
     if name in ("image_url", "video_url", "cover_url") and isinstance(old, str) and new in (old, display_url(old)):
         return True
-    if name == "media_urls" and isinstance(old, list) and isinstance(new, list):
-        return [str(u) for u in new] in ([str(u) for u in old], [display_url(str(u)) for u in old])
     return bool(new == old)
+
+
+def _with_hidden_urls(new: Any, old: Any) -> Any:
+    """``media_urls`` read back from an export: a slide's URL still shown as the export showed a stored one
+    (no password, ``?…`` for the query string) is that stored URL, so signed URLs survive an edit of the
+    carousel. The same slide position is looked at first, then the other slides."""
+    if not isinstance(new, list) or not isinstance(old, list):
+        return new
+    stored = [media_item_url(entry) for entry in old]
+    by_shown: dict[str, str] = {}
+    for url in stored:
+        if isinstance(url, str):
+            by_shown.setdefault(display_url(url), url)
+
+    def back(url: Any, position: int) -> Any:
+        if not isinstance(url, str):
+            return url
+        here = stored[position] if position < len(stored) else None
+        if isinstance(here, str) and url == display_url(here):
+            return here
+        return by_shown.get(url, url)
+
+    out: list[Any] = []
+    for position, entry in enumerate(new):
+        if isinstance(entry, dict) and "url" in entry:
+            out.append({**entry, "url": back(entry["url"], position)})
+        else:
+            out.append(back(entry, position))
+    return out
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
@@ -300,42 +381,59 @@ def export_csv(posts: Iterable[Post], account_names: dict[int, str], *, full_url
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-
-    def url(value: object) -> str:
-        if not isinstance(value, str) or not value:
-            return ""
-        return value if full_urls else display_url(value)
-
+    url = _exact_url if full_urls else _shown_url
     for p in posts:
-        media_urls = " ".join(url(u) for u in p.media_urls) if isinstance(p.media_urls, list) else ""
-        row = {
-            "id": p.id,
-            "account": account_names.get(p.account_id, p.account_id),
-            "post_type": p.post_type,
-            "scheduled_at": p.scheduled_at.isoformat(),
-            "timezone": "",
-            "caption": p.caption,
-            "prompt": p.prompt or "",
-            "image_url": url(p.image_url),
-            "media_urls": media_urls,
-            "video_url": url(p.video_url),
-            "cover_url": url(p.cover_url),
-            "image_count": p.image_count or "",
-            "aspect": p.aspect,
-            "alt_text": p.alt_text or "",
-            "user_tags": opts.format_user_tags(p.user_tags),
-            "collaborators": opts.format_collaborators(p.collaborators),
-            "location_id": p.location_id or "",
-            "share_to_feed": "" if p.share_to_feed is None else str(p.share_to_feed).lower(),
-            "thumb_offset": "" if p.thumb_offset is None else p.thumb_offset,
-            "audio_name": p.audio_name or "",
-            "trial_params": opts.format_trial(p.trial_params),
-            "first_comment": p.first_comment or "",
-            "status": p.status.value,
-            "last_error": p.last_error or "",
-            "ig_media_id": p.ig_media_id or "",
-            "permalink": p.permalink or "",
-            "published_at": p.published_at.isoformat() if p.published_at else "",
-        }
+        row = _export_row(p, account_names.get(p.account_id, p.account_id), url)
         writer.writerow({k: neutralise(v) if isinstance(v, str) else v for k, v in row.items()})
     return out.getvalue()
+
+
+def _exact_url(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _shown_url(value: object) -> str:
+    return display_url(value) if isinstance(value, str) and value else ""
+
+
+def _export_row(p: Post, account: object, url: Callable[[object], str]) -> dict[str, Any]:
+    """The post's cells as the export writes them (before neutralising), its URLs as ``url`` shows them."""
+    return {
+        "id": p.id,
+        "account": account,
+        "post_type": p.post_type,
+        "scheduled_at": p.scheduled_at.isoformat(),
+        "timezone": "",
+        "caption": p.caption,
+        "prompt": p.prompt or "",
+        "image_url": url(p.image_url),
+        "media_urls": opts.format_media_urls(p.media_urls, url),
+        "video_url": url(p.video_url),
+        "cover_url": url(p.cover_url),
+        "image_count": p.image_count or "",
+        "aspect": p.aspect,
+        "alt_text": p.alt_text or "",
+        "user_tags": opts.format_user_tags(p.user_tags),
+        "collaborators": opts.format_collaborators(p.collaborators),
+        "location_id": p.location_id or "",
+        "share_to_feed": _bool_cell(p.share_to_feed),
+        "thumb_offset": "" if p.thumb_offset is None else p.thumb_offset,
+        "audio_name": p.audio_name or "",
+        "trial_params": opts.format_trial(p.trial_params),
+        "first_comment": p.first_comment or "",
+        "requires_approval": _bool_cell(p.requires_approval),
+        "status": p.status.value,
+        "last_error": p.last_error or "",
+        "allow_duplicate": _bool_cell(p.allow_duplicate),
+        "ig_media_id": p.ig_media_id or "",
+        "permalink": p.permalink or "",
+        "published_at": p.published_at.isoformat() if p.published_at else "",
+    }
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _bool_cell(value: bool | None) -> str:
+    return "" if value is None else str(bool(value)).lower()

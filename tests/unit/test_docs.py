@@ -6,8 +6,10 @@ default; the example CSV must import cleanly; the README must carry the two comm
 
 from __future__ import annotations
 
+import io
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +121,40 @@ def test_example_csv_imports_cleanly() -> None:
     values = [r.values for r in results]
     assert all(v is not None and v["account_id"] == 7 for v in values)
     types = [v["post_type"] for v in values if v is not None]
-    assert {"photo", "carousel", "reel"} <= set(types)
+    assert {"photo", "carousel", "reel", "story"} <= set(types)
     header = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert header == list(COLUMNS)
+
+
+def test_example_csv_shows_the_issue_16_fields_at_future_times() -> None:
+    """A location, a trial reel, a carousel with a video slide and a slide's own alt text, and no time that has
+    passed (post import refuses those without --allow-past)."""
+    with EXAMPLE_CSV.open(encoding="utf-8", newline="") as stream:
+        values = [r.values for r in parse_csv(stream, _demo_account, now=datetime.now(UTC))]
+    assert all(v is not None for v in values), "a row is refused (a time in the past?)"
+    rows = [v for v in values if v is not None]
+    assert any(v["location_id"] for v in rows)
+    assert any(v["post_type"] == "reel" and v["trial_params"] for v in rows)
+    assert any(v["first_comment"] for v in rows) and any(v["requires_approval"] for v in rows)
+    slides = [s for v in rows if v["post_type"] == "carousel" for s in v["media_urls"] or []]
+    assert any(isinstance(s, dict) and s.get("type") == "video" for s in slides)
+    assert any(isinstance(s, dict) and s.get("alt_text") for s in slides)
+
+
+def test_readme_csv_section_matches_the_program_and_the_example_file() -> None:
+    """The README's column list names every column, and its CSV rows are examples/posts.csv's own."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Importing a CSV file", 1)[1].split("\n## ", 1)[0]
+    listed = re.search(r"`(account, post_type, [^`]*)`", section)
+    assert listed is not None
+    assert [c.strip() for c in listed.group(1).split(",")] == list(COLUMNS)
+    blocks = re.findall(r"```csv\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    example = EXAMPLE_CSV.read_text(encoding="utf-8").splitlines()
+    shown = blocks[0].splitlines()
+    assert shown[0] == example[0] and set(shown) <= set(example), "the README's CSV rows are not in examples/posts.csv"
+    parsed = parse_csv(io.StringIO(blocks[0]), _demo_account)
+    assert [r.problems for r in parsed] == [[]] * (len(shown) - 1)
 
 
 def test_readme_has_the_two_commands_first() -> None:

@@ -212,8 +212,9 @@ CONTENT_FIELDS = (
     "trial_params",
 )
 # The columns a marketer writes (SQL, CLI, import); the rest of the row is postpilot's bookkeeping. The first
-# comment is not in a container, so changing it never makes one again (it is read when it is posted).
-USER_FIELDS = ("account_id", *CONTENT_FIELDS, "first_comment", "scheduled_at", "is_active")
+# comment is not in a container, so changing it never makes one again (it is read when it is posted);
+# requires_approval says whether a person must approve it (NULL: as its account says).
+USER_FIELDS = ("account_id", *CONTENT_FIELDS, "first_comment", "scheduled_at", "is_active", "requires_approval")
 # What the rules look at (``domain.validation.PostDraft`` has exactly these).
 DRAFT_FIELDS = (*CONTENT_FIELDS, "first_comment", "scheduled_at")
 
