@@ -316,3 +316,24 @@ def test_a_story_row_is_accepted_and_the_check_still_refuses_other_types(engine:
     with pytest.raises(DBAPIError), engine.begin() as conn:
         conn.execute(text("INSERT INTO scheduled_posts (account_id, post_type, scheduled_at) "
                           "VALUES (1, 'tiktok', '2030-01-01T09:00:00Z')"))
+
+
+@pytest.mark.parametrize("column", ["media_urls", "user_tags", "collaborators", "trial_params"])
+@pytest.mark.parametrize("table", ["scheduled_posts", "post_series"])
+def test_json_nested_too_deep_is_refused_in_the_same_words_on_both_databases(
+    engine: Engine, table: str, column: str
+) -> None:
+    _account(engine)
+    deep = '{"a": ' * 40 + "1" + "}" * 40
+    required = (
+        "(account_id, scheduled_at) VALUES (1, '2030-01-01 09:00:00+00:00'"
+        if table == "scheduled_posts"
+        else "(account_id, freq, local_time, starts_on) VALUES (1, 'daily', '09:00', '2030-01-01'"
+    )
+    names, values = required.split(" VALUES ")
+    statement = f"INSERT INTO {table} {names[:-1]}, {column}) VALUES {values}, :v)"
+    with pytest.raises(DBAPIError) as info, engine.begin() as conn:
+        conn.execute(text(statement), {"v": deep})
+    assert f"{column} is nested deeper than 32 levels" in str(info.value.orig)
+    with engine.begin() as conn:  # what postpilot reads is a few levels deep, and goes in
+        conn.execute(text(statement), {"v": '[{"username": "a", "x": 0.5, "y": 0.5}]'})
