@@ -21,7 +21,7 @@ import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from postpilot.app import App
 from postpilot.db.rows import spend
