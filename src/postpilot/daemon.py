@@ -1,9 +1,9 @@
-"""``postpilot run``: the long-running service.
+"""``postpilot run``: the long-running service: its start and drain, when each job runs, and its health.
 
 APScheduler 3.11 is only an in-process ticker (memory job store, UTC): an interval job polls the database,
 a second renews leases, and each prepared post due soon gets a one-shot date job at its exact
-``scheduled_at``. All coordination between replicas is in SQL (claims and leases), so N replicas need no
-leader. Signals only set an event; the main thread does the draining.
+``scheduled_at``. What the jobs do is ``daemon_jobs.py``. All coordination between replicas is in SQL (claims
+and leases), so N replicas need no leader. Signals only set an event; the main thread does the draining.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from postpilot.config import Settings
+from postpilot.daemon_jobs import DaemonJobs
 from postpilot.db import migrate
-from postpilot.db.alerts import APPROVAL_REMINDER_BEFORE_S
 from postpilot.db.repository import Repository
-from postpilot.db.series import horizon_s as series_horizon_s
 from postpilot.domain.errors import ConfigError
 from postpilot.domain.model import utcnow
 from postpilot.instagram.usage import GraphUsage
@@ -109,8 +108,6 @@ class Daemon:
         self.exit_code = 0
         self.started_at = time.monotonic()
         self.heartbeat = time.monotonic()
-        self.last_poll_ok: datetime | None = None
-        self.last_poll_error: str | None = None
         self._signals = 0
         self.runner = runner
         self.scheduler = BackgroundScheduler(
@@ -126,10 +123,23 @@ class Daemon:
         host, port = self.settings.health_host_port
         self.http = HealthServer(host=host, port=port, probe=self, metrics=metrics)
         self.review = review  # the review page, on its own listener (None unless POSTPILOT_WEB_LISTEN is set)
-        self._scheduled: dict[int, datetime] = {}
         self._lock: SqliteLock | None = None
-        # The first poll can finish before run() announces READY=1; systemd expects READY first.
+        # Set once READY=1 is sent: the poll pings the watchdog only after it (systemd expects READY first).
         self._ready_sent = threading.Event()
+        self.jobs = DaemonJobs(
+            settings=settings,
+            repo=repo,
+            metrics=metrics,
+            runner=runner,
+            watch=watch,
+            tokens=tokens,
+            scheduler=self.scheduler,
+            notifier=self.notifier,
+            stopping=self.stop_event,
+            draining=lambda: self.draining,
+            ready_sent=self._ready_sent,
+            comments=comments,
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
@@ -147,37 +157,38 @@ class Daemon:
         self.http.start()
         if self.review is not None:
             self.review.start()
+        jobs = self.jobs
         self.scheduler.add_job(
-            self.poll, "interval", seconds=self.settings.poll_interval_s, id="poll", next_run_time=datetime.now(UTC)
+            jobs.poll, "interval", seconds=self.settings.poll_interval_s, id="poll", next_run_time=datetime.now(UTC)
         )
         self.scheduler.add_job(
             self.runner.renew_leases, "interval", seconds=max(5.0, self.settings.lease_s / 3), id="renew-leases"
         )
-        self.scheduler.add_job(self._backfill_permalinks, "interval", seconds=PERMALINK_BACKFILL_S, id="permalinks")
-        self.scheduler.add_job(self._remind_unapproved, "interval", seconds=APPROVAL_REMINDER_EVERY_S, id="approvals")
+        self.scheduler.add_job(jobs.backfill_permalinks, "interval", seconds=PERMALINK_BACKFILL_S, id="permalinks")
+        self.scheduler.add_job(jobs.remind_unapproved, "interval", seconds=APPROVAL_REMINDER_EVERY_S, id="approvals")
         if self.comments is not None:
             self.scheduler.add_job(
-                self._first_comments,
+                jobs.first_comments,
                 "interval",
                 seconds=FIRST_COMMENTS_EVERY_S,
                 id="first-comments",
                 next_run_time=datetime.now(UTC),
             )
         self.scheduler.add_job(
-            self._look_ahead, "interval", seconds=LOOK_AHEAD_EVERY_S, id="look-ahead", next_run_time=datetime.now(UTC)
+            jobs.look_ahead, "interval", seconds=LOOK_AHEAD_EVERY_S, id="look-ahead", next_run_time=datetime.now(UTC)
         )
         self.scheduler.add_job(
-            self._expand_series, "interval", seconds=SERIES_EVERY_S, id="series", next_run_time=datetime.now(UTC)
+            jobs.expand_series, "interval", seconds=SERIES_EVERY_S, id="series", next_run_time=datetime.now(UTC)
         )
         self.scheduler.add_job(
-            self._refresh_tokens,
+            jobs.refresh_tokens,
             "interval",
             seconds=REFRESH_EVERY_S,
             id="token-refresh",
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.add_job(
-            self._check_dependencies,
+            jobs.check_dependencies,
             "interval",
             seconds=DEPENDENCY_CHECK_S,
             id="dependencies",
@@ -237,120 +248,6 @@ class Daemon:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
-    # ------------------------------------------------------------------ the poll
-    def poll(self) -> None:
-        if self.draining or self.stop_event.is_set():
-            return
-        started = time.monotonic()
-        try:
-            self.runner.fail_missed()
-            self.runner.reconcile_stale()
-            self.runner.prepare_due(ahead_s=self.settings.prepare_ahead_s)
-            self.runner.stage_upcoming()
-            self.runner.publish_due()
-            self._schedule_precise_jobs()
-            self._update_backlog()
-            self.runner.report_load()
-        except Exception as exc:
-            self.last_poll_error = type(exc).__name__
-            log.warning("poll_failed", error=str(exc)[:300])
-            self.metrics.count_error(type(exc).__name__)
-            return
-        self.last_poll_ok = utcnow()
-        self.last_poll_error = None
-        self.metrics.poll_succeeded(self.last_poll_ok, time.monotonic() - started)
-        log.debug(
-            "poll_done", ms=round((time.monotonic() - started) * 1000, 1), inflight=len(self.runner.inflight_ids())
-        )
-        if self._ready_sent.is_set():
-            self.notifier.watchdog()
-
-    def _schedule_precise_jobs(self) -> None:
-        """Publishing waits for no poll: a date job fires at each upcoming post's exact instant."""
-        horizon = max(self.settings.poll_interval_s * 3, 10.0)
-        now = utcnow()
-        self._scheduled = {pid: at for pid, at in self._scheduled.items() if at > now}
-        for post_id, at in self.repo.upcoming_ready(within_s=horizon):
-            if self._scheduled.get(post_id) == at:
-                continue
-            self.scheduler.add_job(
-                self._publish_one,
-                "date",
-                run_date=at,
-                args=[post_id],
-                id=f"publish-{post_id}",
-                replace_existing=True,
-                misfire_grace_time=int(self.settings.max_lateness_s),
-            )
-            self._scheduled[post_id] = at
-
-    def _publish_one(self, post_id: int) -> None:
-        if self.draining:
-            return
-        try:
-            self.runner.publish_due(batch=1, post_id=post_id)
-        except Exception as exc:
-            log.warning("precise_publish_failed", post_id=post_id, error=type(exc).__name__)
-
-    def _backfill_permalinks(self) -> None:
-        if self.draining:
-            return
-        try:
-            self.runner.backfill_permalinks()
-        except Exception as exc:  # best effort; the next run tries again
-            log.warning("permalink_backfill_failed", error=type(exc).__name__)
-
-    def _remind_unapproved(self) -> None:
-        if self.draining:
-            return
-        try:
-            self.repo.remind_unapproved(within_s=APPROVAL_REMINDER_BEFORE_S)
-        except Exception as exc:  # best effort: the next minute tries again
-            log.warning("approval_reminder_failed", error=type(exc).__name__)
-
-    def _first_comments(self) -> None:
-        if self.draining or self.comments is None:
-            return
-        try:
-            self.comments.run_due()
-        except Exception as exc:  # best effort: half a minute later it looks again
-            log.warning("first_comments_failed", error=type(exc).__name__)
-
-    def _look_ahead(self) -> None:
-        if self.draining:
-            return
-        try:
-            self.repo.look_ahead()
-        except Exception as exc:  # best effort: five minutes later it looks again
-            log.warning("look_ahead_failed", error=type(exc).__name__)
-
-    def _expand_series(self) -> None:
-        if self.draining:
-            return
-        try:
-            self.repo.expand_series(horizon_s=series_horizon_s(self.settings.prepare_ahead_s))
-        except Exception as exc:  # best effort: occurrences exist days ahead, five minutes later it tries again
-            log.warning("series_expansion_failed", error=type(exc).__name__)
-
-    def _refresh_tokens(self) -> None:
-        if self.draining:
-            return
-        try:
-            self.tokens.refresh_due()
-        except Exception as exc:  # e.g. the database is away: the next hour tries again
-            log.warning("token_refresh_pass_failed", error=type(exc).__name__)
-
-    def _check_dependencies(self) -> None:
-        try:
-            self.watch.check()
-        except Exception as exc:  # a look at the calendar never stops the daemon; tomorrow's run tries again
-            log.warning("dependency_check_failed", error=type(exc).__name__)
-
-    def _update_backlog(self) -> None:
-        due, oldest = self.repo.overdue()
-        age = (utcnow() - oldest).total_seconds() if oldest else None
-        self.metrics.set_backlog(due, age)
-
     def _on_missed(self, event: JobExecutionEvent) -> None:
         log.warning("scheduler_job_missed", job_id=event.job_id)
 
@@ -381,24 +278,25 @@ class Daemon:
             checks["database"] = "unreachable"
             return HealthReport(ok=False, checks=checks, reason=f"database unreachable ({type(exc).__name__})")
         limit = max(self.settings.poll_interval_s * 3, 30.0)
-        if self.last_poll_ok is None:
+        last_poll_ok, last_poll_error = self.jobs.last_poll_ok, self.jobs.last_poll_error
+        if last_poll_ok is None:
             age = time.monotonic() - self.started_at
             checks["last_poll_age_s"] = None
             if age > limit:
                 return HealthReport(ok=False, checks=checks, reason="no successful poll yet")
             return HealthReport(ok=False, checks=checks, reason="starting: no poll yet")
-        poll_age = (utcnow() - self.last_poll_ok).total_seconds()
+        poll_age = (utcnow() - last_poll_ok).total_seconds()
         checks["last_poll_age_s"] = round(poll_age, 1)
         if poll_age > limit:
             reason = f"the last successful poll was {poll_age:.0f} s ago"
-            if self.last_poll_error:
-                reason += f" (last error: {self.last_poll_error})"
+            if last_poll_error:
+                reason += f" (last error: {last_poll_error})"
             return HealthReport(ok=False, checks=checks, reason=reason)
         return HealthReport(ok=True, checks=checks)
 
     def status(self) -> dict[str, object]:
         return status_summary(
-            self.repo, watch=self.watch, usage=self.usage, last_poll=self.last_poll_ok, draining=self.draining
+            self.repo, watch=self.watch, usage=self.usage, last_poll=self.jobs.last_poll_ok, draining=self.draining
         )
 
     def _db_label(self) -> str:

@@ -315,7 +315,7 @@ def test_the_daemons_hourly_job_refreshes_a_due_instagram_login_token(app: App, 
     add_instagram_account(app, state, age_days=55)
     daemon = app.daemon()
     try:
-        daemon._refresh_tokens()  # the "token-refresh" job, run at start and every REFRESH_EVERY_S
+        daemon.jobs.refresh_tokens()  # the "token-refresh" job, run at start and every REFRESH_EVERY_S
     finally:
         daemon.runner.shutdown(timeout_s=5.0)
 

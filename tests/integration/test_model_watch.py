@@ -80,8 +80,8 @@ def look(daemon: Daemon) -> list[dict[str, Any]]:
     """What the daemon does at start and once a day (its ``dependencies`` job), then one poll, so that
     ``/readyz`` has a recent one; returns the log lines the look wrote."""
     with capture_logs() as logs:
-        daemon._check_dependencies()
-    daemon.poll()
+        daemon.jobs.check_dependencies()
+    daemon.jobs.poll()
     return [line for line in logs if line.get("component") == "openai_model"]
 
 
