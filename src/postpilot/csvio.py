@@ -154,21 +154,35 @@ def _parse_csv(
             break
         except csv.Error as exc:
             raise _unreadable(exc, reader.line_num) from None
-        raw_id = (row.get("id") or "").strip()
-        if not raw_id:
-            results.append(_parse_row(reader.line_num, row, find_account, now))
+        if (row.get("id") or "").strip():
+            results.append(_update_row(reader.line_num, row, header, find_account, find_post, now))
         else:
-            current = find_post(int(raw_id)) if raw_id.isdigit() and find_post is not None else None
-            if current is not None:
-                # A column the file leaves out is as the post has it (not emptied): an update row says what
-                # changes, also when a spreadsheet user deleted the columns they do not work with.
-                kept = _export_row(current, "", _exact_url)
-                row = {**{c: neutralise(_cell(kept[c])) for c in COLUMNS if c not in header}, **row}
-            result = _parse_row(reader.line_num, row, find_account, now, current)
-            results.append(_as_update(result, raw_id, current, now))
+            results.append(_parse_row(reader.line_num, row, find_account, now))
         if progress is not None and len(results) % 1000 == 0:
             progress(len(results))
     return results
+
+
+def _update_row(
+    line: int,
+    row: dict[str, str | None],
+    header: list[str],
+    find_account: Callable[[str], Account | None],
+    find_post: Callable[[int], Post | None] | None,
+    now: datetime | None,
+) -> RowResult:
+    """A row with an ``id``: checked against the post it updates."""
+    raw = (row.get("id") or "").strip()
+    try:
+        current = find_post(int(raw)) if raw.isdigit() and find_post is not None else None
+    except InvalidInput as exc:  # the post's row cannot be read (UnreadableRow): said on this line
+        return RowResult(line, None, [exc.message], int(raw))
+    if current is not None:
+        # A column the file leaves out is as the post has it (not emptied): an update row says what changes,
+        # also when a spreadsheet user deleted the columns they do not work with.
+        kept = _export_row(current, "", _exact_url)
+        row = {**{c: neutralise(_cell(kept[c])) for c in COLUMNS if c not in header}, **row}
+    return _as_update(_parse_row(line, row, find_account, now, current), raw, current, now)
 
 
 def _parse_row(

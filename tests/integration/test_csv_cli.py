@@ -280,6 +280,27 @@ def test_a_prepared_post_exported_with_its_filled_images_is_updated_by_its_row(t
     assert [post(engine, r["id"]).caption for r in rows] == ["Photo (edited)", "Slides (edited)"]
 
 
+def test_a_row_the_database_cannot_read_is_named_by_export_and_import(tmp_path: Path, engine: Engine) -> None:
+    from tests.integration.test_unreadable_rows import _bad_row, _restore
+
+    add_account()
+    plan = write_csv(tmp_path / "plan.csv", [{"account": "brand", "scheduled_at": at(2), "prompt": "a harbour"}])
+    assert imported(plan) == "imported 1 post(s)"
+    try:
+        bad = _bad_row(engine, 1)
+        result = invoke(["post", "export", "-o", str(tmp_path / "out.csv")])
+        assert result.exit_code == 3  # the file is written, without that row: a script must notice
+        assert f"left out of the export: post {bad} cannot be read: the column scheduled_at" in result.stderr
+        rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8"))))
+        assert [r["prompt"] for r in rows] == ["a harbour"]
+        rows.append({**rows[0], "id": str(bad), "caption": "mend it"})
+        again = invoke(["post", "import", str(write_csv(tmp_path / "edit.csv", rows))])
+        assert again.exit_code == 3 and "Traceback" not in again.stdout + again.stderr
+        assert f"line 3: post {bad} cannot be read: the column scheduled_at" in again.stderr
+    finally:
+        _restore(engine)
+
+
 PHOTO = {"post_type": "photo", "prompt": "bread"}
 REEL = {"post_type": "reel", "video_url": "https://example.com/v.mp4"}
 STORY = {"post_type": "story", "prompt": "croissants"}

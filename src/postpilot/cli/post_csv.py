@@ -95,16 +95,22 @@ def export(
 ) -> None:
     """Export posts as CSV (the import format plus status and results). URLs are shown without user:password
     and with their query string as ?… unless --full-urls; cells a spreadsheet would run as a formula (=, +, -,
-    @) start with an apostrophe, which the import takes off again."""
+    @) start with an apostrophe, which the import takes off again. A row that cannot be read is left out and
+    named on stderr (exit code 3)."""
     if status is not None and status not in {s.value for s in PostStatus}:
         raise InvalidInput(f"unknown status {status!r}; one of: {', '.join(s.value for s in PostStatus)}")
     app = open_app()
     try:
         names = {a.id: a.name for a in app.repo.list_accounts()}
-        data = export_csv(app.repo.list_posts(status=status), names, full_urls=full_urls)
+        skipped: list[str] = []  # rows the database holds but postpilot cannot read
+        data = export_csv(app.repo.list_posts(status=status, skipped=skipped), names, full_urls=full_urls)
         if output:
             output.write_text(data, encoding="utf-8")
         else:
             sys.stdout.write(data)
+        for message in skipped:
+            typer.echo(f"left out of the export: {message}", err=True)
+        if skipped:  # the file is written without them; a script must notice it is not every post
+            raise typer.Exit(EXIT_INPUT)
     finally:
         app.close()
