@@ -457,3 +457,20 @@ def test_a_quota_that_cannot_be_read_warns(app: App, graph: FakeServer[GraphStat
     status, detail = table["account brand quota"]
     assert status == "warning" and detail.startswith("could not be read (")
     assert doctor("--strict").exit_code == 1
+
+
+def test_doctor_from_the_wrong_directory_says_where_it_looked_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("POSTPILOT_"):
+            monkeypatch.delenv(name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 2, result.output
+    (row,) = [line for line in result.output.splitlines() if line.startswith("database")]
+    assert "error" in row and f"there is no postpilot database at {elsewhere / 'var' / 'postpilot.db'}" in row
+    assert "the default state directory" in row and "relative to the current directory" in row
+    assert not (elsewhere / "var").exists()

@@ -16,7 +16,14 @@ import typer
 
 from postpilot import __version__
 from postpilot.cli.accounts import account_app
-from postpilot.cli.common import EXIT_CONFIG, EXIT_POST_FAILED, handle_errors, load_settings, open_app
+from postpilot.cli.common import (
+    EXIT_CONFIG,
+    EXIT_POST_FAILED,
+    handle_errors,
+    load_settings,
+    open_app,
+    require_sqlite_file,
+)
 from postpilot.cli.db import db_app
 from postpilot.cli.help_text import TidyGroup
 from postpilot.cli.notify import notify_app
@@ -75,6 +82,15 @@ def doctor(
         settings = load_settings()
     except ConfigError as exc:
         typer.echo(checks.render([checks.Check("settings", checks.Level.ERROR, exc.message)]))
+        raise typer.Exit(EXIT_CONFIG) from None
+    try:  # from the wrong directory: say where it looked, and create nothing there
+        require_sqlite_file(settings)
+    except ConfigError as exc:
+        found = [
+            checks.Check("settings", checks.Level.OK, "loaded and valid"),
+            checks.Check("database", checks.Level.ERROR, exc.message),
+        ]
+        typer.echo(checks.render(found))
         raise typer.Exit(EXIT_CONFIG) from None
     from postpilot.app import build_app
 

@@ -62,11 +62,11 @@ def open_app(*, create: bool = False, **kwargs: Any) -> App:
     running it from the wrong directory would otherwise do."""
     settings = load_settings()
     if not create:
-        _require_sqlite_file(settings)
+        require_sqlite_file(settings)
     return build_app(settings, **kwargs)
 
 
-def _require_sqlite_file(settings: Settings) -> None:
+def require_sqlite_file(settings: Settings) -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(settings.resolved_database_url)
@@ -75,12 +75,13 @@ def _require_sqlite_file(settings: Settings) -> None:
     path = Path(url.database)
     if path.exists():
         return
+    source = "POSTPILOT_STATE_DIR" if "state_dir" in settings.model_fields_set else "the default state directory"
     where = (
         "POSTPILOT_DATABASE_URL"
         if settings.database_url
-        else f"POSTPILOT_STATE_DIR ({settings.state_dir}, relative to the current directory {Path.cwd()})"
+        else f"{source} ({settings.state_dir}, relative to the current directory {Path.cwd()})"
         if not settings.state_dir.is_absolute()
-        else f"POSTPILOT_STATE_DIR ({settings.state_dir})"
+        else f"{source} ({settings.state_dir})"
     )
     raise errors.ConfigError(
         f"there is no postpilot database at {path.resolve()} (from {where}): run the command where you ran "

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, insert, select
+from sqlalchemy.exc import DataError
 
 from postpilot.db.base import RepoBase
 from postpilot.db.rows import post_from_row, posts
@@ -15,6 +16,11 @@ from postpilot.domain.model import ACTIVE_STATUSES, USER_FIELDS, Post
 from postpilot.logging import get_logger
 
 log = get_logger("postpilot.db")
+
+# What reading a value the database holds but Python cannot take raises: a time out of Python's range
+# (psycopg's DataError, wrapped; SQLite's text through ``fromisoformat``), or a conversion that gives up. Any
+# other error (no table, no connection) is the database's, and is raised as it is.
+UNREADABLE_VALUE = (DataError, ValueError, OverflowError, RecursionError)
 
 
 class PostRecords(RepoBase):
@@ -45,7 +51,7 @@ class PostRecords(RepoBase):
             with self.engine.connect() as conn:
                 row = conn.execute(select(posts).where(posts.c.id == post_id)).mappings().first()
                 return post_from_row(row) if row else None
-        except Exception as exc:
+        except UNREADABLE_VALUE as exc:
             problem = self.unreadable_column(post_id) or f"the row could not be read ({type(exc).__name__})"
             raise UnreadableRow(
                 f"post {post_id} cannot be read: {problem}; correct the row with SQL, then run postpilot post "
@@ -70,7 +76,7 @@ class PostRecords(RepoBase):
         try:
             with self.engine.connect() as conn:
                 return [post_from_row(r) for r in conn.execute(query).mappings()]
-        except Exception as exc:
+        except UNREADABLE_VALUE as exc:
             log.warning("posts_unreadable", error=type(exc).__name__)
         with self.engine.connect() as conn:
             ids = [int(i) for i in conn.execute(query.with_only_columns(posts.c.id)).scalars()]
