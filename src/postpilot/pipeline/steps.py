@@ -14,14 +14,13 @@ from dataclasses import replace
 from postpilot.domain import errors
 from postpilot.domain.changes import Published
 from postpilot.domain.duplicates import held_message
-from postpilot.domain.edits import PreparedContent, edits_since_approved, edits_since_prepared
 from postpilot.domain.events import EventKind
 from postpilot.domain.model import Account, Post, PostStatus, needs_approval, utcnow
 from postpilot.domain.retry import Action, RetryPolicy, decide
 from postpilot.logging import get_logger
 from postpilot.metrics import Metrics
 from postpilot.pipeline import outcome
-from postpilot.pipeline.edits import plan_reprepare
+from postpilot.pipeline.edits import EditGuard
 from postpilot.pipeline.first_comment import FirstCommentFlow
 from postpilot.pipeline.outcome import Outcome, StepResult
 from postpilot.pipeline.ports import GraphFactory, GraphSession, PipelineStore
@@ -52,6 +51,7 @@ class Pipeline:
         duplicate_window_s: float = 0.0,
     ) -> None:
         self._repo = repo
+        self._edits = EditGuard(repo=repo, owner=owner)
         self._preparer = preparer
         self._staging = staging
         self._publishing = publishing
@@ -104,7 +104,7 @@ class Pipeline:
         try:
             if account is None:
                 raise errors.InvalidInput("the account does not exist (see postpilot account list)")
-            reopened = self._reopen_if_edited(post, expected=PostStatus.READY)
+            reopened = self._edits.reopen_if_edited(post, expected=PostStatus.READY)
             if reopened is not None:
                 return reopened
             graph = self._session(account)
@@ -134,7 +134,7 @@ class Pipeline:
             if account is None:
                 raise errors.InvalidInput("the account does not exist (see postpilot account list)")
             if not reconcile and post.publish_attempted_at is None:
-                reopened = self._reopen_if_edited(post, expected=PostStatus.PUBLISHING)
+                reopened = self._edits.reopen_if_edited(post, expected=PostStatus.PUBLISHING)
                 if reopened is not None:
                     return reopened
             graph = self._session(account, urgent=True)
@@ -167,7 +167,7 @@ class Pipeline:
         if not ok:
             return StepResult(post.id, Outcome.LOST)
         if not reconcile:
-            self._report_late_edit(post)
+            self._edits.report_late_edit(post)
         self._metrics.observe_stage("publish", time.monotonic() - started)
         self._metrics.observe_outcome(final.value, post.post_type)
         self._metrics.observe_lateness((utcnow() - post.scheduled_at).total_seconds())
@@ -217,65 +217,6 @@ class Pipeline:
                 log.warning("first_comment_deferred", post_id=post_id, error=type(exc).__name__)
 
         return post
-
-    # ------------------------------------------------------------------ edits (``pipeline/edits.py``)
-    def _reopen_if_edited(self, post: Post, *, expected: PostStatus) -> StepResult | None:
-        """A post edited after preparation goes back to be prepared again; None when it was not edited."""
-        prepared = PreparedContent.from_json(post.prepared_content)
-        if not edits_since_prepared(post, prepared):
-            return self._withdraw_if_edited_since_approval(post, expected=expected)
-        assert prepared is not None
-        plan = plan_reprepare(post, prepared, self._repo.media(post.id))
-        if plan is None:
-            return None
-        reopened = self._repo.reopen_edited(
-            post.id,
-            owner=self.owner,
-            expected=expected,
-            clear_fields=plan.clear_fields,
-            drop_media=plan.drop_media,
-            media_alt_text=plan.media_alt_text,
-            message=plan.message,
-            detail={"changed": list(plan.changed), "media_dropped": len(plan.drop_media)},
-        )
-        if not reopened:
-            return StepResult(post.id, Outcome.LOST)
-        log.info("post_edited", post_id=post.id, changed=list(plan.changed))
-        return StepResult(post.id, Outcome.WAITING, plan.message)
-
-    def _withdraw_if_edited_since_approval(self, post: Post, *, expected: PostStatus) -> StepResult | None:
-        """An approved post changed in a way preparation does not see (its first comment, or anything edited
-        before it was prepared): the person looks again. None in the usual case, decided without a query."""
-        if post.approved_at is None:
-            return None
-        changed = edits_since_approved(post, post.approved_content, PreparedContent.from_json(post.prepared_content))
-        if not changed:
-            return None
-        message = self._repo.withdraw_edited_approval(post.id, owner=self.owner, expected=expected, changed=changed)
-        if message is None:
-            return StepResult(post.id, Outcome.LOST)
-        log.info("approval_withdrawn", post_id=post.id, changed=list(changed))
-        return StepResult(post.id, Outcome.WAITING, message)
-
-    def _report_late_edit(self, post: Post) -> None:
-        """An edit that arrived while media_publish was under way cannot be taken back: say so in the history."""
-        prepared = PreparedContent.from_json(post.prepared_content)
-        if prepared is None:
-            return
-        try:
-            fresh = self._repo.post(post.id)
-            changed = edits_since_prepared(fresh, prepared) if fresh is not None else ()
-            if changed:
-                self._repo.add_event(
-                    post.id,
-                    EventKind.EDITED_TOO_LATE,
-                    message=f"edited while it was being published ({', '.join(changed)}): Instagram has the "
-                    "version prepared before the edit; edit the post on Instagram, or post the new version anew",
-                    detail={"changed": list(changed)},
-                    actor=self.owner,
-                )
-        except Exception as exc:  # the post is live and recorded; this note is best effort
-            log.warning("late_edit_not_reported", post_id=post.id, error=type(exc).__name__)
 
     def _refuse_unreachable_media(self, post: Post, graph: GraphSession) -> None:
         """A ``file://`` image (the local store without POSTPILOT_PUBLIC_MEDIA_URL) cannot be downloaded by
