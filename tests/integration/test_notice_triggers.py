@@ -1,19 +1,25 @@
 """Notices caused by their real triggers and channels that misbehave, on SQLite and PostgreSQL, delivered by
-Apprise's own ``json://`` scheme to a local webhook receiver (nothing of postpilot's is stubbed):
+Apprise's own ``json://`` and ``mailto://`` schemes to local receivers (nothing of postpilot's is stubbed):
 
 - the daily image budget, spent by real generations against the OpenAI fake in a ``run-once`` pass, told once
   to a webhook by the pass itself;
 - the configured OpenAI model's end, read by ``App.watch`` (the daemon's daily job) from the fake's
   ``shutdown_date``, told once while it nears and once when it has come;
 - a channel answering 500 shows in ``postpilot_notifications_total{result="failed"}`` and on the daemon's
-  ``/status``, and leaves both once it recovers.
+  ``/status``, and leaves both once it recovers;
+- a channel that hangs: a post is published through the real pipeline against the Graph fake while the sender
+  is blocked on it, and the notice is delivered (or retried) once the receiver lets go; a receiver that never
+  finishes its answer is given up at the sender's timeout, and the notice retried, not lost.
 
 No timing assertions: the bounds below only keep a broken build from hanging the run (speed is measured in
-``bench/``).
+``bench/``). Ordering is shown by what the receivers and the database say at each point.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,13 +34,15 @@ from sqlalchemy import text
 from postpilot.app import App
 from postpilot.daemon import Daemon
 from postpilot.domain.model import PostStatus
+from postpilot.notify.channels import AppriseSender, DeliveryError
+from postpilot.notify.sender import NoticeSender
 from postpilot.pipeline import Outcome
 from postpilot.pipeline.once import run_once
 from tests.fakes.base import FakeServer
 from tests.fakes.graph import GraphState
 from tests.fakes.openai_fake import OpenAIFake, OpenAIFakeState
 from tests.fakes.webhook import WebhookState, json_url, webhook
-from tests.integration.pipeline_helpers import add_account, add_ready_post, make_app, publish_now
+from tests.integration.pipeline_helpers import add_account, add_ready_post, make_app, only_publish, publish_now
 
 KEY = "sk-test-postpilot-0123456789"
 MODEL = "gpt-image-2.6-sunburst"  # the default model
@@ -282,3 +290,197 @@ def test_a_channel_answering_500_shows_in_metrics_and_status_until_it_recovers(
     _until(lambda: _notifications(daemon) == {"waiting": 0, "failing_channels": []}, "/status shows it recovered")
     assert daemon.notices.deliver_pending() == 0
     assert len(hook.state.received) == 1
+
+
+# --- a channel that hangs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("released_by", ["answering", "dropping"])
+def test_a_hanging_channel_never_holds_up_publishing_and_its_notice_is_not_lost(
+    build: Callable[..., App], state: GraphState, hook: FakeServer[WebhookState], released_by: str
+) -> None:
+    app = build(notify_urls=json_url(hook, HOOK_PATH))
+    account = add_account(app)
+    failed = _fail_a_post(app, account, state)
+    hook.state.hang = True  # accepts the connection, reads the message, says nothing
+    hook.state.drop_on_release = released_by == "dropping"
+    sender = app.notice_sender()  # as the daemon wires it: Apprise, the configured channel, the metrics
+    sender.start()  # the daemon's notification thread
+    try:
+        assert hook.state.held.wait(LIVENESS_S), "the sender never tried the channel"
+
+        # While the sender waits on the receiver, a due post goes out through the real pipeline.
+        live = add_ready_post(app, account)
+        assert publish_now(app, live).outcome is Outcome.PUBLISHED
+        assert app.repo.require_post(live).status is PostStatus.PUBLISHED
+        container, calls = only_publish(state)
+        assert calls == 1 and container
+
+        # ...and the sender was still blocked then: the receiver holds the message, nothing is recorded yet.
+        assert hook.state.holding == 1 and hook.state.received == []
+        assert app.status()["notifications"] == {"waiting": 1, "failing_channels": []}
+
+        hook.state.release()
+        if released_by == "answering":
+            _until(lambda: _all_done(app), "the notice is delivered once the receiver answers")
+        else:
+            # The message did not arrive: it is kept, shown as failing, and tried again after its backoff.
+            _until(lambda: bool(app.status()["notifications"]["failing_channels"]), "the failure is recorded")
+            assert app.status()["notifications"]["waiting"] == 1
+            assert hook.state.received == []
+            _retry_now(app)
+            _until(lambda: _all_done(app), "the notice is delivered on its retry")
+    finally:
+        sender.stop()
+    (message,) = hook.state.received
+    assert message["title"].startswith(f"postpilot: post {failed} for brand (") and message["title"].endswith("failed")
+    assert app.status()["notifications"] == {"waiting": 0, "failing_channels": []}
+
+
+class _TricklingSMTP:
+    """An SMTP server that greets with a multi-line banner it never finishes (``220-`` lines, one every so
+    often), so that no socket read timeout fires; released, it hangs up."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.connected = threading.Event()
+        self.released = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self._listener.accept()
+                threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        self.connected.set()
+        with conn, contextlib.suppress(OSError):
+            while not self.released.wait(0.2):
+                conn.sendall(b"220-postpilot-test still starting\r\n")
+
+    def url(self) -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=postpilot@example.com&to=team@example.com"
+
+    def close(self) -> None:
+        self.released.set()
+        self._listener.close()
+
+
+@pytest.mark.parametrize("scheme", ["json", "mailto"])
+def test_a_receiver_that_never_finishes_its_answer_is_given_up_at_the_timeout(
+    hook: FakeServer[WebhookState], scheme: str
+) -> None:
+    """Apprise bounds each socket read (postpilot sets it), not a whole delivery: a receiver that keeps
+    sending a little and never finishes would hold the sender for ever. ``AppriseSender`` bounds the whole."""
+    trickler = _TricklingSMTP()
+    hook.state.hang = hook.state.trickle = True
+    url = json_url(hook, HOOK_PATH) if scheme == "json" else trickler.url()
+    outcome: list[BaseException | None] = []
+
+    def send() -> None:
+        try:
+            AppriseSender(timeout_s=0.5).send(url, title="postpilot: test", body="a line")
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    try:
+        worker = threading.Thread(target=send, daemon=True)
+        worker.start()
+        worker.join(LIVENESS_S)
+        assert not worker.is_alive(), "the send is still blocked on a receiver that never finishes its answer"
+        (error,) = outcome
+        assert isinstance(error, DeliveryError)
+        assert str(error).startswith(f"{scheme}://127.0.0.1/… did not answer within 0.5 s")
+        assert "s3cr3t" not in str(error)
+        # The receiver was reached and is still sending: the sender gave up, the receiver did not.
+        assert (hook.state.holding == 1) if scheme == "json" else trickler.connected.is_set()
+    finally:
+        trickler.close()
+        hook.state.release()
+
+
+def test_notices_given_up_at_the_timeout_are_retried_and_delivered_once(
+    build: Callable[..., App], state: GraphState, hook: FakeServer[WebhookState]
+) -> None:
+    app = build(notify_urls=json_url(hook, HOOK_PATH))
+    account = add_account(app)
+    failed = [_fail_a_post(app, account, state) for _ in range(2)]
+    hook.state.hang = hook.state.trickle = True
+    # The app's sender with a short timeout (the app's own is 15 s a read, 30 s a message).
+    sender = NoticeSender(
+        store=app.repo,
+        transport=AppriseSender(timeout_s=0.5),
+        owner=app.owner,
+        global_urls=app.settings.notify_url_list,
+        published_too=False,
+        decrypt=app.cipher.decrypt,
+        on_result=app.metrics.notification_result,
+    )
+    passes: list[int] = []
+    worker = threading.Thread(target=lambda: passes.append(sender.deliver_pending()), daemon=True)
+    worker.start()
+    worker.join(LIVENESS_S)
+    assert not worker.is_alive(), "the sender is still blocked on a receiver that never finishes its answer"
+    assert passes == [2]
+
+    # The first message was given up at the timeout; the second was not sent into the same hole (the first
+    # is still being trickled to): one connection reached the receiver.
+    assert hook.state.holding == 1 and hook.state.received == []
+    with app.engine.connect() as conn:
+        errors = (
+            conn.execute(text("SELECT last_error FROM notification_deliveries ORDER BY notification_id"))
+            .scalars()
+            .all()
+        )
+    assert errors == [
+        f"{CHANNEL} did not answer within 0.5 s",
+        f"{CHANNEL} has still not answered an earlier message",
+    ]
+    status = app.status()["notifications"]
+    assert status["waiting"] == 2  # kept for a retry, not lost
+    assert [(c["channel"], c["messages"]) for c in status["failing_channels"]] == [(CHANNEL, 2)]
+
+    hook.state.release()  # the receiver hangs up on the held message and answers what comes next
+
+    def delivered() -> bool:
+        sender.deliver_pending()
+        _retry_now(app)
+        return _all_done(app)
+
+    _until(delivered, "the notices are delivered once the receiver answers again")
+    titles = sorted(t for p in failed for _, t, _ in app.repo.notices(post_id=p))
+    assert sorted(hook.state.titles()) == titles and len(titles) == 2
+    assert app.status()["notifications"] == {"waiting": 0, "failing_channels": []}
+
+
+def test_a_hanging_mail_server_does_not_keep_the_webhook_from_its_message(
+    build: Callable[..., App], state: GraphState, hook: FakeServer[WebhookState]
+) -> None:
+    """Two channels: the mail server never finishes its greeting; the webhook still gets the notice in the
+    same pass, and the mail channel is kept for a retry."""
+    trickler = _TricklingSMTP()
+    try:
+        app = build(notify_urls=f"{trickler.url()}, {json_url(hook, HOOK_PATH)}")
+        _fail_a_post(app, add_account(app), state)
+        sender = NoticeSender(
+            store=app.repo,
+            transport=AppriseSender(timeout_s=0.5),
+            owner=app.owner,
+            global_urls=app.settings.notify_url_list,
+            published_too=False,
+            decrypt=app.cipher.decrypt,
+        )
+        worker = threading.Thread(target=sender.deliver_pending, daemon=True)
+        worker.start()
+        worker.join(LIVENESS_S)
+        assert not worker.is_alive(), "the sender is still blocked on a mail server that never finishes its greeting"
+        assert trickler.connected.is_set()
+        assert len(hook.state.received) == 1  # the webhook has it
+        report = app.status()["notifications"]
+        assert report["waiting"] == 1
+        assert [c["channel"] for c in report["failing_channels"]] == ["mailto://127.0.0.1/…"]
+    finally:
+        trickler.close()

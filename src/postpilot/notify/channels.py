@@ -61,11 +61,20 @@ def _apprise() -> Any:
 
 
 class AppriseSender:
-    """Sends one message to one channel through Apprise."""
+    """Sends one message to one channel through Apprise, in at most ``timeout_s`` (30 s) whatever the receiver
+    does.
 
-    def __init__(self, *, timeout_s: float = 15.0) -> None:
+    Apprise hands its timeouts to each socket operation (postpilot sets 10 s to connect, 15 s for a read), which
+    bounds a receiver that says nothing but not one that never finishes: a body trickled a byte at a time, an
+    SMTP greeting of endless ``220-`` lines. So the message goes out on a thread of its own and is given up at
+    ``timeout_s`` (the notice is then retried with its backoff). A thread cannot be stopped: the one given up
+    is left to end by itself, and until it has, its channel is sent nothing else (that fails at once), so a
+    channel that hangs holds one thread however many messages wait for it."""
+
+    def __init__(self, *, timeout_s: float = 30.0) -> None:
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
+        self._stuck: dict[str, threading.Thread] = {}  # channel id -> a send given up that is still running
 
     def check(self, url: str) -> str | None:
         """None when Apprise understands ``url``; otherwise why not, in words that show no secret."""
@@ -79,8 +88,32 @@ class AppriseSender:
         service = apprise.Apprise.instantiate(url.strip(), suppress_exceptions=True)
         if service is None:
             raise DeliveryError(f"{shown(url)} is not a notification URL Apprise knows")
-        service.socket_read_timeout = self._timeout_s
+        service.socket_read_timeout = min(15.0, self._timeout_s)
         service.socket_connect_timeout = min(10.0, self._timeout_s)
-        # Our messages are plain lines; said so, e-mail keeps them as lines instead of reflowing them.
-        if not service.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT):
+        key = channel_id(url)
+        with self._lock:
+            earlier = self._stuck.get(key)
+            if earlier is not None and earlier.is_alive():
+                raise DeliveryError(f"{shown(url)} has still not answered an earlier message")
+            self._stuck.pop(key, None)
+        result: list[bool | BaseException] = []
+
+        def deliver() -> None:
+            try:
+                # Our messages are plain lines; said so, e-mail keeps them as lines instead of reflowing them.
+                result.append(bool(service.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)))
+            except BaseException as exc:  # handed to the caller's thread
+                result.append(exc)
+
+        worker = threading.Thread(target=deliver, name="postpilot-notify-send", daemon=True)
+        worker.start()
+        worker.join(self._timeout_s)
+        if worker.is_alive():
+            with self._lock:
+                self._stuck[key] = worker
+            raise DeliveryError(f"{shown(url)} did not answer within {self._timeout_s:g} s")
+        (outcome,) = result
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if not outcome:
             raise DeliveryError(f"{shown(url)} did not accept the message")
