@@ -143,6 +143,7 @@ class App:
         return MediaProviders(
             settings=self.settings,
             fetch_http=lambda: self.fetch_http,
+            http=lambda: self.http,
             generator=self.generator_override,
             store=self.store_override,
         )

@@ -33,11 +33,14 @@ class MediaProviders:
         settings: Settings,
         # The app's client for marketers' URLs, asked for only when the local store is built.
         fetch_http: Callable[[], httpx.Client],
+        # The app's client for the services' own endpoints (OpenAI's models endpoint).
+        http: Callable[[], httpx.Client],
         generator: ImageGenerator | None = None,
         store: MediaStore | None = None,
     ) -> None:
         self.settings = settings
         self._fetch_http = fetch_http
+        self._http = http
         self._lock = threading.Lock()
         self._generator: ImageGenerator | None = generator
         self._openai: OpenAIImageGenerator | None = None
@@ -84,10 +87,19 @@ class MediaProviders:
         return CardRenderer()
 
     def read_openai_model(self) -> tuple[str, bool, date | None]:
-        """The configured OpenAI model as OpenAI's models endpoint describes it (for ``DependencyWatch``)."""
-        self.generator()
-        assert self._openai is not None, "only called when the image provider is openai"
-        found = self._openai.model_lifecycle()
+        """The configured OpenAI model as OpenAI's models endpoint describes it (for ``DependencyWatch``), read
+        with the app's HTTP client: the SDK is not loaded for it."""
+        from postpilot.media.openai_lifecycle import read_model_lifecycle
+
+        if not self.settings.openai_api_key:
+            raise ConfigError("POSTPILOT_IMAGE_PROVIDER=openai needs OPENAI_API_KEY")
+        found = read_model_lifecycle(
+            self._http(),
+            api_key=self.settings.openai_api_key.get_secret_value(),
+            model=self.settings.openai_model,
+            base_url=self.settings.openai_base_url,
+            timeout_s=min(30.0, self.settings.openai_timeout_s),
+        )
         return found.model, found.available, found.shutdown_date
 
     def store(self) -> MediaStore:

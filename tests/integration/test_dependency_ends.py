@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from itertools import islice
 from pathlib import Path
 
+import httpx
 import pytest
 
 from postpilot.domain.errors import ProviderBlocked
 from postpilot.domain.sunset import SunsetState
 from postpilot.instagram.usage import GraphUsage, parse_app_usage, parse_business_usage
 from postpilot.instagram.versions import GRAPH_VERSIONS, version_sunset
-from postpilot.media.openai_generator import OpenAIImageGenerator
+from postpilot.media.openai_lifecycle import ModelLifecycle, read_model_lifecycle
 from postpilot.media.openai_models import CURRENT_MODELS, DEFAULT_MODEL, is_known_current, retirement
 from postpilot.metrics import Metrics
 from postpilot.pipeline.stage import read_delays
@@ -153,33 +156,49 @@ def openai_fake() -> Iterator[OpenAIFake]:
         yield server
 
 
+def _lifecycle(fake: OpenAIFake, model: str = DEFAULT_MODEL, key: str = KEY) -> ModelLifecycle:
+    with httpx.Client() as http:
+        return read_model_lifecycle(http, api_key=key, model=model, base_url=fake.base_url)
+
+
 def test_model_lifecycle_reads_the_shutdown_date(openai_fake: OpenAIFake) -> None:
     openai_fake.state.shutdown_dates["gpt-image-2.6-flare"] = date(2026, 12, 20)
-    with OpenAIImageGenerator(api_key=KEY, base_url=openai_fake.base_url, model="gpt-image-2.6-flare") as gen:
-        found = gen.model_lifecycle()
+    found = _lifecycle(openai_fake, "gpt-image-2.6-flare")
     assert (found.model, found.available, found.shutdown_date) == ("gpt-image-2.6-flare", True, date(2026, 12, 20))
     assert openai_fake.state.model_reads == 1
     assert openai_fake.state.generated == 0
 
 
 def test_model_lifecycle_of_a_current_model_has_no_date(openai_fake: OpenAIFake) -> None:
-    with OpenAIImageGenerator(api_key=KEY, base_url=openai_fake.base_url) as gen:
-        found = gen.model_lifecycle()
+    found = _lifecycle(openai_fake)
     assert (found.model, found.available, found.shutdown_date) == (DEFAULT_MODEL, True, None)
 
 
 def test_model_lifecycle_of_a_shut_down_model(openai_fake: OpenAIFake) -> None:
-    with OpenAIImageGenerator(api_key=KEY, base_url=openai_fake.base_url, model="gpt-image-1.5") as gen:
-        found = gen.model_lifecycle()
+    found = _lifecycle(openai_fake, "gpt-image-1.5")
     assert not found.available
     reading = model_sunset(found.model, available=found.available, shutdown_date=found.shutdown_date, today=TODAY)
     assert reading.state is SunsetState.GONE
 
 
 def test_model_lifecycle_with_a_wrong_key_raises_our_error(openai_fake: OpenAIFake) -> None:
-    gen = OpenAIImageGenerator(api_key="sk-wrong-0000000000", base_url=openai_fake.base_url, max_retries=0)
-    with gen, pytest.raises(ProviderBlocked, match="OPENAI_API_KEY"):
-        gen.model_lifecycle()
+    with pytest.raises(ProviderBlocked, match="OPENAI_API_KEY") as info:
+        _lifecycle(openai_fake, key="sk-wrong-0000000000")
+    assert "sk-wrong" not in info.value.message
+
+
+def test_reading_the_model_does_not_load_the_openai_sdk(openai_fake: OpenAIFake) -> None:
+    """The daemon reads the model at start; the SDK (about 20 MB) waits for the first image."""
+    code = (
+        "import sys, httpx\n"
+        "from postpilot.media.openai_lifecycle import read_model_lifecycle\n"
+        f"found = read_model_lifecycle(httpx.Client(), api_key={KEY!r}, model={DEFAULT_MODEL!r}, "
+        f"base_url={openai_fake.base_url!r})\n"
+        "assert found.available, found\n"
+        "assert 'openai' not in sys.modules, 'the SDK was loaded'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 # --- Meta's usage headers ----------------------------------------------------------------------------------

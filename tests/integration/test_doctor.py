@@ -199,6 +199,7 @@ def test_an_unreachable_database(env: dict[str, str], monkeypatch: pytest.Monkey
 
 
 def test_a_database_without_the_schema(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "empty.db").touch()  # a database file with nothing in it (a missing one is another check)
     monkeypatch.setenv("POSTPILOT_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = doctor()
     assert result.exit_code == 2

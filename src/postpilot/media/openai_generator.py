@@ -28,8 +28,7 @@ import base64
 import binascii
 import io
 import time
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Final, Literal, cast
 
 import httpx2
@@ -61,7 +60,7 @@ from postpilot.media.openai_models import usage_cost_usd as _usage_cost
 from postpilot.media.ports import GeneratedImage, ImageRequest
 from postpilot.redaction import redact
 
-__all__ = ["CURRENT_MODELS", "ModelLifecycle", "OpenAIImageGenerator", "size_for", "table_cost_usd"]
+__all__ = ["CURRENT_MODELS", "OpenAIImageGenerator", "size_for", "table_cost_usd"]
 
 log = structlog.get_logger(__name__)
 
@@ -73,15 +72,6 @@ OUTPUT_FORMATS: Final = ("jpeg", "png", "webp")
 SAFETY_CODES: Final = ("content_policy_violation", "moderation_blocked")
 # A post whose model is gone is looked at again this often (the operator changes the setting and restarts).
 MODEL_GONE_RETRY_S: Final = 900.0
-
-
-@dataclass(frozen=True, slots=True)
-class ModelLifecycle:
-    """What ``GET /v1/models/{id}`` says about the configured model."""
-
-    model: str
-    available: bool  # False: the models endpoint does not know it (shut down, or not offered to this key)
-    shutdown_date: date | None  # OpenAI's announced shutdown, when there is one
 
 
 def _setting_hint() -> str:
@@ -273,18 +263,6 @@ class OpenAIImageGenerator:
         )
         return GeneratedImage(data=data, model=self._model, cost_usd=cost)
 
-    def model_lifecycle(self) -> ModelLifecycle:
-        """Read the configured model from OpenAI's models endpoint (``GET /v1/models/{id}``): whether this key
-        can use it and its ``shutdown_date`` (a ``YYYY-MM-DD`` string, or null when none is announced)."""
-        try:
-            found = self._client.models.retrieve(self._model, timeout=min(30.0, self._timeout_s))
-        except openai.NotFoundError:
-            return ModelLifecycle(self._model, available=False, shutdown_date=None)
-        except openai.OpenAIError as exc:
-            raise self._translate(exc, 0, 0) from exc
-        raw = getattr(found, "shutdown_date", None)
-        return ModelLifecycle(self._model, available=True, shutdown_date=_iso_date(raw))
-
     def _server_words(self, exc: openai.APIStatusError) -> str:
         """OpenAI's own explanation (the envelope's ``message``), safe to show; ``exc.message`` would add
         the status and a dump of the whole body."""
@@ -366,17 +344,6 @@ def _checked_model(model: str) -> str:
 def usage_cost_usd(model: str, usage: Usage) -> float:
     details = usage.input_tokens_details
     return _usage_cost(model, text_in=details.text_tokens, image_in=details.image_tokens, output=usage.output_tokens)
-
-
-def _iso_date(value: object) -> date | None:
-    if isinstance(value, str) and value:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, UTC).date()  # tolerate a unix time, should it ever come as one
-    return None
 
 
 def _checked_choice(setting: str, value: str, allowed: tuple[str, ...]) -> str:

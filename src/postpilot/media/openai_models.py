@@ -1,6 +1,6 @@
 """The OpenAI image models postpilot knows: which are current, which were shut down and when, what sizes each
 takes, and what each costs. Pure data and arithmetic; no I/O (the lifecycle is read live by
-``OpenAIImageGenerator.model_lifecycle`` from ``GET /v1/models/{id}``).
+``openai_lifecycle.read_model_lifecycle`` from ``GET /v1/models/{id}``).
 
 Sources, read on 2026-12-01: OpenAI's "Deprecations" page (gpt-image-1.5, gpt-image-1.5-2025-12-16,
 gpt-image-1-mini and chatgpt-image-latest shut down on 2026-12-01, replaced by gpt-image-2.6-sunburst or
