@@ -1,16 +1,8 @@
-"""The CSV import and export format (a public format: marketers build these files in spreadsheets).
+"""``post import``: a CSV file of posts read and every row checked, with what is wrong said per line.
 
-Columns (header row required; order free; unknown columns are an error so typos do not pass silently):
-``account, post_type, scheduled_at, timezone, caption, prompt, image_url, media_urls, video_url, cover_url,
-image_count, aspect, alt_text, user_tags, collaborators, location_id, share_to_feed, thumb_offset, audio_name,
-trial_params, first_comment, requires_approval``. ``media_urls`` holds the carousel's URLs (images, or
-.mp4/.mov/.m4v videos) separated by spaces, ``|`` or new lines, or its JSON array with per-slide objects
-(``{"url": …, "alt_text": …}``, ``{"url": …, "type": "video"}``); the option cells are described in
-``csv_options``. ``scheduled_at`` is ISO 8601 with an offset, or a local time with a ``timezone`` (IANA name).
-
-``post export`` adds ``id`` and the results (``READ_ONLY_COLUMNS``), among them ``allow_duplicate``: a person's
-confirmation of one held repeat (``post retry ID --allow-duplicate``), shown but never set by an import, so a
-row copied from an export does not carry that confirmation to a new post.
+The format (columns, cells) is ``csv_format``'s. A header may be in any case, with stray spaces, and cells may
+be separated by commas, semicolons or tabs. A row with an ``id`` (from ``post export``) updates that post with
+the columns that changed (``csv_update`` says which); the others are new posts.
 """
 
 from __future__ import annotations
@@ -23,31 +15,16 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from postpilot import csv_options as opts
+from postpilot import csv_update
+from postpilot.csv_format import COLUMNS, EXPORT_COLUMNS, READ_ONLY_COLUMNS, unneutralise
 from postpilot.domain import validation
 from postpilot.domain.errors import InvalidInput
-from postpilot.domain.model import CONTENT_FIELDS, DRAFT_FIELDS, Account, Post
-from postpilot.domain.publish_options import media_item_url
+from postpilot.domain.model import Account, Post
 from postpilot.domain.timeparse import parse_when
-from postpilot.redaction import display_url
 
-# The CSV names the account by name and carries a time zone; the rest are the table's content columns.
-COLUMNS = (
-    "account",
-    "post_type",
-    "scheduled_at",
-    "timezone",
-    *CONTENT_FIELDS[1:],
-    "first_comment",
-    "requires_approval",
-)
 REQUIRED = ("account", "scheduled_at")
-# Written by ``post export`` and read back by the import: ``id`` names the post a row updates; the others are
-# results (and the duplicate confirmation, see above), shown in the export and ignored by the import.
-READ_ONLY_COLUMNS = ("status", "last_error", "allow_duplicate", "ig_media_id", "permalink", "published_at")
-EXPORT_COLUMNS = ("id", *COLUMNS, *READ_ONLY_COLUMNS)
+# The import reads what the export writes: ``id`` names the post a row updates, the read-only columns are ignored.
 IMPORT_COLUMNS = EXPORT_COLUMNS
-# What an import compares with the post a row with an ``id`` updates.
-UPDATE_FIELDS = (*DRAFT_FIELDS, "requires_approval")
 # A spreadsheet saving CSV in much of Europe separates cells with ";" (the comma is the decimal mark there).
 DELIMITERS = (",", ";", "\t")
 
@@ -58,19 +35,6 @@ class RowResult:
     values: dict[str, Any] | None  # a new post's columns, or the changed columns of ``post_id``
     problems: list[str]
     post_id: int | None = None  # the row updates this post (an exported row, edited)
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection). Exports prefix such
-# cells with an apostrophe, which spreadsheets show as text; imports take that apostrophe off again.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell: str) -> str:
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
-
-
-def _unneutralise(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
 def _blank(value: str | None) -> str | None:
@@ -178,10 +142,7 @@ def _update_row(
     except InvalidInput as exc:  # the post's row cannot be read (UnreadableRow): said on this line
         return RowResult(line, None, [exc.message], int(raw))
     if current is not None:
-        # A column the file leaves out is as the post has it (not emptied): an update row says what changes,
-        # also when a spreadsheet user deleted the columns they do not work with.
-        kept = _export_row(current, "", _exact_url)
-        row = {**{c: neutralise(_cell(kept[c])) for c in COLUMNS if c not in header}, **row}
+        row = csv_update.with_kept_columns(row, header, current)
     return _as_update(_parse_row(line, row, find_account, now, current), raw, current, now)
 
 
@@ -193,7 +154,7 @@ def _parse_row(
     current: Post | None = None,
 ) -> RowResult:
     """One row checked as a new post; ``current``: the post a row with an ``id`` updates."""
-    get = {k: _blank(_unneutralise(v) if isinstance(v, str) else None) for k, v in row.items() if k is not None}
+    get = {k: _blank(unneutralise(v) if isinstance(v, str) else None) for k, v in row.items() if k is not None}
     problems: list[str] = []
     if None in row:  # more cells than columns
         problems.append("the row has more cells than the header has columns")
@@ -269,13 +230,10 @@ def _parse_row(
     if media_problem:  # the cell was said to be unreadable; "needs media_urls" would repeat it
         rules = [p for p in rules if not p.startswith("a carousel needs media_urls")]
     if current is not None:
-        # A URL the post already holds, read back unchanged, is not this file's to answer for: preparation
-        # fills in where it stored the images (file:// with the local store).
-        kept = tuple(_URL_PROBLEM_STARTS[n] for n in _URL_COLUMNS if _unchanged(n, getattr(draft, n), current))
-        rules = [p for p in rules if not p.startswith(kept)]
+        rules = [p for p in rules if not p.startswith(csv_update.kept_url_problems(draft, current))]
     problems += rules
     if current is not None:
-        problems = [p for p in problems if not p.startswith(_AS_NEW_POST_ONLY)]
+        problems = [p for p in problems if not p.startswith(csv_update.AS_NEW_POST_ONLY)]
     if problems or account is None or when is None:
         return RowResult(line, None, _dedupe(problems))
     values = {
@@ -309,76 +267,12 @@ def _as_update(result: RowResult, raw: str, current: Post | None, now: datetime 
     values = result.values
     if values["account_id"] != current.account_id:
         return RowResult(result.line, None, ["a post cannot move to another account: add it as a new row"], post_id)
-    changed: dict[str, Any] = {}
-    for name in UPDATE_FIELDS:
-        new, old = values.get(name), getattr(current, name)
-        if name == "media_urls":
-            new = _with_hidden_urls(new, old)
-        if _same(name, new, old):
-            continue
-        changed[name] = new
+    changed = csv_update.changes(values, current)
     if "scheduled_at" in changed and now is not None:
         past = validation.past_problem(changed["scheduled_at"], now, option="post import --allow-past")
         if past:
             return RowResult(result.line, None, [past], post_id)
     return RowResult(result.line, changed, [], post_id)
-
-
-# Rules about a row as a new post that do not apply to an exported row, where only what it changes counts: a
-# prompt beside the image URL preparation filled in (a time in the past is checked only when it changes).
-_AS_NEW_POST_ONLY = (
-    "a photo takes either an image_url (your own image) or a prompt",
-    "a carousel takes either media_urls (your own images) or a prompt",
-    "a story takes either your own image_url or video_url, or a prompt",
-    "image_count is only for a carousel generated from a prompt",
-    "video_url and cover_url are only for a reel",
-)
-_URL_COLUMNS = ("image_url", "media_urls", "video_url", "cover_url")
-_URL_PROBLEM_STARTS = {n: f"{n} " for n in _URL_COLUMNS} | {"media_urls": "media_urls item "}
-
-
-def _unchanged(name: str, new: Any, current: Post) -> bool:
-    old = getattr(current, name)
-    return _same(name, _with_hidden_urls(new, old) if name == "media_urls" else new, old)
-
-
-def _same(name: str, new: Any, old: Any) -> bool:
-    """The exported value read back means "unchanged": URLs were shown without their query string or
-    password, and empty cells read as nothing."""
-    if (new in (None, "", [])) and (old in (None, "", [])):
-        return True
-    if name in ("image_url", "video_url", "cover_url") and isinstance(old, str) and new in (old, display_url(old)):
-        return True
-    return bool(new == old)
-
-
-def _with_hidden_urls(new: Any, old: Any) -> Any:
-    """``media_urls`` read back from an export: a slide's URL still shown as the export showed a stored one
-    (no password, ``?…`` for the query string) is that stored URL, so signed URLs survive an edit of the
-    carousel. The same slide position is looked at first, then the other slides."""
-    if not isinstance(new, list) or not isinstance(old, list):
-        return new
-    stored = [media_item_url(entry) for entry in old]
-    by_shown: dict[str, str] = {}
-    for url in stored:
-        if isinstance(url, str):
-            by_shown.setdefault(display_url(url), url)
-
-    def back(url: Any, position: int) -> Any:
-        if not isinstance(url, str):
-            return url
-        here = stored[position] if position < len(stored) else None
-        if isinstance(here, str) and url == display_url(here):
-            return here
-        return by_shown.get(url, url)
-
-    out: list[Any] = []
-    for position, entry in enumerate(new):
-        if isinstance(entry, dict) and "url" in entry:
-            out.append({**entry, "url": back(entry["url"], position)})
-        else:
-            out.append(back(entry, position))
-    return out
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
@@ -387,67 +281,3 @@ def _dedupe(items: Iterable[str]) -> list[str]:
         if item not in seen:
             seen.append(item)
     return seen
-
-
-def export_csv(posts: Iterable[Post], account_names: dict[int, str], *, full_urls: bool = False) -> str:
-    """The posts as CSV. URLs are shown as everywhere else (no user:password, ``?…`` for a query string)
-    unless ``full_urls``; every text cell that a spreadsheet would run as a formula is neutralised."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    url = _exact_url if full_urls else _shown_url
-    for p in posts:
-        row = _export_row(p, account_names.get(p.account_id, p.account_id), url)
-        writer.writerow({k: neutralise(v) if isinstance(v, str) else v for k, v in row.items()})
-    return out.getvalue()
-
-
-def _exact_url(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _shown_url(value: object) -> str:
-    return display_url(value) if isinstance(value, str) and value else ""
-
-
-def _export_row(p: Post, account: object, url: Callable[[object], str]) -> dict[str, Any]:
-    """The post's cells as the export writes them (before neutralising), its URLs as ``url`` shows them."""
-    return {
-        "id": p.id,
-        "account": account,
-        "post_type": p.post_type,
-        "scheduled_at": p.scheduled_at.isoformat(),
-        "timezone": "",
-        "caption": p.caption,
-        "prompt": p.prompt or "",
-        "image_url": url(p.image_url),
-        "media_urls": opts.format_media_urls(p.media_urls, url),
-        "video_url": url(p.video_url),
-        "cover_url": url(p.cover_url),
-        "image_count": p.image_count or "",
-        "aspect": p.aspect,
-        "alt_text": p.alt_text or "",
-        "user_tags": opts.format_user_tags(p.user_tags),
-        "collaborators": opts.format_collaborators(p.collaborators),
-        "location_id": p.location_id or "",
-        "share_to_feed": _bool_cell(p.share_to_feed),
-        "thumb_offset": "" if p.thumb_offset is None else p.thumb_offset,
-        "audio_name": p.audio_name or "",
-        "trial_params": opts.format_trial(p.trial_params),
-        "first_comment": p.first_comment or "",
-        "requires_approval": _bool_cell(p.requires_approval),
-        "status": p.status.value,
-        "last_error": p.last_error or "",
-        "allow_duplicate": _bool_cell(p.allow_duplicate),
-        "ig_media_id": p.ig_media_id or "",
-        "permalink": p.permalink or "",
-        "published_at": p.published_at.isoformat() if p.published_at else "",
-    }
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _bool_cell(value: bool | None) -> str:
-    return "" if value is None else str(bool(value)).lower()

@@ -526,7 +526,7 @@ def test_export_neutralises_formulas_and_import_takes_it_off(env: dict[str, str]
     shown = invoke(["post", "export"]).stdout
     captions = [r["caption"] for r in csv.DictReader(io.StringIO(shown))]
     assert captions.count("'" + formulas[0]) == 2  # the original and the re-imported one
-    from postpilot.csvio import neutralise
+    from postpilot.csv_format import neutralise
 
     assert neutralise("\r=1") == "'\r=1" and neutralise("plain") == "plain"
 

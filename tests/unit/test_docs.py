@@ -18,7 +18,8 @@ import typer
 
 from postpilot.cli import cli
 from postpilot.config import Settings
-from postpilot.csvio import COLUMNS, parse_csv
+from postpilot.csv_format import COLUMNS
+from postpilot.csvio import parse_csv
 from postpilot.domain.model import Account, LoginKind
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""``postpilot post import | export``: posts in and out as CSV (the format is ``csvio.py``'s). An import
+"""``postpilot post import | export``: posts in and out as CSV (the format is ``csv_format.py``'s). An import
 checks every row before it writes any."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from postpilot.cli.common import EXIT_INPUT, fail, handle_errors, open_app
-from postpilot.csvio import export_csv, parse_csv
+from postpilot.csv_export import export_csv
+from postpilot.csvio import parse_csv
 from postpilot.domain.errors import Conflict, InvalidInput, NotFound
 from postpilot.domain.model import PostStatus, utcnow
 
