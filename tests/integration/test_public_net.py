@@ -137,6 +137,32 @@ def test_a_name_that_resolves_inside_is_refused(inside: _Server) -> None:
     assert "images.example.com" in message and inside.hits == 0
 
 
+def test_a_rebinding_resolver_cannot_swap_the_address_after_the_check(inside: _Server) -> None:
+    """DNS rebinding: the name answers an allowed address first and an inside one every time after. The
+    address is resolved once, checked, and connected to as checked, so the second answer is never asked for
+    and nothing reaches the inside server. (127.0.0.2 stands in for a public host: it is allowed here.)"""
+    outside = _Server("127.0.0.2")
+    port = outside.httpd.server_address[1]
+    answers: list[str] = []
+
+    def rebinding(host: str, asked_port: int) -> list[str]:
+        answer = "127.0.0.2" if not answers else "127.0.0.1"
+        answers.append(answer)
+        return [answer]
+
+    try:
+        with client("127.0.0.2/32", resolve=rebinding) as http:
+            data = fetch_image(http, f"http://images.example.com:{port}/a.jpg", max_bytes=LIMIT)
+        assert data[:2] == b"\xff\xd8"
+        assert answers == ["127.0.0.2"]  # one lookup per connection: nothing to rebind
+        assert outside.hits == 1 and inside.hits == 0
+        with client("127.0.0.2/32", resolve=rebinding) as http:  # a new connection: the inside answer
+            message = refused(http, f"http://images.example.com:{port}/a.jpg")
+        assert "images.example.com" in message and inside.hits == 0
+    finally:
+        outside.close()
+
+
 def test_a_name_with_one_inside_answer_among_public_ones_is_refused(inside: _Server) -> None:
     def mixed(host: str, port: int) -> list[str]:
         return ["93.184.216.34", "127.0.0.1"]
