@@ -101,3 +101,34 @@ def test_a_whole_pass_goes_on_beside_an_unreadable_row_and_publishes_the_healthy
     finally:
         app.close()
         _restore(build_engine(db_url))
+
+
+def test_a_caption_with_a_nul_byte_never_reaches_the_graph_api(
+    db_url: str, tmp_path: Path, server: FakeServer[GraphState], state: GraphState
+) -> None:
+    """PostgreSQL's text cannot hold it and refuses the INSERT; SQLite stores it, and the post fails alone
+    with the reason before any Graph API call, beside a healthy post that is published."""
+    app = make_app(db_url, tmp_path, server.url, image_provider="card", media_store="local",
+                   public_media_url="https://media.example.test/postpilot")
+    try:
+        account = add_account(app, dry_run=False)
+        due = datetime.now(UTC) - timedelta(seconds=5)
+        insert_nul = text("INSERT INTO scheduled_posts (account_id, caption, prompt, scheduled_at) "
+                          "VALUES (:a, :c, 'a lighthouse', :t)")
+        if app.engine.dialect.name == "postgresql":
+            with pytest.raises(Exception) as info, app.engine.begin() as conn:
+                conn.execute(insert_nul, {"a": account, "c": "Hello\x00world", "t": due})
+            assert "0x00" in str(info.value) or "NUL" in str(info.value)
+            return
+        with app.engine.begin() as conn:
+            conn.execute(insert_nul, {"a": account, "c": "Hello\x00world", "t": due})
+        good = app.repo.add_post({"account_id": account, "caption": "Hello", "prompt": "a lighthouse",
+                                  "scheduled_at": due}, actor="test")
+        run_once(app)
+        (bad,) = [p for p in app.repo.list_posts() if p.id != good]
+        assert bad.status is PostStatus.FAILED
+        assert bad.last_error and "caption contains a NUL character" in bad.last_error
+        assert app.repo.require_post(good).status is PostStatus.PUBLISHED
+        assert all("\x00" not in (c.caption or "") for c in state.containers.values())
+    finally:
+        app.close()
