@@ -18,7 +18,7 @@ from postpilot.domain.model import PostStatus
 from postpilot.pipeline import Outcome
 from tests.fakes.base import FakeServer
 from tests.fakes.graph import GraphState
-from tests.integration.pipeline_helpers import event_kinds, make_app, post, publish_now
+from tests.integration.pipeline_helpers import IG_USER, add_account, event_kinds, make_app, post, publish_now
 
 PUBLIC = "https://media.example.test/postpilot"
 
@@ -88,6 +88,74 @@ def test_a_caption_edited_after_staging_is_the_caption_published(
     assert _published_caption(state) == "New caption #v2"
     assert old_container not in state.publish_calls  # the stale container was never published
     assert "edited" in event_kinds(app, post_id)
+
+
+def test_a_staged_post_moved_to_another_account_goes_out_there_with_a_new_container(
+    app: App, state: GraphState, account_id: int
+) -> None:
+    """A container belongs to the Instagram account it was made for: the post is staged again on the new
+    one, its images kept, and the old account gets nothing."""
+    other_ig, other_token = "17841400000000777", "EAAother-token-0123456789abcdef"
+    state.add_account(other_ig, other_token, username="second")
+    other = add_account(app, name="second", ig_user_id=other_ig, token=other_token)
+    post_id = _add(app, account_id)
+    _prepare(app)
+    media_before = [m.id for m in app.repo.media(post_id)]
+    assert _stage(app) == [Outcome.STAGED]
+    old_container = post(app, post_id).container_id
+
+    _sql(app, "UPDATE scheduled_posts SET account_id = :a WHERE id = :id", a=other, id=post_id)
+    _make_due(app, post_id)
+    result = publish_now(app, post_id)
+
+    assert result.outcome is Outcome.WAITING and "edited after preparation (account_id)" in (result.message or "")
+    _prepare(app)
+    assert [m.id for m in app.repo.media(post_id)] == media_before  # the images are kept
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+    assert state.published_count(other_ig) == 1 and state.published_count(IG_USER) == 0
+    assert old_container not in state.publish_calls
+
+
+def test_a_new_time_written_after_staging_re_times_the_post(app: App, state: GraphState, account_id: int) -> None:
+    post_id = _add(app, account_id)
+    _prepare(app)
+    assert _stage(app) == [Outcome.STAGED]
+    later = datetime.now(UTC) + timedelta(hours=3)
+    _sql(app, "UPDATE scheduled_posts SET scheduled_at = :t WHERE id = :id", t=later, id=post_id)
+    # Not due at its old minute any more: nothing to publish now.
+    assert app.repo.claim_for_publish(owner=app.owner, lease_s=60, batch=10) == []
+    _sql(app, "UPDATE scheduled_posts SET scheduled_at = :t WHERE id = :id",
+         t=datetime.now(UTC) - timedelta(seconds=1), id=post_id)  # its new minute comes
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+    assert state.published_count(IG_USER) == 1
+
+
+def test_a_carousel_given_one_more_image_keeps_the_others(app: App, state: GraphState, account_id: int) -> None:
+    post_id = _add(app, account_id, post_type="carousel", image_count=3)
+    _prepare(app)
+    before = sorted(m.id for m in app.repo.media(post_id))
+    assert len(before) == 3
+    _sql(app, "UPDATE scheduled_posts SET image_count = 4 WHERE id = :id", id=post_id)
+    _make_due(app, post_id)
+    assert publish_now(app, post_id).outcome is Outcome.WAITING
+    _prepare(app)
+    after = sorted(m.id for m in app.repo.media(post_id))
+    assert len(after) == 4 and set(before) <= set(after)  # three kept, one made
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+    (parent,) = [c for c in state.containers.values() if c.media_type == "CAROUSEL"]
+    assert len(parent.children) == 4
+
+
+def test_a_carousel_turned_into_a_photo_goes_out_as_a_photo(app: App, state: GraphState, account_id: int) -> None:
+    post_id = _add(app, account_id, post_type="carousel", image_count=2)
+    _prepare(app)
+    _sql(app, "UPDATE scheduled_posts SET post_type = 'photo', image_count = NULL, media_urls = NULL WHERE id = :id",
+         id=post_id)
+    _make_due(app, post_id)
+    assert publish_now(app, post_id).outcome is Outcome.WAITING
+    _prepare(app)
+    assert publish_now(app, post_id).outcome is Outcome.PUBLISHED
+    assert [c.media_type for c in state.containers.values() if c.id in state.publish_calls] == ["IMAGE"]
 
 
 def test_a_prompt_edited_after_preparation_makes_a_new_image_and_alt_text(

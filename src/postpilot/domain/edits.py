@@ -30,10 +30,15 @@ class PreparedContent:
         return PreparedContent(content=dict(value["content"]), filled=names)
 
 
+# What preparation records, and an edit is looked for in: the content, and the account it goes out on (a
+# container belongs to one Instagram account: a post moved to another is staged again there).
+PREPARED_FIELDS = (*CONTENT_FIELDS, "account_id")
+
+
 def content_of(post: Post, **overrides: Any) -> dict[str, Any]:
-    values = {name: getattr(post, name) for name in CONTENT_FIELDS}
+    values = {name: getattr(post, name) for name in PREPARED_FIELDS}
     values.update(overrides)
-    return {name: _normal(values[name]) for name in CONTENT_FIELDS}
+    return {name: _normal(values[name]) for name in PREPARED_FIELDS}
 
 
 def _normal(value: Any) -> Any:
@@ -49,7 +54,12 @@ def edits_since_prepared(post: Post, prepared: PreparedContent | None) -> tuple[
     if prepared is None:
         return ()
     now = content_of(post)
-    return tuple(name for name in CONTENT_FIELDS if now[name] != _normal(prepared.content.get(name)))
+    return tuple(
+        name
+        for name in PREPARED_FIELDS
+        # A record made before a field was recorded says nothing about it (the account, before this revision).
+        if (name in CONTENT_FIELDS or name in prepared.content) and now[name] != _normal(prepared.content.get(name))
+    )
 
 
 def unchanged_fills(post: Post, prepared: PreparedContent | None) -> tuple[str, ...]:
@@ -79,7 +89,7 @@ def without_fills(post: Post, names: tuple[str, ...]) -> Post:
 # approval covers exactly these as they stood when it was given (``approved_content``, stored with it), so an
 # edit made after it, even one that needs no new preparation (the first comment), or one made before the post
 # was prepared, is seen before anything goes out.
-APPROVED_FIELDS = (*CONTENT_FIELDS, "first_comment")
+APPROVED_FIELDS = (*CONTENT_FIELDS, "first_comment", "account_id")
 
 
 def approved_content(post: Post) -> dict[str, Any]:
