@@ -415,3 +415,43 @@ def test_examples_posts_csv_imports_cleanly_and_round_trips(engine: Engine, tmp_
     export_file = tmp_path / "export.csv"
     assert invoke(["post", "export", "-o", str(export_file)]).exit_code == 0
     assert imported(export_file) == f"imported 0 post(s), updated 0, unchanged {len(lines) - 1}"
+
+
+def _import_on_a_terminal(path: Path) -> tuple[int, str]:
+    """``post import`` as a person runs it in a terminal (stderr a pty), from this test's environment."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        [sys.executable, "-m", "postpilot", "post", "import", str(path)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower, env=dict(os.environ), timeout=300,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return done.returncode, b"".join(chunks).decode(errors="replace") + done.stdout.decode()
+
+
+def test_a_big_import_shows_how_far_it_has_got_on_a_terminal_only() -> None:
+    """Both halves of a long import: the rows checked, then the rows written (it was silent for half of it)."""
+    add_account()
+    rows = [{"account": "brand", "caption": f"Post {i}", "prompt": "a lighthouse", "scheduled_at": at(3 + i / 1e4)}
+            for i in range(2_500)]
+    big = write_csv(Path("big.csv"), rows)
+    code, shown = _import_on_a_terminal(big)
+    assert code == 0, shown
+    assert "checked 1,000 rows…" in shown and "checked 2,000 rows…" in shown
+    assert "imported 1,000 of 2,500 rows…" in shown and "imported 2,000 of 2,500 rows…" in shown
+    assert "imported 2500 post(s)" in shown
+    quiet = invoke(["post", "import", str(write_csv(Path("more.csv"), rows[:1_200]))])  # not a terminal
+    assert quiet.exit_code == 0 and "rows…" not in quiet.output

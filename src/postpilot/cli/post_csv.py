@@ -59,7 +59,9 @@ def import_(
                 "(fix them, or use --skip-invalid to import the valid rows)",
                 EXIT_INPUT,
             )
-        ids = app.repo.add_posts(new) if new else []
+        total = len(new)
+        added = (lambda n: typer.echo(f"imported {n:,} of {total:,} rows…", err=True)) if tty else None
+        ids = app.repo.add_posts(new, progress=added) if new else []
         refused = 0
         for r in edits:
             assert r.post_id is not None and r.values is not None
