@@ -1039,10 +1039,35 @@ def test_post_add_takes_the_issue_16_options(env: dict[str, str], engine: Engine
     assert "user_tags: baker.jo@0.4,0.6" in shown and "collaborators: partner_shop" in shown
     assert "first_comment: #bakery #bread" in shown and "comment: posted right after the post is live" in shown
     assert "trial_params: MANUAL" in invoke(["post", "show", str(reel)]).stdout
-    assert "share_to_feed: False" in invoke(["post", "show", str(reel)]).stdout
+    assert "share_to_feed: no: only on the Reels tab, not in the feed or on the profile grid" in invoke(
+        ["post", "show", str(reel)]).stdout
     edited = invoke(["post", "edit", str(photo), "--tag", ""])
     assert edited.exit_code == 0, edited.stderr
     assert "user_tags:" not in invoke(["post", "show", str(photo)]).stdout
+
+
+def test_post_show_shows_carousel_items_written_as_objects(env: dict[str, str], engine: Engine) -> None:
+    """A carousel slide written as {"url": …, "alt_text": …} (SQL or import) is shown, never as null; its URL
+    without the query string, as every URL post show prints."""
+    from sqlalchemy import update
+
+    from postpilot.db.rows import posts
+
+    add_dry_account()
+    post_id = add_post("--at", iso(7200), "--type", "carousel", "--media-url", "https://img.example.com/1.jpg",
+                       "--media-url", "https://img.example.com/2.jpg")
+    slides = [{"url": "https://img.example.com/1.jpg?sig=s3cr3t", "alt_text": "the counter"},
+              {"url": "https://cdn.example.com/making-of.mp4", "type": "video"}, "https://img.example.com/2.jpg"]
+    with engine.begin() as conn:
+        conn.execute(update(posts).where(posts.c.id == post_id).values(media_urls=slides))
+    shown = invoke(["post", "show", str(post_id)]).stdout
+    line = next(line for line in shown.splitlines() if line.strip().startswith("media_urls:"))
+    assert json.loads(line.split(":", 1)[1]) == [
+        {"url": "https://img.example.com/1.jpg?…", "alt_text": "the counter"},
+        {"url": "https://cdn.example.com/making-of.mp4", "type": "video"},
+        "https://img.example.com/2.jpg",
+    ]
+    assert "null" not in line and "s3cr3t" not in shown
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
-from postpilot import csv_options
 from postpilot.cli.common import handle_errors, open_app
 from postpilot.domain.errors import InvalidInput
 from postpilot.domain.model import Post, PostStatus
 from postpilot.domain.timeparse import shown_time, zone
-from postpilot.redaction import display_url
+from postpilot.post_fields import comment_state as comment_state  # post comment-retry says it too
+from postpilot.post_fields import field_rows, shown_url
 
 
 def _short(text: str | None, width: int) -> str:
@@ -141,49 +141,16 @@ def show(
         post = app.repo.require_post(post_id)
         account = app.repo.account(post.account_id)
         shown_zone = tz or (account.time_zone if account else "UTC")
-        fields = [
-            ("id", post.id),
-            ("account", account.name if account else post.account_id),
-            ("type", post.post_type),
-            ("status", post.status.value),
-            ("scheduled_at", f"{post.scheduled_at.isoformat()} ({shown_time(post.scheduled_at, shown_zone)})"),
-            ("active", post.is_active),
-            ("series", f"{post.series_id} (postpilot series show {post.series_id})" if post.series_id else None),
-            ("caption", post.caption),
-            ("prompt", post.prompt),
-            # Shown without user:password or query string (signatures); the stored values stay as written.
-            ("image_url", _shown(post.image_url)),
-            ("media_urls", json.dumps([_shown(u) for u in post.media_urls]) if post.media_urls else None),
-            ("video_url", _shown(post.video_url)),
-            ("cover_url", _shown(post.cover_url)),
-            ("image_count", post.image_count),
-            ("aspect", post.aspect),
-            ("alt_text", post.alt_text),
-            ("user_tags", csv_options.format_user_tags(post.user_tags) if post.user_tags else None),
-            ("collaborators", csv_options.format_collaborators(post.collaborators) if post.collaborators else None),
-            ("location_id", post.location_id),
-            ("share_to_feed", post.share_to_feed),
-            ("thumb_offset", post.thumb_offset),
-            ("audio_name", post.audio_name),
-            ("trial_params", csv_options.format_trial(post.trial_params) if post.trial_params else None),
-            ("first_comment", post.first_comment),
-            ("comment", comment_state(post)),
-            ("attempts", post.attempts),
-            ("last_error", post.last_error),
-            ("ig_media_id", post.ig_media_id),
-            ("permalink", post.permalink),
-            ("published_at", post.published_at.isoformat() if post.published_at else None),
-        ]
+        fields = field_rows(post, account, lambda t: f"{t.isoformat()} ({shown_time(t, shown_zone)})")
         for name, value in fields:
-            if value not in (None, ""):
-                typer.echo(f"{name:>13}: {value}")
+            typer.echo(f"{name:>13}: {value}")
         media = app.repo.media(post_id)
         if media:
             typer.echo("\nmedia:")
             for m in media:
                 size = f"{m.width}x{m.height}" if m.width else ""
                 cost = f" ${m.cost_usd:.3f}" if m.cost_usd else ""
-                shown = _shown(m.stored_url) or ""
+                shown = shown_url(m.stored_url) or ""
                 typer.echo(f"  #{m.position + 1} {m.kind} {m.source.value} {size} {m.model or ''}{cost} {shown}")
         typer.echo("\nhistory:")
         for e in app.repo.events(post_id):
@@ -192,18 +159,3 @@ def show(
             typer.echo(f"  {at}  {e.kind:<18} {change:<22} {e.message or ''}".rstrip())
     finally:
         app.close()
-
-
-def comment_state(post: Post) -> str | None:
-    """The first comment's outcome, in words (None without one)."""
-    if not (post.first_comment or "").strip():
-        return None
-    if post.first_comment_id:
-        return f"posted (comment {post.first_comment_id})"
-    if post.first_comment_error:
-        return f"not posted yet: {post.first_comment_error}"
-    return "posted right after the post is live"
-
-
-def _shown(url: object) -> str | None:
-    return display_url(url) if isinstance(url, str) and url else None

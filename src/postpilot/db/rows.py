@@ -87,6 +87,7 @@ def post_from_row(row: RowMapping) -> Post:
         first_comment_id=row["first_comment_id"],
         first_comment_error=row["first_comment_error"],
         first_comment_attempts=row["first_comment_attempts"] or 0,
+        first_comment_next_at=row["first_comment_next_at"],
         user_tags=row["user_tags"],
         collaborators=row["collaborators"],
         location_id=row["location_id"],
@@ -96,6 +97,7 @@ def post_from_row(row: RowMapping) -> Post:
         trial_params=row["trial_params"],
         allow_duplicate=bool(row["allow_duplicate"]),
         series_id=row["series_id"],
+        occurrence_at=row["occurrence_at"],
     )
 
 

@@ -146,6 +146,7 @@ class Post:
     first_comment_id: str | None = None
     first_comment_error: str | None = None
     first_comment_attempts: int = 0
+    first_comment_next_at: datetime | None = None  # when a failed first comment is tried again
     user_tags: Any = None
     collaborators: Any = None
     location_id: str | None = None
@@ -155,6 +156,7 @@ class Post:
     trial_params: Any = None
     allow_duplicate: bool = False
     series_id: int | None = None  # an occurrence of a recurring series (``db/series.py``)
+    occurrence_at: datetime | None = None  # the series' time this post was made for (an edit may move scheduled_at)
 
 
 @dataclass(frozen=True, slots=True)
