@@ -8,13 +8,16 @@ Posts are prepared by the real prepare step (card renderer, local store); publis
 
 from __future__ import annotations
 
+import html
 import http.client
 import io
+import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,8 @@ from postpilot.review.process import ReviewProcess
 from postpilot.review.server import ReviewServer
 from tests.fakes.base import FakeServer
 from tests.fakes.graph import GraphState
-from tests.integration.pipeline_helpers import TOKEN, make_app, post
+from tests.integration.pipeline_helpers import TOKEN, make_app, post, set_post
+from tests.integration.prepare_helpers import MediaHost
 from tests.review_helpers import (
     REVIEWER,
     REVIEWER_PASSWORD,
@@ -55,9 +59,9 @@ PUBLIC = "https://media.example.test/postpilot"
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path, server: FakeServer[GraphState]) -> Iterator[App]:
-    application = make_app(
-        db_url, tmp_path, server.url, public_media_url=PUBLIC, image_provider="card", media_store="local"
-    )
+    # Loopback allowed for marketers' URLs: the media host stands in for a marketer's image host.
+    application = make_app(db_url, tmp_path, server.url, public_media_url=PUBLIC, image_provider="card",
+                           media_store="local", fetch_allow_networks="127.0.0.0/8")
     add_users(application.repo)
     yield application
     application.close()
@@ -114,7 +118,9 @@ def events_by(app: App, post_id: int) -> list[tuple[str, str | None]]:
 # --------------------------------------------------------------------------------------------- the door
 def test_every_page_and_image_wants_a_login(app: App, client: FlaskClient, account_id: int) -> None:
     post_id = insert(app, account_id)
-    for path in ("/", "/week", "/grid", f"/posts/{post_id}", "/media/1/thumb", "/media/1/full"):
+    pages = ("/", "/week", "/grid", f"/posts/{post_id}", "/media/1/thumb", "/media/1/full",
+             f"/posts/{post_id}/cover/thumb")
+    for path in pages:
         response = client.get(path)
         assert response.status_code == 302 and "/login" in response.headers["Location"], path
     followed = client.get(f"/posts/{post_id}", follow_redirects=True).get_data(as_text=True)
@@ -516,3 +522,228 @@ def test_an_account_that_needs_reconnecting_is_listed_first(app: App, client: Fl
     needs = client.get("/").get_data(as_text=True).split('id="needs-you"', 1)[1].split('class="day"', 1)[0]
     assert f'id="needs-{post_id}"' in needs and "Needs you: account needs reconnecting" in needs
 
+
+
+# --------------------------------------------------------------------------------------------- issue-16 kinds
+@pytest.fixture
+def media_host() -> Iterator[MediaHost]:
+    """The marketer's image host (carousel images, a reel's cover)."""
+    with MediaHost() as host:
+        yield host
+
+
+def add(app: App, account_id: int, **values: object) -> int:
+    """A post added as the CLI and the import add it (JSON columns as lists and objects)."""
+    row = {"account_id": account_id, "caption": "", "scheduled_at": datetime.now(UTC) + timedelta(hours=3), **values}
+    return app.repo.add_post(row, actor="test")
+
+
+def prepared(client: FlaskClient, app: App, post_id: int) -> None:
+    act(client, post_id, "prepare")
+    assert post(app, post_id).status is PostStatus.READY, post(app, post_id).last_error
+
+
+def words_of(fragment: str) -> str:
+    """What a person reads in a piece of the page: the text without tags, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def card_of(page: str, post_id: int, prefix: str = "post") -> str:
+    start = page.index(f'id="{prefix}-{post_id}"')
+    return page[start : page.index("</article>", start)]
+
+
+def section_of(page: str, section_id: str) -> str:
+    return page.split(f'id="{section_id}"', 1)[1].split("</section>", 1)[0]
+
+
+def status_line(page: str) -> str:
+    found = re.search(r'id="status">(.*?)</p>', page, re.S)
+    return words_of(found.group(1)) if found else ""
+
+
+_ROW = re.compile(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", re.S)
+
+
+def field_table(page: str) -> dict[str, str]:
+    """The post page's "Every field" table, as the marketer reads it."""
+    table = page.split('<section class="fields">', 1)[1].split("</section>", 1)[0]
+    return {html.unescape(name): html.unescape(value) for name, value in _ROW.findall(table)}
+
+
+def test_stories_are_9_by_16_and_a_video_story_says_it_is_a_video(
+    app: App, client: FlaskClient, account_id: int
+) -> None:
+    image_story = add(app, account_id, post_type="story", prompt="croissants fresh from the oven")
+    video_story = add(app, account_id, post_type="story", video_url="https://cdn.example.test/clip.mp4?sig=s3cr3t")
+    login(client)
+    prepared(client, app, image_story)
+    prepared(client, app, video_story)
+    (made,) = app.repo.media(image_story)
+    assert (made.width, made.height) == (1080, 1920)
+
+    page = client.get("/").get_data(as_text=True)
+    image_card, video_card = card_of(page, image_story), card_of(page, video_story)
+    assert "story · 9:16 · image" in words_of(image_card) and f"/media/{made.id}/thumb" in image_card
+    assert "story · 9:16 · video" in words_of(video_card) and "video (story)" in words_of(video_card)
+    assert "Ready: checked, published at its time" in words_of(video_card)
+    for words in (words_of(image_card), words_of(video_card)):
+        assert "square" not in words
+    assert "not made yet" not in words_of(video_card) and "images made" not in words_of(video_card)
+
+    shown = client.get(f"/posts/{video_story}").get_data(as_text=True)
+    media = words_of(section_of(shown, "images"))
+    assert "video (story)" in media and "video (reel)" not in media
+    assert "cdn.example.test/clip.mp4?…" in media and "s3cr3t" not in shown
+    fields = field_table(shown)
+    assert fields["type"] == "story" and fields["aspect"] == "9:16 (every story fills the phone's screen)"
+    assert fields["video_url"] == "https://cdn.example.test/clip.mp4?…"
+
+    week = client.get(f"/week?start={post(app, video_story).scheduled_at.date()}").get_data(as_text=True)
+    slot = week.split(f'href="/posts/{video_story}"', 1)[1].split("</a>", 1)[0]
+    assert "video (story)" in words_of(slot) and "story · 9:16 · video" in words_of(slot)
+
+
+def test_a_reel_shows_its_cover_and_says_whether_it_is_in_the_feed(
+    app: App, web: Flask, client: FlaskClient, account_id: int, media_host: MediaHost
+) -> None:
+    with_cover = add(app, account_id, post_type="reel", caption="Behind the scenes",
+                     video_url="https://cdn.example.test/bts.mp4", cover_url=f"{media_host.url}/good-cover.png")
+    off_feed = add(app, account_id, post_type="reel", caption="Shop tour",
+                   video_url="https://cdn.example.test/tour.mp4", share_to_feed=False)
+    login(client)
+    page = client.get("/").get_data(as_text=True)
+    cover_card, off_card = card_of(page, with_cover), card_of(page, off_feed)
+    assert f"/posts/{with_cover}/cover/thumb" in cover_card and 'alt="the reel\'s cover"' in html.unescape(cover_card)
+    assert "reel" in words_of(cover_card) and "not in the feed" not in words_of(cover_card)
+    assert "reel · not in the feed (Reels tab only)" in words_of(off_card) and "video (reel)" in words_of(off_card)
+    assert "square" not in words_of(cover_card) + words_of(off_card)
+
+    status, data, headers = fetch(client, f"/posts/{with_cover}/cover/thumb")
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    with Image.open(io.BytesIO(data)) as thumb:
+        assert max(thumb.size) <= 360 and thumb.size[0] > thumb.size[1]  # the host's 1400×1000 image, smaller
+    hits = len(media_host.hits)
+    assert fetch(client, f"/posts/{with_cover}/cover/thumb")[0] == 200
+    assert fetch(client, f"/posts/{with_cover}/cover/full")[0] == 200
+    assert len(media_host.hits) == hits  # fetched once, then served from the page's cache
+    assert fetch(client, f"/posts/{off_feed}/cover/thumb")[0] == 404  # no cover_url
+
+    prepared(client, app, with_cover)
+    prepared(client, app, off_feed)
+    shown = client.get(f"/posts/{with_cover}").get_data(as_text=True)
+    media = section_of(shown, "images")
+    assert f"/posts/{with_cover}/cover/full" in media and "video (reel)" in words_of(media)
+    assert status_line(shown) == "Ready: checked, published at its time"
+    fields = field_table(shown)
+    assert fields["share_to_feed"] == "yes (not given: a reel is also in the feed and on the profile grid)"
+    assert fields["aspect"] == "the video's own (aspect is not used for a reel)"
+    off = field_table(client.get(f"/posts/{off_feed}").get_data(as_text=True))
+    assert off["share_to_feed"] == "no: only on the Reels tab, not in the feed or on the profile grid"
+
+
+def test_a_carousel_with_a_video_slide_and_object_items(
+    app: App, client: FlaskClient, account_id: int, media_host: MediaHost
+) -> None:
+    slides = [{"url": f"{media_host.url}/good-1.png", "alt_text": "the counter"},
+              {"url": "https://cdn.example.test/making-of.mp4?sig=s3cr3t", "type": "video"},
+              f"{media_host.url}/good-2.png"]
+    post_id = add(app, account_id, post_type="carousel", caption="Three looks", media_urls=slides,
+                  alt_text="our shop")
+    login(client)
+    before = words_of(card_of(client.get("/").get_data(as_text=True), post_id))
+    assert "carousel · square · 3 slides: 2 images, 1 video" in before
+    assert "image 1 not fetched yet" in before and "video (slide 2 of 3)" in before
+
+    prepared(client, app, post_id)
+    items = app.repo.media(post_id)
+    assert [m.kind for m in items] == ["image", "video", "image"]
+    one = card_of(client.get("/").get_data(as_text=True), post_id)
+    assert f"/media/{items[0].id}/thumb" in one and f"/media/{items[2].id}/thumb" in one
+    assert 'alt="the counter"' in one and 'alt="our shop"' in one
+    assert "video (slide 2 of 3)" in words_of(one) and "3 images" not in words_of(one)
+
+    shown = client.get(f"/posts/{post_id}").get_data(as_text=True)
+    media = words_of(section_of(shown, "images"))
+    assert "video (slide 2 of 3)" in media and "video (reel)" not in media
+    assert json.loads(field_table(shown)["media_urls"]) == [
+        {"url": f"{media_host.url}/good-1.png", "alt_text": "the counter"},
+        {"url": "https://cdn.example.test/making-of.mp4?…", "type": "video"},
+        f"{media_host.url}/good-2.png",
+    ]
+    assert "s3cr3t" not in shown
+
+
+def test_the_post_page_shows_every_field_of_issue_16(app: App, client: FlaskClient, account_id: int) -> None:
+    series_id = app.repo.add_series({"account_id": account_id, "prompt": "soup", "freq": "daily",
+                                     "local_time": "09:00", "starts_on": date(2030, 1, 1)})
+    photo = add(app, account_id, caption="Launch day", prompt="a shop front", first_comment="#launch #shop",
+                user_tags=[{"username": "friend", "x": 0.25, "y": 0.5}], collaborators=["partner_shop", "studio"],
+                location_id="110843418940484")
+    next_try = datetime.now(UTC) + timedelta(minutes=5)
+    occurrence = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+    set_post(app, photo, allow_duplicate=True, series_id=series_id, occurrence_at=occurrence,
+             first_comment_error="Instagram refused the comment", first_comment_attempts=2,
+             first_comment_next_at=next_try)
+    reel = add(app, account_id, post_type="reel", caption="Behind the scenes",
+               video_url="https://cdn.example.test/bts.mp4", share_to_feed=False, thumb_offset=1500,
+               audio_name="Bakery sounds", trial_params={"graduation_strategy": "SS_PERFORMANCE"})
+    posted = add(app, account_id, caption="Done", prompt="a loaf", first_comment="#bread")
+    set_post(app, posted, first_comment_id="17890000000000001")
+    login(client)
+
+    fields = field_table(client.get(f"/posts/{photo}").get_data(as_text=True))
+    assert fields["first_comment"] == "#launch #shop"
+    assert fields["comment"].startswith("not posted yet: Instagram refused the comment (try 2 of 5; next try ")
+    assert next_try.isoformat(timespec="seconds") in fields["comment"]
+    assert fields["user_tags"] == "friend@0.25,0.5"
+    assert fields["collaborators"] == "partner_shop studio"
+    assert fields["location_id"] == "110843418940484"
+    assert fields["allow_duplicate"] == "yes: published even if it repeats a recent post"
+    assert fields["series"].startswith(f"{series_id} (an occurrence of a recurring series, its time Tue 1 Jan 2030")
+    assert f"postpilot series show {series_id}" in fields["series"] and occurrence.isoformat() in fields["series"]
+    assert fields["caption"] == "Launch day" and fields["aspect"] == "square"
+
+    reel_fields = field_table(client.get(f"/posts/{reel}").get_data(as_text=True))
+    assert reel_fields["share_to_feed"] == "no: only on the Reels tab, not in the feed or on the profile grid"
+    assert reel_fields["thumb_offset"] == "1500 ms into the video (the cover frame)"
+    assert reel_fields["audio_name"] == "Bakery sounds"
+    assert reel_fields["trial_params"].startswith("SS_PERFORMANCE (a trial reel: shown to non-followers first")
+    assert "first_comment" not in reel_fields and "allow_duplicate" not in reel_fields  # not set: not listed
+
+    assert field_table(client.get(f"/posts/{posted}").get_data(as_text=True))["comment"] == (
+        "posted (comment 17890000000000001)"
+    )
+
+
+def test_the_grid_leaves_out_stories_and_reels_that_are_not_on_the_profile(
+    app: App, client: FlaskClient, account_id: int
+) -> None:
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    photo = add(app, account_id, caption="Photo", prompt="a loaf", scheduled_at=soon)
+    story = add(app, account_id, post_type="story", prompt="a croissant", scheduled_at=soon + timedelta(minutes=1))
+    reel = add(app, account_id, post_type="reel", caption="In the feed", video_url="https://cdn.example.test/a.mp4",
+               scheduled_at=soon + timedelta(minutes=2))
+    off_feed = add(app, account_id, post_type="reel", caption="Reels tab", video_url="https://cdn.example.test/b.mp4",
+                   share_to_feed=False, scheduled_at=soon + timedelta(minutes=3))
+    trial = add(app, account_id, post_type="reel", caption="Trial", video_url="https://cdn.example.test/c.mp4",
+                trial_params={"graduation_strategy": "MANUAL"}, scheduled_at=soon + timedelta(minutes=4))
+    old_story = add(app, account_id, post_type="story", prompt="yesterday's story")
+    old_photo = add(app, account_id, caption="Yesterday", prompt="a cake")
+    for done in (old_story, old_photo):
+        set_post(app, done, status="published", published_at=datetime.now(UTC) - timedelta(days=1),
+                 ig_media_id=f"1790000000000{done}")
+    upcoming, published = app.repo.next_posts(account_id)
+    assert [p.id for p in upcoming] == [photo, reel] and [p.id for p in published] == [old_photo]
+
+    login(client)
+    grid = client.get("/grid?account=brand").get_data(as_text=True)
+    cells = re.findall(r'id="cell-(\d+)"', grid)
+    assert cells == [str(reel), str(photo), str(old_photo)]  # the newest first, as on the profile
+    assert "Stories, reels kept off the feed (share_to_feed false) and trial reels are not on the profile grid" in (
+        words_of(grid)
+    )
+    reel_cell = grid.split(f'id="cell-{reel}"', 1)[1].split("</a>", 1)[0]
+    assert "video (reel)" in words_of(reel_cell)
+    for left_out in (story, off_feed, trial, old_story):
+        assert f'id="cell-{left_out}"' not in grid

@@ -6,16 +6,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, not_, or_, select
 
 from postpilot.db import claims
 from postpilot.db.base import RepoBase
 from postpilot.db.rows import accounts, media, media_from_row, post_from_row, posts
-from postpilot.domain.model import Post, PostMedia, PostStatus, utcnow
+from postpilot.domain.model import Post, PostMedia, PostStatus, PostType, utcnow
 
 # A failed post stays in "needs you" for this long after its time; older ones are history.
 FAILED_RECENT = timedelta(days=7)
 _TO_PUBLISH = [PostStatus.SCHEDULED.value, PostStatus.PREPARING.value, PostStatus.READY.value]
+
+
+def on_profile_grid() -> ColumnElement[bool]:
+    """Posts that sit on the profile grid: not stories (they live 24 hours, off the grid), not reels kept off
+    the feed (``share_to_feed`` false) and not trial reels (shown to non-followers first, off the grid until
+    they are shared with everyone). A reel without ``share_to_feed`` is in the feed, as Meta's default."""
+    reel = posts.c.post_type == PostType.REEL.value
+    off_feed = or_(posts.c.share_to_feed.is_(False), posts.c.trial_params.is_not(None))
+    return and_(posts.c.post_type != PostType.STORY.value, not_(and_(reel, off_feed)))
 
 
 class ReviewQueries(RepoBase):
@@ -70,12 +79,14 @@ class ReviewQueries(RepoBase):
             return [post_from_row(r) for r in conn.execute(query).mappings()]
 
     def next_posts(self, account_id: int, *, upcoming: int = 9, published: int = 6) -> tuple[list[Post], list[Post]]:
-        """The account's next posts to go out and its latest published ones, for the grid preview."""
+        """The account's next posts to go out and its latest published ones that sit on the profile grid, for the
+        grid preview (``on_profile_grid``)."""
         now = utcnow()
         with self.engine.connect() as conn:
             ahead = conn.execute(
                 select(posts)
                 .where(posts.c.account_id == account_id, posts.c.status.in_(_TO_PUBLISH), posts.c.is_active)
+                .where(on_profile_grid())
                 .where(posts.c.scheduled_at >= now - timedelta(hours=1))
                 .order_by(posts.c.scheduled_at, posts.c.id)
                 .limit(upcoming)
@@ -86,6 +97,7 @@ class ReviewQueries(RepoBase):
                 .where(
                     posts.c.account_id == account_id,
                     posts.c.status.in_([PostStatus.PUBLISHED.value, PostStatus.SIMULATED.value]),
+                    on_profile_grid(),
                 )
                 .order_by(posts.c.published_at.desc(), posts.c.id.desc())
                 .limit(published)

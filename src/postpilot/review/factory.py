@@ -68,6 +68,7 @@ def create_review_app(app: App) -> Flask:
         http=app.http,
         max_bytes=settings.fetch_max_bytes,
         deadline_s=settings.fetch_deadline_s,
+        marketer_http=app.fetch_http,  # a reel's cover_url: public addresses only, as preparation fetches
     )
     # The login gate runs before the CSRF check, so a logged-out POST is told to log in rather than about tokens.
     web.before_request(auth.load_user)

@@ -4,6 +4,10 @@ Where an item's bytes are: a ``file://`` URL or a URL under ``POSTPILOT_PUBLIC_M
 local store (only files inside its directory are ever read); any other URL (Cloudinary's delivery URL) is
 downloaded once into the cache. Thumbnails are named by media id and checksum, so new images (regenerate,
 an edit) get new thumbnails and an old one is never shown for a new image.
+
+A reel's cover is the marketer's ``cover_url`` (never stored by postpilot: Instagram fetches it): it is
+downloaded once with the client for marketers' URLs (public addresses only, as preparation fetches images),
+named by post id and a hash of the URL, so a new cover_url is a new file.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -40,11 +45,13 @@ class ImageFiles:
         http: httpx.Client,
         max_bytes: int,
         deadline_s: float,
+        marketer_http: httpx.Client | None = None,
     ) -> None:
         self._media_dir = media_dir.resolve()
         self._cache_dir = cache_dir
         self._public = public_base_url.rstrip("/") + "/" if public_base_url else None
         self._http = http
+        self._marketer_http = marketer_http or http
         self._max_bytes = max_bytes
         self._deadline_s = deadline_s
         self._locks: dict[str, threading.Lock] = {}
@@ -55,26 +62,41 @@ class ImageFiles:
         """The stored file, or a downloaded copy of it."""
         if item.kind != "image" or not item.stored_url:
             raise ImageMissing("this item has no stored image")
-        local = self._local_file(item.stored_url)
+        return self._file(
+            item.stored_url, self._stem(item), self._http, f"the stored image of item {item.position + 1}"
+        )
+
+    def thumbnail(self, item: PostMedia) -> Path:
+        return self._thumbnail(self._stem(item), lambda: self.full(item))
+
+    def cover(self, post_id: int, url: str) -> Path:
+        """A reel's cover, from its cover_url."""
+        return self._file(url, self._cover_stem(post_id, url), self._marketer_http, "the reel's cover")
+
+    def cover_thumbnail(self, post_id: int, url: str) -> Path:
+        return self._thumbnail(self._cover_stem(post_id, url), lambda: self.cover(post_id, url))
+
+    def _file(self, url: str, stem: str, http: httpx.Client, what: str) -> Path:
+        local = self._local_file(url)
         if local is not None:
             if not local.is_file():
-                raise ImageMissing(f"the stored image of item {item.position + 1} is no longer in the media directory")
+                raise ImageMissing(f"{what} is no longer in the media directory")
             return local
-        target = self._cache_dir / "full" / f"{self._stem(item)}.img"
+        target = self._cache_dir / "full" / f"{stem}.img"
         with self._lock_for(target.name):
             if not target.is_file():
-                data = fetch_image(self._http, item.stored_url, max_bytes=self._max_bytes, deadline_s=self._deadline_s)
+                data = fetch_image(http, url, max_bytes=self._max_bytes, deadline_s=self._deadline_s)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_atomically(target, data)
         return target
 
-    def thumbnail(self, item: PostMedia) -> Path:
-        target = self._cache_dir / "thumbs" / f"{self._stem(item)}-{THUMB_PX}.jpg"
+    def _thumbnail(self, stem: str, full: Callable[[], Path]) -> Path:
+        target = self._cache_dir / "thumbs" / f"{stem}-{THUMB_PX}.jpg"
         if target.is_file():
             return target
         with self._lock_for(target.name):
             if not target.is_file():  # another request made it while this one waited
-                data = _shrink(self.full(item).read_bytes())
+                data = _shrink(full().read_bytes())
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_atomically(target, data)
                 self.thumbnails_made += 1
@@ -102,6 +124,10 @@ class ImageFiles:
     def _stem(item: PostMedia) -> str:
         checksum = item.checksum or hashlib.sha256((item.stored_url or "").encode()).hexdigest()
         return f"{item.id}-{checksum[:16]}"
+
+    @staticmethod
+    def _cover_stem(post_id: int, url: str) -> str:
+        return f"cover-{post_id}-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._locks_lock:

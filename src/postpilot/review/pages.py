@@ -6,9 +6,10 @@ the account's zone).
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -18,8 +19,17 @@ from werkzeug.wrappers import Response
 
 from postpilot.app import App
 from postpilot.domain.errors import PostpilotError
-from postpilot.domain.model import Account, MediaSource, Post, PostMedia, PostStatus, needs_approval, utcnow
-from postpilot.redaction import display_url
+from postpilot.domain.model import (
+    Account,
+    MediaSource,
+    Post,
+    PostMedia,
+    PostStatus,
+    PostType,
+    needs_approval,
+    utcnow,
+)
+from postpilot.post_fields import field_rows, shown_item
 from postpilot.review import queue as model
 from postpilot.review import words
 from postpilot.review.images import ImageFiles, ImageMissing
@@ -54,7 +64,11 @@ def caption_html(text: str | None) -> Markup:
 
 
 def shown_url(url: object) -> str:
-    return display_url(url) if isinstance(url, str) and url else ""
+    """A URL (or a carousel item written as an object: its URL) without credentials or query string."""
+    shown = shown_item(url)
+    if isinstance(shown, dict):
+        shown = shown.get("url")
+    return shown if isinstance(shown, str) else ""
 
 
 def media_url(item: PostMedia, size: str) -> str:
@@ -63,8 +77,14 @@ def media_url(item: PostMedia, size: str) -> str:
     return url_for("pages.media_file", media_id=item.id, size=size, v=version)
 
 
+def cover_url(post: Post, size: str) -> str:
+    """A reel's cover (its cover_url, fetched once into the page's cache); a new cover_url is a new address."""
+    version = hashlib.sha256((post.cover_url or "").encode()).hexdigest()[:12]
+    return url_for("pages.cover_file", post_id=post.id, size=size, v=version)
+
+
 FILTERS = {"caption_html": caption_html, "shown_url": shown_url}
-GLOBALS = {"media_url": media_url}
+GLOBALS = {"media_url": media_url, "cover_url": cover_url}
 
 
 def _account_filter(accounts: list[Account]) -> int | None:
@@ -201,7 +221,10 @@ def post_page(post_id: int) -> str:
         status_words=words.status_words(post, account),
         attention=words.needs_person(post, account),
         when=words.when(post.scheduled_at, tz),
-        fields=_fields(post, account, tz),
+        fields=field_rows(post, account, lambda t: f"{words.when(t, tz)} ({t.isoformat(timespec='seconds')})"),
+        items=_items(post, media),
+        kind=words.kind_words(post, media),
+        video_post=words.is_video_post(post),
         history=history,
         requests=[_request_lines(r) for r in requests],
         notes=notes,
@@ -210,35 +233,15 @@ def post_page(post_id: int) -> str:
     )
 
 
-def _fields(post: Post, account: Account | None, tz: ZoneInfo) -> list[tuple[str, str]]:
-    """Every field a marketer may care about (as ``post show`` lists them); URLs without credentials or query."""
-    media_urls = json.dumps([shown_url(u) for u in post.media_urls]) if isinstance(post.media_urls, list) else None
-    rows: list[tuple[str, object]] = [
-        ("id", post.id),
-        ("account", account.name if account else post.account_id),
-        ("type", post.post_type),
-        ("aspect", post.aspect),
-        ("status", post.status.value),
-        ("scheduled_at", f"{words.when(post.scheduled_at, tz)} ({post.scheduled_at.isoformat()})"),
-        ("active", "yes" if post.is_active else "no (paused)"),
-        ("prompt", post.prompt),
-        ("image_url", shown_url(post.image_url)),
-        ("media_urls", media_urls),
-        ("video_url", shown_url(post.video_url)),
-        ("cover_url", shown_url(post.cover_url)),
-        ("image_count", post.image_count),
-        ("alt_text", post.alt_text),
-        ("requires_approval", "as the account says" if post.requires_approval is None else post.requires_approval),
-        ("approved", f"{words.when(post.approved_at, tz)} by {post.approved_by}" if post.approved_at else None),
-        ("attempts", post.attempts),
-        ("last_error", post.last_error),
-        ("ig_media_id", post.ig_media_id),
-        ("permalink", post.permalink),
-        ("published_at", words.when(post.published_at, tz) or None),
-        ("created_at", words.when(post.created_at, tz) or None),
-        ("updated_at", words.when(post.updated_at, tz) or None),
+def _items(post: Post, media: list[PostMedia]) -> list[dict[str, Any]]:
+    """The post page's media, each with what it is in words (a video says which kind of post it belongs to)."""
+    return [
+        {
+            "item": m,
+            "what": words.video_words(post, m.position, len(media)) if m.kind == "video" else "image",
+        }
+        for m in media
     ]
-    return [(name, str(value)) for name, value in rows if value not in (None, "")]
 
 
 def _request_lines(request_: Any) -> dict[str, Any]:
@@ -272,6 +275,28 @@ def media_file(media_id: int, size: str) -> Response:
         abort(404)
     except PostpilotError:
         abort(502)
+    return _image_response(path)
+
+
+@bp.route("/posts/<int:post_id>/cover/<any(thumb, full):size>")
+def cover_file(post_id: int, size: str) -> Response:
+    """A reel's cover image, from its cover_url (a reel's video has no picture the page can show)."""
+    post = _app().repo.post(post_id)
+    if post is None or post.post_type != PostType.REEL.value or not post.cover_url:
+        abort(404)
+    files = _images()
+    try:
+        path = (
+            files.cover_thumbnail(post.id, post.cover_url) if size == "thumb" else files.cover(post.id, post.cover_url)
+        )
+    except ImageMissing:
+        abort(404)
+    except PostpilotError:
+        abort(502)
+    return _image_response(path)
+
+
+def _image_response(path: Path) -> Response:
     response = send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True, etag=True)
     # Behind the login: a shared cache must never keep it for someone else.
     response.headers["Cache-Control"] = "private, max-age=3600"

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from postpilot.domain.model import Account, Post, PostMedia
+from postpilot.domain.model import Account, Post, PostMedia, PostType
 from postpilot.review import words
 
 
@@ -37,11 +37,28 @@ class QueueSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Tile:
+    """One square of a card, in the post's order: an image's thumbnail (``item``), a reel's cover
+    (``cover``, from cover_url), or words where there is no picture (a video, an image not made yet)."""
+
+    words: str  # the picture's alt text, or what stands in for it
+    item: PostMedia | None = None
+    cover: bool = False
+    video: bool = False  # a video, said in words (``words.video_words``)
+
+    @property
+    def picture(self) -> bool:
+        return self.item is not None or self.cover
+
+
+@dataclass(frozen=True, slots=True)
 class Card:
     post: Post
     account: Account | None
     account_name: str
     media: list[PostMedia]
+    tiles: list[Tile]  # what the thumbnails show, one per item (``tiles``)
+    kind: str  # type, shape and slides in words (``words.kind_words``)
     attention: str | None  # why a person should look (``words.needs_person``)
     status: str  # in words
     when: str  # day, time and zone
@@ -90,12 +107,34 @@ def cards(posts: Sequence[Post], source: QueueSource, accounts: Sequence[Account
                 account=account,
                 account_name=account.name if account else f"account {post.account_id}",
                 media=media.get(post.id, []),
+                tiles=tiles(post, media.get(post.id, [])),
+                kind=words.kind_words(post, media.get(post.id, [])),
                 attention=words.needs_person(post, account),
                 status=words.status_words(post, account),
                 when=words.when(post.scheduled_at, tz),
                 clock=words.clock(post.scheduled_at, tz),
             )
         )
+    return out
+
+
+def tiles(post: Post, media: Sequence[PostMedia]) -> list[Tile]:
+    """A reel with a cover shows the cover (it is what Instagram shows); each image its thumbnail; each video
+    says it is one (no picture of a video is made); before preparation, what is still to come."""
+    if post.post_type == PostType.REEL.value and post.cover_url:
+        return [Tile(words="the reel's cover", cover=True)]
+    slides = words.slides_of(post, media)
+    if not slides:
+        return [Tile(words=words.no_media_words(post))]
+    out = []
+    for i, kind in enumerate(slides):
+        item = media[i] if i < len(media) else None
+        if kind == "video":
+            out.append(Tile(words=words.video_words(post, i, len(slides)), video=True))
+        elif item is not None and item.stored_url:
+            out.append(Tile(words=item.alt_text or post.alt_text or f"image {i + 1}", item=item))
+        else:
+            out.append(Tile(words=f"image {i + 1} not fetched yet"))
     return out
 
 
