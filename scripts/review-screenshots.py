@@ -34,7 +34,7 @@ PASSWORD = secrets.token_urlsafe(16)
 ZONE = ZoneInfo("Europe/Berlin")
 
 # (account, days from today, local time, type, caption, prompt, extra columns)
-SAMPLES: list[tuple[str, int, str, str, str, str, dict[str, object]]] = [
+SAMPLES: list[tuple[str, int, str, str, str, str | None, dict[str, object]]] = [
     ("bakery", 0, "18:30", "photo", "Last loaves of the day, 20% off until close 🥖 #bakery #evening",
      "warm bread loaves on a wooden counter at dusk", {}),
     ("bakery", 1, "07:00", "photo", "Fresh croissants from 7 ☕ #breakfast #croissant @ourcafe",
@@ -43,6 +43,10 @@ SAMPLES: list[tuple[str, int, str, str, str, str, dict[str, object]]] = [
      "sourdough sandwiches, a soup bowl and a cheese board", {"image_count": 3, "aspect": "portrait"}),
     ("bakery", 2, "09:00", "photo", "Our new rye loaf is here #rye #newin",
      "a dark rye loaf on linen, overhead", {"requires_approval": True}),
+    # A story (9:16, no caption) and a reel kept off the feed: Instagram fetches the reel's video itself.
+    ("bakery", 0, "21:00", "story", "", "a tray of cinnamon buns, steam rising", {}),
+    ("bakery", 1, "17:30", "reel", "Shaping baguettes in 30 seconds #bakery #reels", None,
+     {"video_url": "https://videos.example.com/baguettes.mp4", "share_to_feed": False}),
     ("bakery", 3, "16:00", "photo", "Weekend cake orders open " + " ".join(f"#cake{i}" for i in range(31)),
      "a layered berry cake", {}),
     ("bakery", 4, "08:30", "photo", "Meet Anna, our head baker #team #bakery",
@@ -137,11 +141,12 @@ def shoot(base: str, out: Path) -> None:
         for name, path in (("queue", "/?days=3"), ("week", "/week"), ("post", None)):
             driver.set_window_size(1280, 900)
             driver.get(approval if path is None else base + path)
-            wait(lambda: driver.execute_script(
-                "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"), 30, f"{name} images")
-            # The whole page in one picture: the window as tall as the document (at most 3,200 px).
+            # The whole page in one picture: the window as tall as the document (at most 3,200 px), set before
+            # waiting for the images, so lazy ones far down the page are in view and load too.
             height = int(driver.execute_script("return document.documentElement.scrollHeight"))
             driver.set_window_size(1280, min(height + 140, 3200))  # the window frame takes some of it
+            wait(lambda: driver.execute_script(
+                "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"), 30, f"{name} images")
             driver.save_screenshot(str(out / f"{name}.png"))
             print(f"wrote {out / f'{name}.png'}")
     finally:
