@@ -33,7 +33,9 @@ def add(
     video_url: Annotated[str | None, typer.Option(help="Reel: the video (MP4/MOV) URL.")] = None,
     cover_url: Annotated[str | None, typer.Option(help="Reel: optional cover image URL.")] = None,
     image_count: Annotated[int | None, typer.Option(help="Carousel: images to generate (2–10).")] = None,
-    aspect: Annotated[str, typer.Option(help="square, portrait or landscape.")] = "square",
+    aspect: Annotated[
+        str | None, typer.Option(help="Photo or carousel: square (default), portrait or landscape.")
+    ] = None,
     alt_text: Annotated[str | None, typer.Option(help="Accessibility text (≤ 1000 characters).")] = None,
     allow_past: Annotated[
         bool, typer.Option("--allow-past", help="Accept a time more than 5 minutes ago: publish as soon as possible.")
@@ -58,6 +60,12 @@ def add(
         audio_name=audio_name,
         trial=trial,
     )
+    if aspect is not None and post_type in ("reel", "story"):
+        raise InvalidInput(
+            f"--aspect is for a photo or a carousel: a {post_type} goes out "
+            + ("as its video is" if post_type == "reel" else "in 9:16, whatever its source")
+        )
+    aspect = aspect or "square"
     app = open_app()
     try:
         found = app.repo.account_by_name(account)

@@ -246,6 +246,8 @@ def option_conflicts(draft: PostDraft) -> list[str]:
         )
     if kind in (PostType.PHOTO.value, PostType.CAROUSEL.value) and (draft.video_url or draft.cover_url):
         out.append("video_url and cover_url are only for a reel (or video_url for a story)")
+    if kind == PostType.REEL.value and draft.prompt:
+        out.append("a reel is its video_url; a prompt makes images, which a reel does not use")
     if kind == PostType.STORY.value and draft.prompt and (draft.image_url or draft.video_url):
         out.append("a story takes either your own image_url or video_url, or a prompt, not both")
     return out
