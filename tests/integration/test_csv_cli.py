@@ -297,6 +297,12 @@ def test_a_row_the_database_cannot_read_is_named_by_export_and_import(tmp_path: 
         again = invoke(["post", "import", str(write_csv(tmp_path / "edit.csv", rows))])
         assert again.exit_code == 3 and "Traceback" not in again.stdout + again.stderr
         assert f"line 3: post {bad} cannot be read: the column scheduled_at" in again.stderr
+        listed = invoke(["post", "list"])  # the others are listed, that one named
+        assert listed.exit_code == 0 and "a harbour" not in listed.stderr
+        assert f"warning: post {bad} cannot be read: the column scheduled_at" in listed.stderr
+        assert len([line for line in listed.stdout.splitlines() if line.strip()]) == 2  # the header and one row
+        shown = invoke(["post", "show", str(bad)])
+        assert shown.exit_code == 3 and f"post {bad} cannot be read: the column scheduled_at" in shown.stderr
     finally:
         _restore(engine)
 

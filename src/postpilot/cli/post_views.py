@@ -70,13 +70,16 @@ def list_(
     app = open_app()
     try:
         account_id = app.repo.require_account(account).id if account else None
+        skipped: list[str] = []  # rows the database holds but postpilot cannot read: named, not fatal
         if upcoming:
-            posts = app.repo.upcoming_posts(account_id=account_id, status=status, limit=limit)
+            posts = app.repo.upcoming_posts(account_id=account_id, status=status, limit=limit, skipped=skipped)
         else:
-            posts = app.repo.list_posts(status=status, account_id=account_id, limit=limit)
+            posts = app.repo.list_posts(status=status, account_id=account_id, limit=limit, skipped=skipped)
         accounts = app.repo.list_accounts()
         names = {a.id: a.name for a in accounts}
         zones = {a.id: a.time_zone for a in accounts}
+        for message in skipped:
+            typer.echo(f"warning: {message}", err=True)
         if not posts:
             typer.echo("nothing upcoming" if upcoming else "no posts")
             return
