@@ -100,7 +100,11 @@ def test_a_whole_pass_goes_on_beside_an_unreadable_row_and_publishes_the_healthy
         assert run_once(app).failed == 0  # the next pass is not troubled by it
     finally:
         app.close()
-        _restore(build_engine(db_url))
+        restoring = build_engine(db_url)
+        try:
+            _restore(restoring)
+        finally:
+            restoring.dispose()
 
 
 def test_a_caption_with_a_nul_byte_never_reaches_the_graph_api(
