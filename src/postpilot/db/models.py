@@ -53,11 +53,9 @@ ACTIVE_STATUS_SQL = "status IN ('scheduled', 'preparing', 'ready', 'publishing')
 FIRST_COMMENT_DUE_SQL = "first_comment IS NOT NULL AND first_comment_id IS NULL"
 PERMALINK_MISSING_SQL = "status = 'published' AND ig_media_id IS NOT NULL AND permalink IS NULL"
 PENDING_NOTICE_SQL = "done_at IS NULL"
-# The partial indexes and their WHERE clauses. The migrations create them so; the ``Index`` entries below
-# name them without the predicate, because a dialect's ``postgresql_where`` / ``sqlite_where`` argument loads
-# that dialect's SQLAlchemy modules into every process (about 2 MB of an idle SQLite daemon) for a schema the
-# migrations own. ``tests/integration/test_schema.py`` checks each one is partial, with this predicate, on
-# both databases.
+# The partial indexes' WHERE clauses: the migrations create them, the ``Index`` entries below name them without
+# (a ``postgresql_where`` argument loads that dialect into every process, 2 MB of an idle SQLite daemon);
+# ``tests/integration/test_schema.py`` checks each predicate on both databases.
 PARTIAL_INDEXES = {
     "ix_scheduled_posts_due": ACTIVE_STATUS_SQL,
     "ix_scheduled_posts_permalink_missing": PERMALINK_MISSING_SQL,
