@@ -36,21 +36,14 @@ NAMING = {
 
 POST_TYPES = ("photo", "carousel", "reel", "story")
 ASPECTS = ("square", "portrait", "landscape")
-STATUSES = (
-    "scheduled",
-    "preparing",
-    "ready",
-    "publishing",
-    "published",
-    "failed",
-    "unconfirmed",
-    "cancelled",
-    "simulated",
-)
+# fmt: off
+STATUSES = ("scheduled", "preparing", "ready", "publishing", "published", "failed", "unconfirmed", "cancelled",
+            "simulated")
+# fmt: on
 ACTIVE_STATUS_SQL = "status IN ('scheduled', 'preparing', 'ready', 'publishing')"
-# Published posts whose permalink read was skipped (crash, drain timeout): the daemon fills them in later.
 # Live posts whose first comment is not posted yet (the daemon's first-comment job, issue 16).
 FIRST_COMMENT_DUE_SQL = "first_comment IS NOT NULL AND first_comment_id IS NULL"
+# Published posts whose permalink read was skipped (crash, drain timeout): the daemon fills them in later.
 PERMALINK_MISSING_SQL = "status = 'published' AND ig_media_id IS NOT NULL AND permalink IS NULL"
 PENDING_NOTICE_SQL = "done_at IS NULL"
 # The partial indexes' WHERE clauses: the migrations create them, the ``Index`` entries below name them without
