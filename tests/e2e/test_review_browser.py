@@ -48,10 +48,10 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     )
 
 from selenium import webdriver  # noqa: E402 - only once the browser is known to be there
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
@@ -92,6 +92,22 @@ def graph() -> Iterator[FakeServer[GraphState]]:
         yield server
 
 
+def replaced(old: Any) -> Any:
+    """A wait condition: the page ``old`` belonged to has been replaced by the next one. Selenium's own
+    ``staleness_of`` knows only StaleElementReferenceException; Chromium 156 may instead answer "Node with given
+    id does not belong to the document" (a plain WebDriverException) for the same state, which made the wait
+    itself fail now and then. Both mean the old page is gone."""
+
+    def gone(_driver: WebDriver) -> bool:
+        try:
+            old.is_enabled()
+        except WebDriverException:  # StaleElementReferenceException is one of these
+            return True
+        return False
+
+    return gone
+
+
 class Page:
     """The daemon's review page as the browser sees it."""
 
@@ -119,7 +135,7 @@ class Page:
         """Press a button and wait for the page it leads to (an action runs, then redirects back)."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.ID, element_id).click()
-        WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, 60).until(replaced(old))
 
     def wait_images(self, css: str) -> list[int]:
         """The natural widths of the images matching ``css`` once the browser has them all."""
@@ -145,7 +161,7 @@ class Page:
             action,
             fields,
         )
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, 30).until(replaced(old))
 
 
 def start(db_url: str, tmp_path: Path, graph: FakeServer[GraphState], daemons: list[Daemon]) -> str:
