@@ -115,6 +115,33 @@ def test_instagram_login_stores_the_professional_account_id_from_me(app: App, st
     assert any(r.path.endswith("/me") and r.params.get("fields") == "user_id,username" for r in state.requests)
 
 
+def test_instagram_login_without_the_publishing_permission_is_refused_at_connect(app: App, state: GraphState) -> None:
+    """Meta says what an Instagram Login token may do only in the code exchange: a token without
+    instagram_business_content_publish is refused there, not stored to fail the first post."""
+    code = state.issue_code(IG_APP, IG_IG, scopes=("instagram_business_basic",))
+
+    result = connect(["studio", "--login", "instagram"], f"{REDIRECT}?code={code}&state={STATE}#_")
+
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip().endswith(
+        "error: Instagram did not grant instagram_business_content_publish, which publishing needs: connect again "
+        "and leave every permission on in Instagram's dialog"
+    )
+    assert app.repo.account_by_name("studio") is None
+
+
+def test_instagram_login_without_comments_connects_and_says_first_comments_will_not_post(
+    app: App, state: GraphState
+) -> None:
+    code = state.issue_code(IG_APP, IG_IG, scopes=("instagram_business_basic", "instagram_business_content_publish"))
+
+    result = connect(["studio", "--login", "instagram"], f"{REDIRECT}?code={code}&state={STATE}#_")
+
+    assert result.exit_code == 0, result.output
+    assert "instagram_business_manage_comments was not granted: first comments will not be posted" in result.stderr
+    assert app.repo.require_account("studio").ig_user_id == IG_IG
+
+
 # --- Facebook Login ----------------------------------------------------------------------------------------
 
 

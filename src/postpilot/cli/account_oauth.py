@@ -14,6 +14,7 @@ from postpilot.cli.account_credentials import meta_app, parse_login
 from postpilot.cli.common import handle_errors, open_app
 from postpilot.domain.errors import ConfigError, InvalidInput
 from postpilot.domain.model import LoginKind
+from postpilot.instagram.scopes import INSTAGRAM_PUBLISH_SCOPES
 from postpilot.logging import register_secret
 
 if TYPE_CHECKING:
@@ -121,6 +122,20 @@ def connect(
             if not token.user_id:
                 raise InvalidInput("Instagram did not say which professional account logged in (no user_id on /me)")
             ig_user_id = token.user_id
+            # The only moment Meta says what an Instagram Login token may do: refuse one that cannot publish
+            # rather than store it and fail the first post.
+            missing = [s for s in INSTAGRAM_PUBLISH_SCOPES if token.scopes and s not in token.scopes]
+            if missing:
+                raise InvalidInput(
+                    f"Instagram did not grant {', '.join(missing)}, which publishing needs: connect again and "
+                    "leave every permission on in Instagram's dialog"
+                )
+            if token.scopes and "instagram_business_manage_comments" not in token.scopes:
+                typer.echo(
+                    "note: instagram_business_manage_comments was not granted: first comments will not be posted "
+                    "for this account (connect again to allow them)",
+                    err=True,
+                )
         encrypted = cipher.encrypt(token.access_token)
         existing = app.repo.account_by_name(name)
         if existing is None:

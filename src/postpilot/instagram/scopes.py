@@ -19,8 +19,11 @@ FACEBOOK_SCOPES: tuple[str, ...] = (
 # Also needed when the person's role on the Page comes through Business Manager (Meta: ads_management or
 # ads_read; the read-only one is enough for publishing).
 BUSINESS_MANAGER_SCOPES: tuple[str, ...] = ("ads_read",)
+# What an Instagram Login token must hold to publish. Meta lists a token's permissions only in the code
+# exchange's answer ("Business Login for Instagram"; no debug_token on graph.instagram.com), so
+# ``account connect`` checks them there, once.
+INSTAGRAM_PUBLISH_SCOPES: tuple[str, ...] = ("instagram_business_basic", "instagram_business_content_publish")
 INSTAGRAM_SCOPES: tuple[str, ...] = (
-    "instagram_business_basic",
-    "instagram_business_content_publish",
+    *INSTAGRAM_PUBLISH_SCOPES,
     "instagram_business_manage_comments",  # the first comment
 )
