@@ -384,8 +384,9 @@ def test_cloudinary_images_are_fetched_once_and_served_from_the_cache(
     from tests.fakes.cloudinary_fake import CloudinaryFake
 
     with CloudinaryFake() as cloud:
+        # The fake's delivery host is this machine: allowed here, as an intranet store would be allowed.
         cloud_app = make_app(db_url, tmp_path, server.url, image_provider="card", media_store="cloudinary",
-                             cloudinary_url=cloud.cloudinary_url())
+                             cloudinary_url=cloud.cloudinary_url(), fetch_allow_networks="127.0.0.0/8")
         try:
             add_users(cloud_app.repo)
             account = cloud_app.repo.create_account(name="shop", ig_user_id="17841400000000009",
@@ -747,3 +748,46 @@ def test_the_grid_leaves_out_stories_and_reels_that_are_not_on_the_profile(
     assert "video (reel)" in words_of(reel_cell)
     for left_out in (story, off_feed, trial, old_story):
         assert f'id="cell-{left_out}"' not in grid
+
+
+def test_a_stored_image_address_inside_the_machine_is_not_fetched_by_the_page(
+    db_url: str, tmp_path: Path, server: FakeServer[GraphState]
+) -> None:
+    """The page downloads stored images with the client that reaches public addresses only, as preparation
+    does: a post_media row pointed at this machine (by hand, or a store that moved) is refused, not fetched."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits: list[str] = []
+
+    class Inside(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    inside = ThreadingHTTPServer(("127.0.0.1", 0), Inside)
+    threading.Thread(target=inside.serve_forever, daemon=True).start()
+    guarded = make_app(db_url, tmp_path, server.url, image_provider="card", media_store="local")
+    try:
+        add_users(guarded.repo)
+        account = guarded.repo.create_account(name="shop", ig_user_id="17841400000000009",
+                                              login_kind=LoginKind.FACEBOOK, dry_run=True, token_encrypted=None)
+        post_id = insert(guarded, account)
+        client = create_review_app(guarded).test_client()
+        login(client)
+        act(client, post_id, "prepare")
+        (item,) = guarded.repo.media(post_id)
+        with guarded.engine.begin() as conn:
+            conn.execute(text("UPDATE post_media SET stored_url = :u WHERE id = :i"),
+                         {"u": f"http://127.0.0.1:{inside.server_address[1]}/secret.jpg", "i": item.id})
+        status, body, _ = fetch(client, f"/media/{item.id}/full")
+        assert status == 502 and hits == []
+        assert b"127.0.0.1" not in body or b"public internet address" in body
+    finally:
+        guarded.close()
+        inside.shutdown()
+        inside.server_close()

@@ -65,10 +65,12 @@ def create_review_app(app: App) -> Flask:
         media_dir=settings.resolved_media_dir,
         cache_dir=settings.state_dir / "review-cache",
         public_base_url=settings.public_media_url,
-        http=app.http,
+        # Every image the page downloads (a stored one on Cloudinary, a reel's cover_url) goes through the client
+        # that reaches public addresses only, as preparation's downloads do: one rule for every URL postpilot
+        # fetches (stored files of the local store are read from disk).
+        http=app.fetch_http,
         max_bytes=settings.fetch_max_bytes,
         deadline_s=settings.fetch_deadline_s,
-        marketer_http=app.fetch_http,  # a reel's cover_url: public addresses only, as preparation fetches
     )
     # The login gate runs before the CSRF check, so a logged-out POST is told to log in rather than about tokens.
     web.before_request(auth.load_user)
