@@ -24,6 +24,7 @@ from postpilot.domain.errors import PostpilotError
 from postpilot.domain.model import Account, LoginKind
 from postpilot.domain.sunset import SunsetReading, SunsetState
 from postpilot.instagram.client import GraphClient
+from postpilot.instagram.scopes import INSTAGRAM_PUBLISH_SCOPES
 from postpilot.instagram.versions import version_sunset
 
 TOKEN_WARN_DAYS = 7
@@ -240,6 +241,8 @@ def _account(app: App, account: Account, now: Callable[[], datetime]) -> Iterato
         yield _error(f"{name} token", f"missing permissions {', '.join(result.missing_scopes)}: {fix}")
         return
     yield _expiry(f"{name} token", account, result.expires_at, now())
+    if not facebook:
+        yield _instagram_permissions(f"{name} permissions", account)
     graph = GraphClient(
         http=app.http,
         base_url=s.graph_url if facebook else s.instagram_graph_url,
@@ -251,6 +254,30 @@ def _account(app: App, account: Account, now: Callable[[], datetime]) -> Iterato
     )
     yield from _identity(graph, account, result.user_id)
     yield from _quota(graph, account)
+
+
+def _instagram_permissions(name: str, account: Account) -> Check:
+    """Meta lists an Instagram Login token's permissions only in the login's answer: what ``account connect``
+    kept of it (``accounts.granted_scopes``) is all there is to check."""
+    granted = account.granted_scopes
+    connect = f"postpilot account connect {account.name} --login instagram"
+    if granted is None:
+        return Check(
+            name,
+            Level.WARNING,
+            "not known: Meta lists an Instagram Login token's permissions only when the account is connected, and "
+            f"this token was not (or was before postpilot kept them): run {connect} to have them checked",
+        )
+    missing = [s for s in INSTAGRAM_PUBLISH_SCOPES if s not in granted]
+    if missing:
+        return _error(name, f"not granted: {', '.join(missing)}: run {connect} and leave every permission on")
+    if "instagram_business_manage_comments" not in granted:
+        return Check(
+            name,
+            Level.WARNING,
+            f"instagram_business_manage_comments was not granted: first comments will not be posted ({connect})",
+        )
+    return _ok(name, "granted at connect: " + ", ".join(granted))
 
 
 def _expiry(name: str, account: Account, expires_at: datetime | None, now: datetime) -> Check:

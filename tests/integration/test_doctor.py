@@ -318,6 +318,35 @@ def test_an_instagram_login_account_is_ok(app: App) -> None:
     assert table["account studio quota"][0] == "ok"
 
 
+@pytest.mark.parametrize(
+    ("granted", "status", "detail"),
+    [
+        ("instagram_business_basic instagram_business_content_publish instagram_business_manage_comments", "ok",
+         "granted at connect: instagram_business_basic, instagram_business_content_publish, "
+         "instagram_business_manage_comments"),
+        ("instagram_business_basic", "error",
+         "not granted: instagram_business_content_publish: run postpilot account connect studio --login instagram "
+         "and leave every permission on"),
+        ("instagram_business_basic instagram_business_content_publish", "warning",
+         "instagram_business_manage_comments was not granted: first comments will not be posted (postpilot account "
+         "connect studio --login instagram)"),
+        (None, "warning",
+         "not known: Meta lists an Instagram Login token's permissions only when the account is connected, and this "
+         "token was not (or was before postpilot kept them): run postpilot account connect studio --login instagram "
+         "to have them checked"),
+    ],
+)
+def test_an_instagram_login_accounts_permissions_are_what_connect_kept(
+    app: App, granted: str | None, status: str, detail: str
+) -> None:
+    add_live(app, "studio", IG_IG, IG_TOKEN, LoginKind.INSTAGRAM)
+    with app.engine.begin() as conn:
+        conn.execute(update(accounts).values(granted_scopes=granted))
+    result = doctor()
+    assert rows(result)["account studio permissions"] == (status, detail)
+    assert result.exit_code == (2 if status == "error" else 0)
+
+
 def test_a_nearly_used_quota_warns(app: App, graph: FakeServer[GraphState]) -> None:
     add_live(app, "brand", FB_IG, FB_TOKEN, LoginKind.FACEBOOK)
     graph.state.consume_quota(FB_IG, 47)

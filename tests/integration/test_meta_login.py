@@ -113,6 +113,9 @@ def test_instagram_login_stores_the_professional_account_id_from_me(app: App, st
     assert account.ig_user_id == IG_IG != app_scoped  # the code exchange named the app-scoped id
     assert f"Instagram user {IG_IG}" in result.stdout and "the daemon refreshes it" in result.stdout
     assert any(r.path.endswith("/me") and r.params.get("fields") == "user_id,username" for r in state.requests)
+    # What Meta granted is kept: the only time it says (doctor reads it back).
+    assert set(account.granted_scopes or ()) == {
+        "instagram_business_basic", "instagram_business_content_publish", "instagram_business_manage_comments"}
 
 
 def test_instagram_login_without_the_publishing_permission_is_refused_at_connect(app: App, state: GraphState) -> None:
@@ -140,6 +143,15 @@ def test_instagram_login_without_comments_connects_and_says_first_comments_will_
     assert result.exit_code == 0, result.output
     assert "instagram_business_manage_comments was not granted: first comments will not be posted" in result.stderr
     assert app.repo.require_account("studio").ig_user_id == IG_IG
+
+
+def test_a_token_given_by_hand_has_permissions_no_one_knows(app: App, state: GraphState) -> None:
+    code = state.issue_code(IG_APP, IG_IG)
+    assert connect(["studio", "--login", "instagram"], f"{REDIRECT}?code={code}&state={STATE}#_").exit_code == 0
+    assert app.repo.require_account("studio").granted_scopes
+    given = CliRunner().invoke(cli, ["account", "token", "studio"], input="IGQVJ-a-token-pasted-by-hand-000\n")
+    assert given.exit_code == 0, given.output
+    assert app.repo.require_account("studio").granted_scopes is None  # the old token's are not this one's
 
 
 # --- Facebook Login ----------------------------------------------------------------------------------------

@@ -147,6 +147,7 @@ def connect(
                 token_encrypted=encrypted,
                 token_expires_at=token.expires_at,
                 token_issued_at=token.issued_at,
+                granted_scopes=token.scopes or None,
             )
         else:
             app.repo.set_account_token(
@@ -155,6 +156,7 @@ def connect(
                 expires_at=token.expires_at,
                 issued_at=token.issued_at,
                 ig_user_id=ig_user_id,
+                granted_scopes=token.scopes or None,
             )
         if token.expires_at:
             expiry = f", token valid until {token.expires_at:%Y-%m-%d}"

@@ -44,6 +44,7 @@ def refresh(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
             token_encrypted=app.cipher.encrypt(fresh.access_token),
             expires_at=fresh.expires_at,
             issued_at=fresh.issued_at,
+            keep_scopes=True,  # a refreshed token has the permissions the old one had
         )
         until = f"{fresh.expires_at:%Y-%m-%d}" if fresh.expires_at else "unknown"
         typer.echo(f"refreshed {name}: valid until {until}")

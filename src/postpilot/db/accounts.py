@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,22 +27,22 @@ class AccountRecords(RepoBase):
         token_encrypted: str | None,
         token_expires_at: datetime | None = None,
         token_issued_at: datetime | None = None,
+        granted_scopes: Sequence[str] | None = None,
     ) -> int:
+        values: dict[str, Any] = {
+            "name": name,
+            "ig_user_id": ig_user_id,
+            "login_kind": login_kind.value,
+            "dry_run": dry_run,
+            "access_token_encrypted": token_encrypted,
+            "token_expires_at": token_expires_at,
+            "token_issued_at": token_issued_at,
+        }
+        if granted_scopes:  # only when known: the column's default (NULL) says "not known"
+            values["granted_scopes"] = " ".join(granted_scopes)
         try:
             with self._tx() as conn:
-                result = conn.execute(
-                    insert(accounts)
-                    .values(
-                        name=name,
-                        ig_user_id=ig_user_id,
-                        login_kind=login_kind.value,
-                        dry_run=dry_run,
-                        access_token_encrypted=token_encrypted,
-                        token_expires_at=token_expires_at,
-                        token_issued_at=token_issued_at,
-                    )
-                    .returning(accounts.c.id)
-                )
+                result = conn.execute(insert(accounts).values(**values).returning(accounts.c.id))
                 return int(result.scalar_one())
         except IntegrityError as exc:
             raise Conflict(f"an account named {name!r} already exists") from exc
@@ -87,7 +88,11 @@ class AccountRecords(RepoBase):
         expires_at: datetime | None,
         issued_at: datetime | None,
         ig_user_id: str | None = None,
+        granted_scopes: Sequence[str] | None = None,
+        keep_scopes: bool = False,
     ) -> None:
+        """A new token. ``granted_scopes``: what Meta granted it (``account connect``); a token given by hand is
+        of unknown permissions (None), a refreshed one keeps its token's (``keep_scopes``)."""
         values: dict[str, Any] = {
             "access_token_encrypted": token_encrypted,
             "token_expires_at": expires_at,
@@ -99,6 +104,8 @@ class AccountRecords(RepoBase):
         }
         if ig_user_id:
             values["ig_user_id"] = ig_user_id
+        if not keep_scopes:
+            values["granted_scopes"] = " ".join(granted_scopes) if granted_scopes else None
         with self._tx() as conn:
             conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
 

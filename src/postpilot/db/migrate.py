@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 # The newest migration in migrations/versions; bump it with every new migration.
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -84,6 +84,8 @@ class AccountRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # Why the daemon's automatic token refresh last failed (Instagram Login); cleared by a new token.
     token_refresh_error: Mapped[str | None] = mapped_column(Text)
+    # The permissions Meta said it granted when the account was connected (space-separated); NULL: not known.
+    granted_scopes: Mapped[str | None] = mapped_column(Text)
     # The last content_publishing_limit reading, shared by every replica (``instagram/quota.py``).
     quota_usage: Mapped[int | None] = mapped_column(Integer)
     quota_total: Mapped[int | None] = mapped_column(Integer)

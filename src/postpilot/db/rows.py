@@ -123,6 +123,7 @@ def account_from_row(row: RowMapping) -> Account:
         time_zone=str(row["time_zone"] or "UTC"),
         prepare_ahead_s=row["prepare_ahead_s"],
         duplicate_guard=bool(row["duplicate_guard"]),
+        granted_scopes=tuple(row["granted_scopes"].split()) if row["granted_scopes"] else None,
     )
 
 

@@ -99,6 +99,8 @@ class Account:
     time_zone: str = "UTC"
     prepare_ahead_s: int | None = None  # None: POSTPILOT_PREPARE_AHEAD_S
     duplicate_guard: bool = True  # hold posts that repeat a recent one (``domain.duplicates``)
+    # What Meta granted at ``account connect``; None when not known (a token given by hand, or older).
+    granted_scopes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
