@@ -52,6 +52,11 @@ def test_concurrent_claimers_take_each_row_exactly_once(db_url: str, repo: Repos
     claimed: list[list[int]] = [[] for _ in range(CLAIMERS)]
     errors: list[BaseException] = []
     start = threading.Barrier(CLAIMERS)
+    # Between two claims a replica hands its batch to a pool. On SQLite the others wait for the file's write
+    # lock in SQLite's busy handler, which sleeps in growing steps (up to 100 ms): a pause shorter than those
+    # steps lets one claimer take every batch before the others wake (seen once on a loaded machine), which is
+    # the file lock working, not a claim bug; 30 ms lets them interleave.
+    pause_s = 0.03 if db_url.startswith("sqlite") else 0.002
 
     def claimer(i: int) -> None:
         # Each claimer is its own "replica": its own engine and connection pool.
@@ -64,7 +69,7 @@ def test_concurrent_claimers_take_each_row_exactly_once(db_url: str, repo: Repos
                 if not got:
                     return
                 claimed[i].extend(p.id for p in got)
-                time.sleep(0.002)  # hand the work to a pool, as a replica would; lets the others interleave
+                time.sleep(pause_s)  # hand the work to a pool, as a replica would; lets the others interleave
         except BaseException as exc:
             errors.append(exc)
         finally:
