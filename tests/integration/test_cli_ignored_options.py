@@ -3,26 +3,18 @@ prompt on a reel (a reel is its video), an aspect on a reel or a story (a story 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from typer.testing import CliRunner, Result
 
 from postpilot.cli import cli
+from tests.integration.cli_env import isolate_cli
 
 
 @pytest.fixture(autouse=True)
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name in list(os.environ):
-        if name.startswith("POSTPILOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("POSTPILOT_DATABASE_URL", db_url)
-    monkeypatch.setenv("POSTPILOT_SECRET_KEY", Fernet.generate_key().decode())
-    monkeypatch.setenv("POSTPILOT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("POSTPILOT_LOG_LEVEL", "warning")
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, db_url=db_url, tmp_path=tmp_path)
     assert invoke(["account", "add", "brand", "--ig-user-id", "17841400000000001", "--dry-run"]).exit_code == 0
     return db_url
 

@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner, Result
 
 from postpilot.cli import cli
 from postpilot.db.repository import Repository
 from postpilot.domain.model import Post
+from tests.integration.cli_env import isolate_cli
 
 EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "examples" / "posts.csv"
-CLEAN_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CLOUDINARY_URL", "STATE_DIRECTORY", "NOTIFY_SOCKET")
 SLIDES = [
     {"url": "https://example.com/a.jpg", "alt_text": "the counter at opening time"},
     {"url": "https://example.com/clip", "type": "video"},  # a video whose URL does not say so
@@ -32,17 +31,7 @@ SLIDES = [
 
 @pytest.fixture(autouse=True)
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name in list(os.environ):
-        if name.startswith("POSTPILOT_") or name in CLEAN_ENV:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("POSTPILOT_DATABASE_URL", db_url)
-    monkeypatch.setenv("POSTPILOT_SECRET_KEY", Fernet.generate_key().decode())
-    monkeypatch.setenv("POSTPILOT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("POSTPILOT_LOG_LEVEL", "warning")
-    monkeypatch.setenv("POSTPILOT_GRAPH_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("POSTPILOT_INSTAGRAM_GRAPH_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("POSTPILOT_DUPLICATE_WINDOW_S", "0")
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, db_url=db_url, tmp_path=tmp_path, DUPLICATE_WINDOW_S="0")
     return db_url
 
 

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from postpilot.cli import cli
 from postpilot.db.engine import build_engine
+from tests.integration.cli_env import isolate_cli
 
-CLEAN_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CLOUDINARY_URL", "STATE_DIRECTORY", "NOTIFY_SOCKET")
 SERIES = ["series", "add", "--account", "shop", "--every", "week", "--on", "mon,thu", "--at", "09:00",
           "--from", "2030-01-07", "--until", "2030-12-31", "--prompt", "fresh bread on a wooden table"]
 
 
 @pytest.fixture(autouse=True)
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name in list(os.environ):
-        if name.startswith("POSTPILOT_") or name in CLEAN_ENV:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("POSTPILOT_DATABASE_URL", db_url)
-    monkeypatch.setenv("POSTPILOT_SECRET_KEY", Fernet.generate_key().decode())
-    monkeypatch.setenv("POSTPILOT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("POSTPILOT_LOG_LEVEL", "warning")
-    monkeypatch.setenv("POSTPILOT_GRAPH_URL", "http://127.0.0.1:9")
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, db_url=db_url, tmp_path=tmp_path)
     assert invoke(["account", "add", "shop", "--ig-user-id", "17841400000000001", "--dry-run"]).exit_code == 0
     assert invoke(["account", "set", "shop", "--tz", "Europe/Paris"]).exit_code == 0
     return db_url

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from postpilot.cli.common import handle_errors, open_app
-from postpilot.cli.post_views import comment_state
 from postpilot.domain.errors import InvalidInput
 from postpilot.domain.model import PostStatus
 from postpilot.domain.timeparse import parse_duration
+from postpilot.post_fields import comment_state
 
 
 def _person() -> str:

@@ -13,7 +13,6 @@ from postpilot.cli.common import handle_errors, open_app
 from postpilot.domain.errors import InvalidInput
 from postpilot.domain.model import Post, PostStatus
 from postpilot.domain.timeparse import shown_time, zone
-from postpilot.post_fields import comment_state as comment_state  # post comment-retry says it too
 from postpilot.post_fields import field_rows, shown_url
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy import case, null, select, update
+from sqlalchemy import Connection, case, null, select, update
 
 from postpilot.db import claims, outbox
 from postpilot.db.rows import events, post_from_row, posts
@@ -34,14 +34,7 @@ class Approvals(Transitions):
             if not changed:
                 return
             self._event(conn, post_id, EventKind.AWAITING_APPROVAL, message=message, actor=owner)
-            facts = outbox.post_facts(conn, post_id)
-            if facts is not None:
-                outbox.enqueue(
-                    conn,
-                    post_notice(
-                        NoticeKind.APPROVAL, facts, reason=None, attempt=latest_event_id(conn, post_id), link=None
-                    ),
-                )
+            _tell_approval_needed(conn, post_id, reason=None)
 
     def approve(self, post_id: int, *, actor: str) -> Post:
         post = self.require_post(post_id)
@@ -115,18 +108,7 @@ class Approvals(Transitions):
                 detail={"changed": list(changed)},
                 actor=owner,
             )
-            facts = outbox.post_facts(conn, post_id)
-            if facts is not None:
-                outbox.enqueue(
-                    conn,
-                    post_notice(
-                        NoticeKind.APPROVAL,
-                        facts,
-                        reason=f"it was edited after approval ({names})",
-                        attempt=latest_event_id(conn, post_id),
-                        link=None,
-                    ),
-                )
+            _tell_approval_needed(conn, post_id, reason=f"it was edited after approval ({names})")
         return message
 
     def reject(self, post_id: int, *, actor: str, reason: str) -> Post:
@@ -187,3 +169,14 @@ class Approvals(Transitions):
                 )
                 queued += outbox.enqueue(conn, reminder)
         return queued
+
+
+def _tell_approval_needed(conn: Connection, post_id: int, *, reason: str | None) -> None:
+    """The approval notice, in the caller's transaction (the outbox), keyed to the event just written so a
+    second time the post needs a person is a notice of its own."""
+    facts = outbox.post_facts(conn, post_id)
+    if facts is not None:
+        outbox.enqueue(
+            conn,
+            post_notice(NoticeKind.APPROVAL, facts, reason=reason, attempt=latest_event_id(conn, post_id), link=None),
+        )

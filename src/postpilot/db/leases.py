@@ -74,7 +74,7 @@ class Leases(PostRecords):
                 return post_from_row(row)
         except Exception as exc:  # what is wrong is found and said below
             problem = self.unreadable_column(post_id) or f"the row could not be read ({type(exc).__name__})"
-        message = f"{problem}; the post is held: correct the row, then run postpilot post retry {post_id}"
+        message = _held_message(post_id, problem)
         with self._tx() as conn:
             # A post that may be live (a publish was attempted) goes to a person rather than to failed.
             held = conn.execute(
@@ -287,8 +287,13 @@ class Leases(PostRecords):
         """A post failed as missed whose row cannot be read (a time out of range, written around the guards):
         its ``last_error`` says which column is wrong instead of "missed", which was not the reason."""
         problem = self.unreadable_column(post_id) or "the row could not be read"
-        message = f"{problem}; the post is held: correct the row, then run postpilot post retry {post_id}"
+        message = _held_message(post_id, problem)
         with self._tx() as conn:
             conn.execute(update(posts).where(posts.c.id == post_id).values(last_error=message, updated_at=db_now()))
             self._event(conn, post_id, EventKind.FAILED, message=message, actor=None)
         log.warning("unreadable_post_set_aside", post_id=post_id, problem=problem)
+
+
+def _held_message(post_id: int, problem: str) -> str:
+    """``last_error`` of a post set aside because its row cannot be read (``problem`` names the column)."""
+    return f"{problem}; the post is held: correct the row, then run postpilot post retry {post_id}"

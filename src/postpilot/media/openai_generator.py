@@ -19,7 +19,7 @@ Retries. The SDK retries 408/409/429/5xx, timeouts and dropped connections itsel
 
 Errors leave this module only as ``postpilot.domain.errors`` exceptions with messages written for a
 marketer. They never contain the API key: OpenAI's own 401 message echoes part of it, so auth errors use our
-words only, and any server text we do quote passes through ``_redact``.
+words only, and any server text we do quote passes through ``shown_server_text``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from postpilot.domain.errors import (
     Throttled,
     Transient,
 )
+from postpilot.media.openai_lifecycle import KEY_REJECTED, OUT_OF_CREDIT, shown_server_text
 from postpilot.media.openai_models import (
     CURRENT_MODELS,
     DEFAULT_MODEL,
@@ -58,7 +59,6 @@ from postpilot.media.openai_models import (
 )
 from postpilot.media.openai_models import usage_cost_usd as _usage_cost
 from postpilot.media.ports import GeneratedImage, ImageRequest
-from postpilot.redaction import redact
 
 __all__ = ["CURRENT_MODELS", "OpenAIImageGenerator", "size_for", "table_cost_usd"]
 
@@ -148,12 +148,6 @@ def _retry_after_s(headers: httpx2.Headers) -> float | None:
         if seconds >= 0:
             return seconds
     return None
-
-
-def _redact(text: str, secret: str) -> str:
-    """Server text made safe to show (``postpilot.redaction``), and kept short."""
-    text = redact(text, [secret])
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # --- the adapter -----------------------------------------------------------------------------------------
@@ -269,7 +263,7 @@ class OpenAIImageGenerator:
         message = exc.body.get("message") if isinstance(exc.body, dict) else None
         if not isinstance(message, str) or not message.strip():
             return f"HTTP {exc.status_code}"
-        return _redact(message.strip(), self._api_key)
+        return shown_server_text(message.strip(), self._api_key)
 
     def _translate(self, exc: openai.OpenAIError, width: int, height: int) -> PostpilotError:
         """Map an SDK exception onto our tree, in words a marketer can act on."""
@@ -284,12 +278,9 @@ class OpenAIImageGenerator:
         if code in SAFETY_CODES:
             return ContentRejected("OpenAI's safety system rejected the prompt; change the prompt or supply an image")
         if status == 429 and code == "insufficient_quota":
-            return ProviderBlocked(
-                "the OpenAI account is out of credit (insufficient quota): add credit or raise the spending "
-                "limit at platform.openai.com; posts that need an image wait until then"
-            )
+            return ProviderBlocked(f"{OUT_OF_CREDIT}; posts that need an image wait until then")
         if status == 401:
-            return ProviderBlocked("the OpenAI API key was rejected (HTTP 401): set a valid OPENAI_API_KEY")
+            return ProviderBlocked(KEY_REJECTED)
         if status == 403:
             return ProviderBlocked(
                 "OpenAI refused this account (HTTP 403), e.g. the organisation is not verified for "

@@ -18,6 +18,18 @@ from postpilot.domain.errors import PostpilotError, ProviderBlocked, Transient
 from postpilot.redaction import redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# OpenAI's refusals that no retry mends, in the words both the generator and this reader use.
+KEY_REJECTED = "the OpenAI API key was rejected (HTTP 401): set a valid OPENAI_API_KEY"
+OUT_OF_CREDIT = (
+    "the OpenAI account is out of credit (insufficient quota): add credit or raise the spending limit at "
+    "platform.openai.com"
+)
+
+
+def shown_server_text(text: str, secret: str) -> str:
+    """OpenAI's own words made safe to show (``postpilot.redaction``), and kept short."""
+    text = redact(text, [secret])
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +66,12 @@ def read_model_lifecycle(
 def _refusal(response: httpx.Response, api_key: str, model: str) -> PostpilotError:
     status = response.status_code
     if status == 401:
-        return ProviderBlocked("the OpenAI API key was rejected (HTTP 401): set a valid OPENAI_API_KEY")
+        return ProviderBlocked(KEY_REJECTED)
     words = _server_words(response, api_key)
     if status == 403:
         return ProviderBlocked(f"OpenAI refused this account (HTTP 403) for {model}: {words}")
     if status == 429 and _code(response) == "insufficient_quota":
-        return ProviderBlocked(
-            "the OpenAI account is out of credit (insufficient quota): add credit or raise the spending limit at "
-            "platform.openai.com"
-        )
+        return ProviderBlocked(OUT_OF_CREDIT)
     return Transient(f"OpenAI answered HTTP {status}: {words}")
 
 
@@ -84,8 +93,7 @@ def _server_words(response: httpx.Response, api_key: str) -> str:
     message = _error_body(response).get("message")
     if not isinstance(message, str) or not message.strip():
         return f"HTTP {response.status_code}"
-    text = redact(message.strip(), [api_key])
-    return text if len(text) <= 300 else text[:297] + "..."
+    return shown_server_text(message.strip(), api_key)
 
 
 def _iso_date(value: object) -> date | None:

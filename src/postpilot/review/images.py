@@ -45,13 +45,11 @@ class ImageFiles:
         http: httpx.Client,
         max_bytes: int,
         deadline_s: float,
-        marketer_http: httpx.Client | None = None,
     ) -> None:
         self._media_dir = media_dir.resolve()
         self._cache_dir = cache_dir
         self._public = public_base_url.rstrip("/") + "/" if public_base_url else None
-        self._http = http
-        self._marketer_http = marketer_http or http
+        self._http = http  # the public-only client: stored images and reels' covers alike
         self._max_bytes = max_bytes
         self._deadline_s = deadline_s
         self._locks: dict[str, threading.Lock] = {}
@@ -62,21 +60,19 @@ class ImageFiles:
         """The stored file, or a downloaded copy of it."""
         if item.kind != "image" or not item.stored_url:
             raise ImageMissing("this item has no stored image")
-        return self._file(
-            item.stored_url, self._stem(item), self._http, f"the stored image of item {item.position + 1}"
-        )
+        return self._file(item.stored_url, self._stem(item), f"the stored image of item {item.position + 1}")
 
     def thumbnail(self, item: PostMedia) -> Path:
         return self._thumbnail(self._stem(item), lambda: self.full(item))
 
     def cover(self, post_id: int, url: str) -> Path:
         """A reel's cover, from its cover_url."""
-        return self._file(url, self._cover_stem(post_id, url), self._marketer_http, "the reel's cover")
+        return self._file(url, self._cover_stem(post_id, url), "the reel's cover")
 
     def cover_thumbnail(self, post_id: int, url: str) -> Path:
         return self._thumbnail(self._cover_stem(post_id, url), lambda: self.cover(post_id, url))
 
-    def _file(self, url: str, stem: str, http: httpx.Client, what: str) -> Path:
+    def _file(self, url: str, stem: str, what: str) -> Path:
         local = self._local_file(url)
         if local is not None:
             if not local.is_file():
@@ -85,7 +81,7 @@ class ImageFiles:
         target = self._cache_dir / "full" / f"{stem}.img"
         with self._lock_for(target.name):
             if not target.is_file():
-                data = fetch_image(http, url, max_bytes=self._max_bytes, deadline_s=self._deadline_s)
+                data = fetch_image(self._http, url, max_bytes=self._max_bytes, deadline_s=self._deadline_s)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_atomically(target, data)
         return target
